@@ -1,0 +1,59 @@
+// Config: the daemon's settings as a plain struct with documented defaults
+// (docs/configuration.md). Loading is split into steps, each of which names
+// the field (and, for files, file:line:column) of anything it rejects:
+//   defaults -> loadConfigFile -> applyEnvOverrides -> (CLI flags) -> validateConfig
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace bpfex::daemon {
+
+// 9479: in Prometheus's exporter port range (9100-9999); not the port of any
+// exporter we know of (ebpf_exporter is 9435, node_exporter 9100).
+inline constexpr std::string_view kDefaultListen = "127.0.0.1:9479";
+
+struct Config {
+  std::string listen{kDefaultListen};   // listen: host:port
+  std::string metrics_path = "/metrics";  // metrics_path
+  double tick_interval_seconds = 5.0;     // tick_interval: 100ms .. 1h
+  std::vector<std::string> rules;         // rules: files or directories of *.lua
+  std::string log_level = "info";         // log_level: debug|info|warn|error
+  struct Http {
+    unsigned threads = 2;            // http.threads: 1..64
+    unsigned max_connections = 64;   // http.max_connections: 1..10000
+    double timeout_seconds = 30;     // http.timeout: idle connection timeout, 1s..1h
+  } http;
+  struct Exposition {
+    int gzip_level = 1;                       // exposition.gzip_level: 1..9
+    size_t max_series = 2'000'000;            // exposition.max_series
+    size_t max_series_per_family = 1'000'000;  // exposition.max_series_per_family
+  } exposition;
+};
+
+// Parses a YAML file over `cfg` (only the keys present change). Unknown keys
+// are errors, so a typo never silently falls back to a default.
+base::Status loadConfigFile(const std::string& path, Config& cfg);
+base::Status loadConfigText(std::string_view yaml, std::string_view name, Config& cfg);
+
+// BPFEX_LISTEN, BPFEX_METRICS_PATH, BPFEX_TICK_INTERVAL, BPFEX_RULES (colon-
+// separated), BPFEX_LOG_LEVEL, BPFEX_HTTP_THREADS, BPFEX_HTTP_MAX_CONNECTIONS,
+// BPFEX_HTTP_TIMEOUT, BPFEX_GZIP_LEVEL, BPFEX_MAX_SERIES,
+// BPFEX_MAX_SERIES_PER_FAMILY. An invalid value is an error naming the variable.
+using EnvLookup = std::function<std::optional<std::string>(const char*)>;
+base::Status applyEnvOverrides(Config& cfg, const EnvLookup& env);
+EnvLookup processEnv();
+
+// Range and consistency checks; the error names the field.
+base::Status validateConfig(const Config& cfg);
+
+// "5s", "250ms", "2m", "1h", or a plain number of seconds.
+base::Result<double> parseDuration(std::string_view s);
+
+}  // namespace bpfex::daemon

@@ -1,0 +1,208 @@
+#include "daemon/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "base/log.h"
+#include "engine/engine.h"
+#include "engine/process_collector.h"
+#include "export/http_server.h"
+#include "metrics/registry.h"
+#include "metrics/snapshot.h"
+#include "version.h"
+
+namespace bpfex::daemon {
+
+using base::Error;
+using base::Status;
+using metrics::FamilyOptions;
+using metrics::MetricType;
+
+namespace {
+
+std::string htmlEscape(std::string_view s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '&': o += "&amp;"; break;
+      case '"': o += "&quot;"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+
+std::string landingPage(const Config& cfg) {
+  std::string h =
+      "<!doctype html><html><head><meta charset=\"utf-8\"><title>bpfex</title></head><body>\n"
+      "<h1>bpfex</h1>\n<p>version " + htmlEscape(kVersion) + ", revision " + htmlEscape(kRevision) +
+      "</p>\n<ul>\n<li><a href=\"" + htmlEscape(cfg.metrics_path) + "\">" + htmlEscape(cfg.metrics_path) +
+      "</a>: metrics (text 0.0.4 or OpenMetrics 1.0 by Accept; gzip by Accept-Encoding)</li>\n"
+      "<li><a href=\"/healthz\">/healthz</a>: alive</li>\n"
+      "<li><a href=\"/readyz\">/readyz</a>: ready after the first collection tick</li>\n</ul>\n"
+      "<p>collection tick: " + std::to_string(cfg.tick_interval_seconds) + " s</p>\n<h2>rules</h2>\n";
+  if (cfg.rules.empty()) {
+    h += "<p>no rule paths configured</p>\n";
+  } else {
+    h += "<ul>\n";
+    for (const auto& r : cfg.rules) h += "<li>" + htmlEscape(r) + "</li>\n";
+    h += "</ul>\n";
+  }
+  return h + "</body></html>\n";
+}
+
+// Copies the HTTP server's counters into the registry, once per tick.
+base::Result<engine::Collector> makeHttpCollector(metrics::Registry& r,
+                                                  const exporter::HttpServer* const* server) {
+  auto requests = r.family({.name = "bpfex_http_requests_total",
+                            .help = "HTTP requests answered, by route and status code.",
+                            .type = MetricType::kCounter,
+                            .label_names = {"handler", "code"}});
+  if (!requests) return std::move(requests).error();
+  std::vector<double> buckets(exporter::HttpStats::kBuckets.begin(), exporter::HttpStats::kBuckets.end());
+  auto scrape = r.family({.name = "bpfex_scrape_duration_seconds",
+                          .help = "Time from a /metrics request to its last byte handed to the kernel.",
+                          .unit = "seconds",
+                          .type = MetricType::kHistogram,
+                          .buckets = buckets});
+  if (!scrape) return std::move(scrape).error();
+  auto bytes = r.family({.name = "bpfex_scrape_bytes_total",
+                         .help = "Body bytes sent in /metrics responses.",
+                         .unit = "bytes",
+                         .type = MetricType::kCounter});
+  if (!bytes) return std::move(bytes).error();
+  return engine::Collector([server, req = requests.value(), scr = scrape.value(),
+                            byt = bytes.value()](metrics::Registry&) -> Status {
+    if (*server == nullptr) return base::okStatus();
+    const exporter::HttpStats s = (*server)->stats();
+    for (const auto& rc : s.requests) {
+      const std::string code = std::to_string(rc.code);
+      if (auto st = req->set({rc.route, code}, static_cast<double>(rc.count)); !st) return st;
+    }
+    std::vector<double> counts(s.scrape_buckets.begin(), s.scrape_buckets.end());
+    if (auto st = scr->setHistogram({}, counts, s.scrape_seconds_sum); !st) return st;
+    return byt->set({}, static_cast<double>(s.scrape_bytes));
+  });
+}
+
+}  // namespace
+
+Status checkRules(const Config& cfg) {
+  namespace fs = std::filesystem;
+  for (const auto& r : cfg.rules) {
+    std::error_code ec;
+    const auto st = fs::status(r, ec);
+    if (ec || !fs::exists(st)) return Error::msg("rules: " + r + ": no such file or directory");
+    if (!fs::is_regular_file(st) && !fs::is_directory(st))
+      return Error::msg("rules: " + r + ": not a file or directory");
+  }
+  return base::okStatus();
+}
+
+int runDaemon(const Config& cfg) {
+  // Block the shutdown signals in every thread; the main thread waits for them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  if (auto st = checkRules(cfg); !st) {
+    BPFEX_LOG_ERROR("{}", st.error().message());
+    return 2;
+  }
+
+  metrics::Registry registry({.max_series = cfg.exposition.max_series,
+                              .max_series_per_family = cfg.exposition.max_series_per_family});
+  metrics::Publisher publisher;
+  engine::Engine eng(registry, publisher,
+                     {.tick_interval_seconds = cfg.tick_interval_seconds,
+                      .gzip_level = cfg.exposition.gzip_level});
+
+  auto build = registry.family({.name = "bpfex_build_info",
+                                .help = "bpfex version and source revision; always 1.",
+                                .type = MetricType::kInfo,
+                                .label_names = {"version", "revision"}});
+  if (!build || !build.value()->setInfo({kVersion, kRevision})) {
+    BPFEX_LOG_ERROR("build_info: cannot register");
+    return 1;
+  }
+  auto proc = engine::makeProcessCollector(registry);
+  if (!proc) {
+    BPFEX_LOG_ERROR("process collector: {}", proc.error().message());
+    return 1;
+  }
+  eng.addCollector("process", std::move(proc).value());
+
+  const exporter::HttpServer* server_ptr = nullptr;
+  auto http = makeHttpCollector(registry, &server_ptr);
+  if (!http) {
+    BPFEX_LOG_ERROR("http collector: {}", http.error().message());
+    return 1;
+  }
+  eng.addCollector("http", std::move(http).value());
+
+  const std::string landing = landingPage(cfg);
+  std::vector<exporter::Route> routes;
+  routes.push_back({"/", {"GET"}, [&landing](const exporter::HttpRequest&) {
+                      return exporter::HttpResponse{200, "text/html; charset=utf-8", landing, {}};
+                    }});
+  routes.push_back({"/healthz", {"GET"}, [](const exporter::HttpRequest&) {
+                      return exporter::HttpResponse{200, "text/plain; charset=utf-8", "ok\n", {}};
+                    }});
+  routes.push_back({"/readyz", {"GET"}, [&publisher](const exporter::HttpRequest&) {
+                      if (publisher.ready())
+                        return exporter::HttpResponse{200, "text/plain; charset=utf-8", "ready\n", {}};
+                      return exporter::HttpResponse{503, "text/plain; charset=utf-8",
+                                                    "not ready: the first collection tick has not finished\n", {}};
+                    }});
+
+  auto srv = exporter::HttpServer::start({.listen = cfg.listen,
+                                          .metrics_path = cfg.metrics_path,
+                                          .threads = cfg.http.threads,
+                                          .max_connections = cfg.http.max_connections,
+                                          .timeout_seconds = static_cast<unsigned>(cfg.http.timeout_seconds)},
+                                         publisher, std::move(routes));
+  if (!srv) {
+    BPFEX_LOG_ERROR("{}", srv.error().message());
+    return 1;
+  }
+  server_ptr = srv.value().get();
+
+  std::jthread engine_thread([&eng](std::stop_token st) { eng.run(st); });
+
+  auto hp = exporter::parseListenAddress(cfg.listen);
+  std::string host = hp->first;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  std::printf("bpfex %s: serving http://%s:%u%s (tick %.3gs); Ctrl-C stops\n", kVersion,
+              host.c_str(), srv.value()->port(), cfg.metrics_path.c_str(), cfg.tick_interval_seconds);
+  std::fflush(stdout);
+  BPFEX_LOG_INFO("listening on {}:{}", host, srv.value()->port());
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&sigs, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      BPFEX_LOG_INFO("SIGHUP: nothing to reload (rule reloading comes with the Lua engine)");
+      continue;
+    }
+    BPFEX_LOG_INFO("signal {}: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    break;
+  }
+  engine_thread.request_stop();
+  engine_thread.join();
+  server_ptr = nullptr;
+  srv.value().reset();
+  BPFEX_LOG_INFO("stopped");
+  return 0;
+}
+
+}  // namespace bpfex::daemon

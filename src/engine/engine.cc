@@ -1,0 +1,148 @@
+#include "engine/engine.h"
+
+#include <chrono>
+
+#include "base/clock.h"
+#include "base/log.h"
+
+namespace bpfex::engine {
+
+using metrics::FamilyOptions;
+using metrics::MetricType;
+
+namespace {
+metrics::Family* mustRegister(metrics::Registry& r, FamilyOptions o) {
+  auto f = r.family(std::move(o));
+  // Self-metric definitions are compile-time constants; a failure is a bug.
+  if (!f) {
+    BPFEX_LOG_ERROR("self-metric: {}", f.error().message());
+    std::abort();
+  }
+  return f.value();
+}
+}  // namespace
+
+Engine::Engine(metrics::Registry& registry, metrics::Publisher& publisher, EngineOptions opts)
+    : registry_(registry), publisher_(publisher), opts_(opts) {
+  tick_duration_ = mustRegister(registry_, {.name = "bpfex_tick_duration_seconds",
+                                            .help = "Time one collection tick took: collectors, sweep, render and publish.",
+                                            .unit = "seconds",
+                                            .type = MetricType::kHistogram,
+                                            .buckets = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}});
+  render_duration_ = mustRegister(registry_, {.name = "bpfex_render_duration_seconds",
+                                              .help = "Time the last tick took to render and compress the exposition.",
+                                              .unit = "seconds",
+                                              .type = MetricType::kGauge});
+  collector_errors_ = mustRegister(registry_, {.name = "bpfex_collector_errors_total",
+                                               .help = "Collector runs that returned an error.",
+                                               .type = MetricType::kCounter,
+                                               .label_names = {"collector"}});
+  collector_duration_ = mustRegister(registry_, {.name = "bpfex_collector_duration_seconds",
+                                                 .help = "Time the collector took in the last tick.",
+                                                 .unit = "seconds",
+                                                 .type = MetricType::kGauge,
+                                                 .label_names = {"collector"}});
+  exposition_bytes_ = mustRegister(registry_, {.name = "bpfex_exposition_bytes",
+                                               .help = "Size of the last rendered exposition, by format and encoding.",
+                                               .unit = "bytes",
+                                               .type = MetricType::kGauge,
+                                               .label_names = {"format", "encoding"},
+                                               .expire_unwritten = true});
+  family_series_ = mustRegister(registry_, {.name = "bpfex_registry_family_series",
+                                            .help = "Series in each metric family at the last tick.",
+                                            .type = MetricType::kGauge,
+                                            .label_names = {"family"},
+                                            .expire_unwritten = true});
+  series_total_ = mustRegister(registry_, {.name = "bpfex_registry_series",
+                                           .help = "Series in the registry at the last tick.",
+                                           .type = MetricType::kGauge});
+  series_limit_ = mustRegister(registry_, {.name = "bpfex_registry_series_limit",
+                                           .help = "Most series the registry accepts in total.",
+                                           .type = MetricType::kGauge});
+  series_dropped_ = mustRegister(registry_, {.name = "bpfex_series_dropped_total",
+                                             .help = "New series refused because a family or the registry was at its series limit.",
+                                             .type = MetricType::kCounter,
+                                             .label_names = {"family"}});
+  ticks_total_ = mustRegister(registry_, {.name = "bpfex_ticks_total",
+                                          .help = "Collection ticks completed.",
+                                          .type = MetricType::kCounter});
+}
+
+void Engine::addCollector(std::string name, Collector c) {
+  collectors_.push_back({std::move(name), std::move(c)});
+}
+
+void Engine::updateSelfMetrics() {
+  (void)render_duration_->set({}, last_render_seconds_);
+  if (ticks_ > 0) (void)tick_duration_->observe({}, last_tick_seconds_);
+  (void)ticks_total_->set({}, static_cast<double>(ticks_));
+  for (const auto& f : registry_.families()) {
+    (void)family_series_->set({f->name()}, static_cast<double>(f->size()));
+    if (f->dropped() > 0) (void)series_dropped_->set({f->name()}, static_cast<double>(f->dropped()));
+  }
+  (void)series_total_->set({}, static_cast<double>(registry_.seriesCount()));
+  (void)series_limit_->set({}, static_cast<double>(registry_.limits().max_series));
+  if (last_) {
+    static constexpr std::string_view kFormatNames[] = {"text-0.0.4", "openmetrics-1.0.0"};
+    for (size_t f = 0; f < metrics::kFormatCount; ++f)
+      for (int gz = 0; gz < 2; ++gz)
+        if (const auto* b = last_->body(static_cast<metrics::Format>(f), gz == 1))
+          (void)exposition_bytes_->set({kFormatNames[f], gz ? "gzip" : "identity"},
+                                       static_cast<double>(b->size()));
+  }
+}
+
+void Engine::tick() {
+  const double t0 = base::monotonicSeconds();
+  for (const auto& c : collectors_) {
+    const double c0 = base::monotonicSeconds();
+    base::Status st;
+    try {
+      st = c.fn(registry_);
+    } catch (const std::exception& e) {
+      st = base::Error::msg(std::string("exception: ") + e.what());
+    }
+    (void)collector_duration_->set({c.name}, base::monotonicSeconds() - c0);
+    if (!st) {
+      BPFEX_LOG_WARN("collector {}: {}", c.name, st.error().message());
+      (void)collector_errors_->add({c.name}, 1);
+    } else {
+      (void)collector_errors_->add({c.name}, 0);
+    }
+  }
+  updateSelfMetrics();
+  registry_.sweep();
+
+  const double r0 = base::monotonicSeconds();
+  auto snap = metrics::renderSnapshot(registry_, publisher_.wanted(base::monotonicNanos()),
+                                      opts_.gzip_level, last_.get());
+  snap->tick = ++ticks_;
+  snap->unix_time = base::unixSeconds();
+  last_ = snap;
+  publisher_.publish(std::move(snap));
+  const double t1 = base::monotonicSeconds();
+  last_render_seconds_ = t1 - r0;
+  last_tick_seconds_ = t1 - t0;
+}
+
+void Engine::run(std::stop_token stop) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  const auto interval = std::chrono::duration<double>(opts_.tick_interval_seconds);
+  auto next = std::chrono::steady_clock::now();
+  while (!stop.stop_requested()) {
+    tick();
+    next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
+    const auto now = std::chrono::steady_clock::now();
+    if (next < now) {
+      // Fell behind (a tick longer than the interval): skip, don't burst.
+      BPFEX_LOG_WARN("tick took longer than the {} s interval; skipping missed ticks",
+                     opts_.tick_interval_seconds);
+      next = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
+    }
+    std::unique_lock lock(mu);
+    cv.wait_until(lock, stop, next, [] { return false; });
+  }
+}
+
+}  // namespace bpfex::engine

@@ -1,0 +1,148 @@
+// Family: one metric family (name, HELP, unit, type, label names) and its
+// series. Series are identified by their label values; each series' label text
+// is escaped once, when the series is created, and kept in one arena, so a
+// render is a copy of bytes plus number formatting (GUIDE.md §1) and a lookup
+// needs no allocation.
+//
+// Thread safety: none. A Registry and its Families belong to the engine thread;
+// other threads only ever see rendered snapshots.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "metrics/buffer.h"
+
+namespace bpfex::metrics {
+
+class Registry;
+
+enum class MetricType : uint8_t { kCounter, kGauge, kHistogram, kSummary, kInfo, kUntyped };
+
+std::string_view metricTypeName(MetricType t);
+
+enum class Format : uint8_t { kText004 = 0, kOpenMetrics = 1 };
+inline constexpr size_t kFormatCount = 2;
+
+struct FamilyOptions {
+  std::string name;  // counters must end in _total, info families in _info
+  std::string help;
+  std::string unit;  // optional; must be a suffix of the name (OpenMetrics)
+  MetricType type = MetricType::kGauge;
+  std::vector<std::string> label_names;
+  std::vector<double> buckets;    // histogram upper bounds, strictly ascending; +Inf implied
+  std::vector<double> quantiles;  // summary quantiles, strictly ascending, in [0, 1]
+  // Series not written between two Registry::sweep() calls are removed: the
+  // "a series a rule stops producing leaves /metrics" rule.
+  bool expire_unwritten = false;
+  size_t max_series = 0;  // 0: the registry's per-family limit
+};
+
+// Label values of one series, in the order of the family's label names.
+// A view, like std::span: build it in the call (`f->set({"a", "b"}, 1)`) and
+// never keep it past the full-expression.
+class LabelValues {
+ public:
+  LabelValues() = default;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winit-list-lifetime"
+  LabelValues(std::initializer_list<std::string_view> il) : p_(il.begin()), n_(il.size()) {}
+#pragma GCC diagnostic pop
+  LabelValues(std::span<const std::string_view> s) : p_(s.data()), n_(s.size()) {}  // NOLINT
+  LabelValues(const std::vector<std::string_view>& v) : p_(v.data()), n_(v.size()) {}  // NOLINT
+  size_t size() const { return n_; }
+  std::string_view operator[](size_t i) const { return p_[i]; }
+  const std::string_view* begin() const { return p_; }
+  const std::string_view* end() const { return p_ + n_; }
+
+ private:
+  const std::string_view* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+class Family {
+ public:
+  Family(const Family&) = delete;
+  Family& operator=(const Family&) = delete;
+
+  const FamilyOptions& options() const { return opts_; }
+  const std::string& name() const { return opts_.name; }
+  MetricType type() const { return opts_.type; }
+  size_t size() const { return meta_.size(); }
+  // Series refused because a limit was reached, since the family was created.
+  uint64_t dropped() const { return dropped_; }
+
+  // Writes. Errors name the family and what was wrong; a refused write never
+  // changes existing series.
+  base::Status set(LabelValues labels, double v);       // counter (>= 0), gauge, untyped
+  base::Status add(LabelValues labels, double delta);   // counter (delta >= 0), gauge, untyped
+  base::Status observe(LabelValues labels, double x);   // histogram
+  // Histogram from per-bucket (non-cumulative) counts: counts.size() ==
+  // buckets.size() + 1, the last being the +Inf overflow bucket.
+  base::Status setHistogram(LabelValues labels, std::span<const double> counts, double sum);
+  base::Status setSummary(LabelValues labels, std::span<const double> quantile_values, double sum,
+                          double count);
+  base::Status setInfo(LabelValues labels);  // info: value 1
+
+  bool remove(LabelValues labels);
+  void clear();
+
+  // The scalar value of a series (counter, gauge, untyped, info), if present.
+  std::optional<double> value(LabelValues labels) const;
+
+  // Appends this family's block in the given format. Nothing when empty.
+  void render(Format format, Buffer& out) const;
+  // Bytes a render will take, roughly: used to size buffers once.
+  size_t renderSizeHint() const;
+
+ private:
+  friend class Registry;
+  struct SeriesMeta {
+    uint32_t off;   // escaped label text in arena_: a="x",b="y" (no braces)
+    uint32_t len;
+    uint32_t hash;
+    uint32_t seen;  // registry generation of the last write
+  };
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+
+  Family(Registry* owner, FamilyOptions opts);
+
+  // Index of the series with these labels, created if missing; -1 when a limit
+  // refuses it (counted in dropped_) or the label count is wrong (*err set).
+  int64_t seriesIndex(LabelValues labels, base::Status* err);
+  int64_t findIndex(std::string_view key, uint32_t hash) const;
+  void buildKey(LabelValues labels, std::string& key) const;
+  void removeAt(uint32_t idx);
+  void insertSlot(uint32_t idx);
+  size_t slotOf(uint32_t idx) const;
+  void eraseSlot(size_t slot);
+  void growSlots();
+  void compactArena();
+  std::string_view labelsOf(const SeriesMeta& m) const { return {arena_.data() + m.off, m.len}; }
+  base::Status typeError(std::string_view op) const;
+  size_t sweep(uint32_t generation);
+
+  Registry* owner_;
+  FamilyOptions opts_;
+  size_t stride_;  // doubles per series
+  std::string om_name_;  // family name as OpenMetrics writes it (counter without _total, info without _info)
+  std::vector<std::string> le_text_, le_om_, q_text_, q_om_;
+  std::string header_[kFormatCount];
+
+  std::vector<SeriesMeta> meta_;
+  std::vector<double> values_;
+  std::string arena_;
+  size_t arena_garbage_ = 0;
+  std::vector<uint32_t> slots_;  // open addressing, linear probing, backward-shift deletion
+  uint64_t dropped_ = 0;
+  mutable std::string key_scratch_;
+};
+
+}  // namespace bpfex::metrics

@@ -1,0 +1,83 @@
+#include "metrics/snapshot.h"
+
+#include <zlib.h>
+
+#include "metrics/exposition.h"
+
+namespace bpfex::metrics {
+
+Variant Snapshot::choose(Format want, bool gzip_ok) const {
+  const Format other = want == Format::kText004 ? Format::kOpenMetrics : Format::kText004;
+  const Variant order[] = {{want, gzip_ok}, {want, false}, {other, gzip_ok}, {other, false}};
+  for (const Variant& v : order)
+    if (body(v.format, v.gzip) != nullptr) return v;
+  return {Format::kText004, false};
+}
+
+base::Result<Buffer> gzipCompress(std::string_view data, int level) {
+  z_stream zs{};
+  // windowBits 15 + 16: a gzip wrapper, which is what Content-Encoding: gzip means.
+  if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return base::Error::msg("gzip: deflateInit2 failed (level " + std::to_string(level) + ")");
+  Buffer out(deflateBound(&zs, data.size()) + 32);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.capacity());
+  const int rc = deflate(&zs, Z_FINISH);
+  const size_t produced = zs.total_out;
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) return base::Error::msg("gzip: deflate did not finish (rc " + std::to_string(rc) + ")");
+  out.commit(produced);
+  out.shrinkToFit();
+  return out;
+}
+
+std::shared_ptr<Snapshot> renderSnapshot(const Registry& registry, const VariantSet& wanted,
+                                         int gzip_level, const Snapshot* previous) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->series = registry.seriesCount();
+  for (size_t f = 0; f < kFormatCount; ++f) {
+    if (!wanted[f][0] && !wanted[f][1]) continue;
+    const auto format = static_cast<Format>(f);
+    size_t hint = 0;
+    if (previous != nullptr && previous->body(format, false) != nullptr)
+      hint = previous->body(format, false)->size() + previous->body(format, false)->size() / 16;
+    if (hint == 0)
+      for (const auto& fam : registry.families()) hint += fam->renderSizeHint();
+    Buffer plain(hint + 64);
+    renderRegistry(registry, format, plain);
+    if (wanted[f][1]) {
+      auto gz = gzipCompress(plain.view(), gzip_level);
+      if (gz) {
+        snap->bodies_[f][1].buf = std::move(gz).value();
+        snap->bodies_[f][1].rendered = true;
+      }
+    }
+    if (wanted[f][0]) {
+      plain.shrinkToFit();
+      snap->bodies_[f][0].buf = std::move(plain);
+      snap->bodies_[f][0].rendered = true;
+    }
+  }
+  return snap;
+}
+
+void Publisher::noteDemand(Format f, bool gzip, int64_t now_ns) const {
+  last_demand_ns_[static_cast<size_t>(f)][gzip ? 1 : 0].store(now_ns, std::memory_order_relaxed);
+}
+
+VariantSet Publisher::wanted(int64_t now_ns) const {
+  VariantSet w{};
+  bool any = false;
+  for (size_t f = 0; f < kFormatCount; ++f)
+    for (size_t g = 0; g < 2; ++g) {
+      const int64_t t = last_demand_ns_[f][g].load(std::memory_order_relaxed);
+      w[f][g] = t != 0 && now_ns - t <= window_ns_;
+      any = any || w[f][g];
+    }
+  if (!any) w[static_cast<size_t>(Format::kText004)][0] = true;
+  return w;
+}
+
+}  // namespace bpfex::metrics

@@ -1,0 +1,195 @@
+#include "metrics/text_format.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+namespace bpfex::metrics {
+namespace {
+
+bool isNameStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid
+// (overlong forms, surrogates and code points above U+10FFFF are invalid).
+size_t utf8SequenceLength(std::string_view s, size_t i) {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  if (b0 < 0x80) return 1;
+  size_t n;
+  uint32_t cp;
+  if ((b0 & 0xE0) == 0xC0) {
+    n = 2;
+    cp = b0 & 0x1F;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    n = 3;
+    cp = b0 & 0x0F;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    n = 4;
+    cp = b0 & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+template <typename EscapeFn>
+void appendEscaped(std::string& out, std::string_view in, EscapeFn escape) {
+  size_t i = 0;
+  while (i < in.size()) {
+    // Copy the longest run that needs no escaping in one go.
+    size_t run = i;
+    while (run < in.size()) {
+      const auto c = static_cast<unsigned char>(in[run]);
+      if (c >= 0x80 || escape(static_cast<char>(c)) != nullptr) break;
+      ++run;
+    }
+    out.append(in.data() + i, run - i);
+    i = run;
+    if (i == in.size()) break;
+    const auto c = static_cast<unsigned char>(in[i]);
+    if (c < 0x80) {
+      out.append(escape(static_cast<char>(c)));
+      ++i;
+      continue;
+    }
+    const size_t n = utf8SequenceLength(in, i);
+    if (n == 0) {
+      out.append("\xEF\xBF\xBD");  // U+FFFD
+      ++i;
+    } else {
+      out.append(in.data() + i, n);
+      i += n;
+    }
+  }
+}
+
+const char* escapeLabel(char c) {
+  switch (c) {
+    case '\\': return "\\\\";
+    case '"': return "\\\"";
+    case '\n': return "\\n";
+    default: return nullptr;
+  }
+}
+const char* escapeHelpText(char c) {
+  switch (c) {
+    case '\\': return "\\\\";
+    case '\n': return "\\n";
+    default: return nullptr;
+  }
+}
+
+// Go's 'g' formatting with shortest precision: %e when exp < -4 || exp >= 21
+// is %v's rule; 'g' with precision -1 uses eprec = 6 (strconv/ftoa.go).
+std::string goG(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  if (v == 0) return std::signbit(v) ? "-0" : "0";
+  char buf[64];
+  // Shortest round-trip digits in scientific form: "-d.dddde+XX".
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  (void)ec;
+  std::string_view sci(buf, static_cast<size_t>(end - buf));
+  const bool neg = sci.front() == '-';
+  if (neg) sci.remove_prefix(1);
+  const size_t epos = sci.find('e');
+  std::string digits;
+  for (char c : sci.substr(0, epos))
+    if (c != '.') digits.push_back(c);
+  const int exp = std::atoi(std::string(sci.substr(epos + 1)).c_str());
+
+  std::string out = neg ? "-" : "";
+  if (exp < -4 || exp >= 6) {
+    out += digits[0];
+    if (digits.size() > 1) {
+      out += '.';
+      out.append(digits, 1, std::string::npos);
+    }
+    out += 'e';
+    out += exp < 0 ? '-' : '+';
+    const int a = exp < 0 ? -exp : exp;
+    if (a < 10) out += '0';
+    out += std::to_string(a);
+    return out;
+  }
+  if (exp < 0) {
+    out += "0.";
+    out.append(static_cast<size_t>(-exp - 1), '0');
+    out += digits;
+    return out;
+  }
+  const auto intDigits = static_cast<size_t>(exp) + 1;
+  if (digits.size() <= intDigits) {
+    out += digits;
+    out.append(intDigits - digits.size(), '0');
+  } else {
+    out.append(digits, 0, intDigits);
+    out += '.';
+    out.append(digits, intDigits, std::string::npos);
+  }
+  return out;
+}
+
+}  // namespace
+
+bool isValidMetricName(std::string_view name) {
+  if (name.empty()) return false;
+  if (!isNameStart(name[0]) && name[0] != ':') return false;
+  for (char c : name)
+    if (!isNameStart(c) && !isDigit(c) && c != ':') return false;
+  return true;
+}
+
+bool isValidLabelName(std::string_view name) {
+  if (name.empty() || !isNameStart(name[0])) return false;
+  if (name.size() >= 2 && name[0] == '_' && name[1] == '_') return false;
+  for (char c : name)
+    if (!isNameStart(c) && !isDigit(c)) return false;
+  return true;
+}
+
+void appendEscapedLabelValue(std::string& out, std::string_view value) {
+  appendEscaped(out, value, escapeLabel);
+}
+
+void appendEscapedHelp(std::string& out, std::string_view help, bool openmetrics) {
+  if (openmetrics) appendEscaped(out, help, escapeLabel);
+  else appendEscaped(out, help, escapeHelpText);
+}
+
+char* formatValue(char* out, double v) {
+  constexpr double kExactIntLimit = 9007199254740992.0;  // 2^53
+  if (v >= -kExactIntLimit && v <= kExactIntLimit) {
+    const auto i = static_cast<int64_t>(v);
+    if (static_cast<double>(i) == v) return std::to_chars(out, out + kMaxNumberChars, i).ptr;
+  }
+  if (std::isnan(v)) {
+    std::memcpy(out, "NaN", 3);
+    return out + 3;
+  }
+  if (std::isinf(v)) {
+    std::memcpy(out, v > 0 ? "+Inf" : "-Inf", 4);
+    return out + 4;
+  }
+  return std::to_chars(out, out + kMaxNumberChars, v).ptr;
+}
+
+std::string formatGoFloat(double v) { return goG(v); }
+
+std::string formatCanonicalFloat(double v) {
+  std::string s = goG(v);
+  if (std::isfinite(v) && s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+
+}  // namespace bpfex::metrics

@@ -1,0 +1,113 @@
+#include "daemon/config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace bpfex::daemon {
+namespace {
+
+std::string loadError(std::string_view yaml) {
+  Config cfg;
+  auto st = loadConfigText(yaml, "bpfex.yaml", cfg);
+  if (st.ok()) st = validateConfig(cfg);
+  return st.ok() ? "" : st.error().message();
+}
+
+EnvLookup envOf(std::map<std::string, std::string> m) {
+  return [m](const char* k) -> std::optional<std::string> {
+    auto it = m.find(k);
+    if (it == m.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+TEST(Config, DefaultsAreValid) {
+  Config cfg;
+  EXPECT_TRUE(validateConfig(cfg).ok());
+  EXPECT_EQ(cfg.listen, "127.0.0.1:9479");
+  EXPECT_EQ(cfg.tick_interval_seconds, 5.0);
+}
+
+TEST(Config, ParsesEverySetting) {
+  Config cfg;
+  ASSERT_TRUE(loadConfigText(R"(
+listen: 127.0.0.1:9999
+metrics_path: /m
+tick_interval: 250ms
+rules: [rules/a.lua, rules/dir]
+log_level: debug
+http:
+  threads: 4
+  max_connections: 10
+  timeout: 1m
+exposition:
+  gzip_level: 6
+  max_series: 1000
+  max_series_per_family: 100
+)", "x.yaml", cfg).ok());
+  EXPECT_EQ(cfg.listen, "127.0.0.1:9999");
+  EXPECT_EQ(cfg.metrics_path, "/m");
+  EXPECT_DOUBLE_EQ(cfg.tick_interval_seconds, 0.25);
+  EXPECT_EQ(cfg.rules, (std::vector<std::string>{"rules/a.lua", "rules/dir"}));
+  EXPECT_EQ(cfg.http.threads, 4u);
+  EXPECT_EQ(cfg.http.timeout_seconds, 60);
+  EXPECT_EQ(cfg.exposition.gzip_level, 6);
+  EXPECT_EQ(cfg.exposition.max_series_per_family, 100u);
+  EXPECT_TRUE(validateConfig(cfg).ok());
+}
+
+TEST(Config, ErrorsNameFileLineAndField) {
+  EXPECT_EQ(loadError("listen: 127.0.0.1:1\nhttp:\n  threads: 0\n"),
+            "bpfex.yaml:3:12: http.threads: 0 is out of range [1, 64]");
+  EXPECT_EQ(loadError("tick_interval: fast\n"),
+            "bpfex.yaml:1:16: tick_interval: \"fast\" is not a duration (e.g. 5s, 250ms, 2m)");
+  EXPECT_EQ(loadError("listne: x\n"), "bpfex.yaml:1:1: listne: unknown setting (see docs/configuration.md)");
+  EXPECT_EQ(loadError("exposition:\n  gzip_level: 11\n"),
+            "bpfex.yaml:2:15: exposition.gzip_level: 11 is out of range [1, 9]");
+  EXPECT_NE(loadError("listen: [unclosed\n").find("bpfex.yaml:"), std::string::npos);
+  EXPECT_EQ(loadError("listen: localhost\n"), "listen: listen address \"localhost\" is not host:port");
+  EXPECT_EQ(loadError("log_level: loud\n"),
+            "log_level: \"loud\" is not one of debug, info, warn, error");
+  EXPECT_EQ(loadError("metrics_path: /healthz\n"), "metrics_path: \"/healthz\" is used by another endpoint");
+  EXPECT_EQ(loadError("tick_interval: 10ms\n").substr(0, 14), "tick_interval:");
+}
+
+TEST(Config, EnvironmentOverridesTheFile) {
+  Config cfg;
+  ASSERT_TRUE(loadConfigText("listen: 127.0.0.1:1\nrules: [a.lua]\n", "x", cfg).ok());
+  ASSERT_TRUE(applyEnvOverrides(cfg, envOf({{"BPFEX_LISTEN", "127.0.0.1:2"},
+                                            {"BPFEX_RULES", "b.lua:c"},
+                                            {"BPFEX_TICK_INTERVAL", "2s"},
+                                            {"BPFEX_GZIP_LEVEL", "9"}}))
+                  .ok());
+  EXPECT_EQ(cfg.listen, "127.0.0.1:2");
+  EXPECT_EQ(cfg.rules, (std::vector<std::string>{"b.lua", "c"}));
+  EXPECT_EQ(cfg.tick_interval_seconds, 2);
+  EXPECT_EQ(cfg.exposition.gzip_level, 9);
+}
+
+TEST(Config, InvalidEnvironmentNamesTheVariable) {
+  Config cfg;
+  auto st = applyEnvOverrides(cfg, envOf({{"BPFEX_HTTP_THREADS", "many"}}));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message(),
+            "environment BPFEX_HTTP_THREADS=\"many\": \"many\" is not a whole number");
+  st = applyEnvOverrides(cfg, envOf({{"BPFEX_TICK_INTERVAL", "5 parsecs"}}));
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("BPFEX_TICK_INTERVAL"), std::string::npos);
+}
+
+TEST(Config, Durations) {
+  EXPECT_EQ(parseDuration("5s").value(), 5);
+  EXPECT_EQ(parseDuration("5").value(), 5);
+  EXPECT_DOUBLE_EQ(parseDuration("1.5m").value(), 90);
+  EXPECT_DOUBLE_EQ(parseDuration("250ms").value(), 0.25);
+  EXPECT_EQ(parseDuration("1h").value(), 3600);
+  EXPECT_FALSE(parseDuration("").ok());
+  EXPECT_FALSE(parseDuration("-1s").ok());
+  EXPECT_FALSE(parseDuration("3d").ok());
+}
+
+}  // namespace
+}  // namespace bpfex::daemon
