@@ -123,6 +123,8 @@ struct HttpServer::Callbacks {
     self->publisher_.noteDemand(want, gzip_ok, st->start_ns);
     const metrics::Variant v = snap->choose(want, gzip_ok);
     const metrics::Buffer* body = snap->body(v.format, v.gzip);
+    if (body == nullptr)  // an empty snapshot (no format rendered): not expected, never a crash
+      return queue(self, c, st, {503, "text/plain; charset=utf-8", "503 no exposition rendered yet\n", {}});
     // The response points into the snapshot; the holder keeps it alive until
     // libmicrohttpd frees the response.
     auto* holder = new std::shared_ptr<const metrics::Snapshot>(std::move(snap));

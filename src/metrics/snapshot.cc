@@ -7,8 +7,7 @@
 namespace bpfex::metrics {
 
 Variant Snapshot::choose(Format want, bool gzip_ok) const {
-  const Format other = want == Format::kText004 ? Format::kOpenMetrics : Format::kText004;
-  const Variant order[] = {{want, gzip_ok}, {want, false}, {other, gzip_ok}, {other, false}};
+  const Variant order[] = {{want, gzip_ok}, {want, false}, {Format::kText004, gzip_ok}, {Format::kText004, false}};
   for (const Variant& v : order)
     if (body(v.format, v.gzip) != nullptr) return v;
   return {Format::kText004, false};
@@ -69,14 +68,12 @@ void Publisher::noteDemand(Format f, bool gzip, int64_t now_ns) const {
 
 VariantSet Publisher::wanted(int64_t now_ns) const {
   VariantSet w{};
-  bool any = false;
   for (size_t f = 0; f < kFormatCount; ++f)
     for (size_t g = 0; g < 2; ++g) {
       const int64_t t = last_demand_ns_[f][g].load(std::memory_order_relaxed);
       w[f][g] = t != 0 && now_ns - t <= window_ns_;
-      any = any || w[f][g];
     }
-  if (!any) w[static_cast<size_t>(Format::kText004)][0] = true;
+  w[static_cast<size_t>(Format::kText004)][0] = true;
   return w;
 }
 

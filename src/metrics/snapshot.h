@@ -4,10 +4,11 @@
 // A Snapshot is immutable once published and shared by reference count, so a
 // slow scrape keeps its bytes alive while the engine publishes newer ones.
 // Which variants (format x encoding) get rendered follows demand: a variant
-// asked for within the demand window is rendered every tick; a scrape of a
-// variant not (yet) rendered is served the closest one that is, and the next
-// tick renders what it asked for. So nobody pays for gzip or OpenMetrics that
-// nobody reads, and a scrape never renders.
+// asked for within the demand window is rendered every tick, and text 0.0.4
+// plain always is (the answer any client can take: curl, promtool, a human).
+// A scrape of a variant not (yet) rendered is served the closest one that is,
+// and the next tick renders what it asked for. So nobody pays for gzip or
+// OpenMetrics that nobody reads, and a scrape never renders.
 //
 // Thread safety: Publisher is thread-safe. Snapshot is immutable after build.
 #pragma once
@@ -39,8 +40,9 @@ class Snapshot {
     const auto& b = bodies_[static_cast<size_t>(f)][gzip ? 1 : 0];
     return b.rendered ? &b.buf : nullptr;
   }
-  // The best rendered variant for a request: same format if possible, then
-  // same encoding; text 0.0.4 plain is the last resort.
+  // The best rendered variant for a request: the same format if rendered
+  // (gzip if accepted and rendered), else text 0.0.4, which every snapshot
+  // from Publisher::wanted() has in plain.
   Variant choose(Format want, bool gzip_ok) const;
 
   uint64_t tick = 0;
@@ -76,8 +78,8 @@ class Publisher {
 
   // Called by scrapes: records that this variant is wanted.
   void noteDemand(Format f, bool gzip, int64_t now_ns) const;
-  // Called by the engine: the variants to render now. With no demand at all
-  // (e.g. before the first scrape) that is text 0.0.4, plain.
+  // Called by the engine: the variants to render now: what was asked for
+  // within the window, plus text 0.0.4 plain.
   VariantSet wanted(int64_t now_ns) const;
 
  private:

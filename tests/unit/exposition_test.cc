@@ -181,22 +181,33 @@ TEST(Snapshot, RendersOnlyWhatWasAskedForAndFallsBack) {
   Publisher p(60);
   const int64_t now = 1'000'000'000'000;
   VariantSet w = p.wanted(now);
-  EXPECT_TRUE(w[0][0]);  // nothing asked yet: text, plain
+  EXPECT_TRUE(w[0][0]);  // text plain always
   EXPECT_FALSE(w[0][1] || w[1][0] || w[1][1]);
   auto snap = renderSnapshot(r, w, 1, nullptr);
   // An OpenMetrics+gzip scrape before that variant exists gets text, plain...
   const Variant v = snap->choose(Format::kOpenMetrics, true);
   EXPECT_EQ(v.format, Format::kText004);
   EXPECT_FALSE(v.gzip);
-  // ...and the next tick renders OpenMetrics+gzip.
+  // ...and the next tick renders OpenMetrics+gzip (without keeping OM plain).
   p.noteDemand(Format::kOpenMetrics, true, now);
   w = p.wanted(now + 1);
   EXPECT_TRUE(w[1][1]);
-  EXPECT_FALSE(w[0][0]);  // text plain no longer wanted by anyone
+  EXPECT_TRUE(w[0][0]);
+  EXPECT_FALSE(w[1][0]);
   snap = renderSnapshot(r, w, 1, snap.get());
   const Variant v2 = snap->choose(Format::kOpenMetrics, true);
   EXPECT_EQ(v2.format, Format::kOpenMetrics);
   EXPECT_TRUE(v2.gzip);
+  EXPECT_EQ(snap->body(Format::kOpenMetrics, false), nullptr);
+  // Clients that take neither gzip nor OpenMetrics still get bytes, and
+  // plain curl keeps getting text even while Prometheus reads OpenMetrics
+  // (the crash and the surprise the Prometheus test found).
+  for (Format f : {Format::kText004, Format::kOpenMetrics}) {
+    const Variant v3 = snap->choose(f, false);
+    EXPECT_FALSE(v3.gzip);
+    ASSERT_NE(snap->body(v3.format, v3.gzip), nullptr);
+  }
+  EXPECT_EQ(snap->choose(Format::kText004, false).format, Format::kText004);
   // Demand expires after the window.
   w = p.wanted(now + 61'000'000'000);
   EXPECT_FALSE(w[1][1]);

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The README's second command: install what is missing, build with warnings as
+# errors, run every test suite (unit, integration against the real Prometheus,
+# privileged on real veth pairs). CI runs exactly this (.ci/run).
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+cd "$BPFEX_ROOT"
+
+bpfex_install_deps
+bpfex_build build-test -Dwerror=true -Dtests=enabled -Dbenchmarks=enabled --buildtype=debugoptimized
+
+# meson test runs every suite; the privileged suite prints SKIPPED (and exits
+# 77) only where it cannot run, which on a CI machine as root it can.
+meson test -C build-test --print-errorlogs --num-processes 2 "$@"
