@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Reproduces the numbers in BENCHMARKS.md: builds a release tree and runs the
+# registry micro-benchmarks and the serving/memory comparisons against
+# prometheus-cpp 1.0.1 (Debian) in the same run. About 4 minutes on 2 cores.
+#   bench/run.sh [N ...]   (default: 1000 10000 100000 1000000)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/tools/lib/common.sh"
+bpfex_install_deps
+bpfex_build build-rel --buildtype=release -Dtests=disabled -Dbenchmarks=enabled >/dev/null
+out="$root/bench/results"
+mkdir -p "$out"
+sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000 100000 1000000)
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "kernel: $(uname -r)"
+  echo "cpu: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) CPUs)"
+  echo "loadavg: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "packages: $(dpkg-query -W -f='${Package} ${Version}; ' libmicrohttpd12 prometheus-cpp-dev zlib1g libbenchmark-dev g++-12 2>/dev/null)"
+} | tee "$out/machine.txt"
+
+"$root/build-rel/bench/render_bench" --benchmark_min_time=0.5 | tee "$out/render.txt"
+
+echo "| series | encoding | body | bpfex median ms | bpfex p99 ms | prometheus-cpp median ms | prometheus-cpp p99 ms | floor median ms | prometheus-cpp / bpfex | bpfex / floor |" | tee "$out/serve.txt"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|" | tee -a "$out/serve.txt"
+for n in "${sizes[@]}"; do
+  scrapes=30; [ "$n" -ge 1000000 ] && scrapes=10
+  "$root/build-rel/bench/serve_compare" serve "$n" $scrapes | tee -a "$out/serve.txt"
+done
+
+echo "| server | series | RSS empty | RSS populated | RSS after 3 ticks/scrapes | bytes/series | peak bytes/series |" | tee "$out/memory.txt"
+echo "|---|---:|---:|---:|---:|---:|---:|" | tee -a "$out/memory.txt"
+for n in "${sizes[@]}"; do
+  [ "$n" -ge 100000 ] || continue
+  "$root/build-rel/bench/serve_compare" mem bpfex "$n" | tee -a "$out/memory.txt"
+  "$root/build-rel/bench/serve_compare" mem promcpp "$n" | tee -a "$out/memory.txt"
+done
