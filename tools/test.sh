@@ -12,3 +12,11 @@ bpfex_build build-test -Dwerror=true -Dtests=enabled -Dbenchmarks=enabled --buil
 # meson test runs every suite; the privileged suite prints SKIPPED (and exits
 # 77) only where it cannot run, which on a CI machine as root it can.
 meson test -C build-test --print-errorlogs --num-processes 2 "$@"
+
+# The ASan+UBSan lane: the unit suite again under the sanitizers (GUIDE.md §3.12).
+if [ $# -eq 0 ]; then
+  bpfex_build build-asan -Dwerror=true -Dtests=enabled -Dbenchmarks=disabled \
+    -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+    meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit
+fi
