@@ -97,6 +97,7 @@ struct Walker {
       else if (key == "rules") st = rules(v);
       else if (key == "http") st = http(v);
       else if (key == "exposition") st = exposition(v);
+      else if (key == "bpf") st = bpfSection(v);
       else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
       if (!st) return st;
     }
@@ -128,6 +129,133 @@ struct Walker {
       else if (key == "http.timeout") st = duration(kv.second, key, cfg.http.timeout_seconds);
       else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
       if (!st) return st;
+    }
+    return base::okStatus();
+  }
+
+  Status boolean(const YAML::Node& n, std::string_view field, bool& out) {
+    if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false"))
+      return fieldError(file, n, field, "expected true or false");
+    out = n.Scalar() == "true";
+    return base::okStatus();
+  }
+
+  Status bpfSection(const YAML::Node& v) {
+    if (!v.IsMap()) return fieldError(file, v, "bpf", "expected a mapping");
+    for (const auto& kv : v) {
+      const std::string key = "bpf." + kv.first.as<std::string>();
+      Status st;
+      if (key == "bpf.pin_path") st = scalar(kv.second, key, cfg.bpf.pin_path);
+      else if (key == "bpf.stats") st = boolean(kv.second, key, cfg.bpf.stats);
+      else if (key == "bpf.objects") st = bpfObjects(kv.second);
+      else if (key == "bpf.maps") st = bpfMaps(kv.second);
+      else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
+      if (!st) return st;
+    }
+    return base::okStatus();
+  }
+
+  Status bpfObjects(const YAML::Node& v) {
+    if (!v.IsSequence()) return fieldError(file, v, "bpf.objects", "expected a list");
+    cfg.bpf.objects.clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+      const YAML::Node& o = v[i];
+      const std::string at = "bpf.objects[" + std::to_string(i) + "]";
+      if (!o.IsMap()) return fieldError(file, o, at, "expected a mapping");
+      bpf::ObjectSpec spec;
+      for (const auto& kv : o) {
+        const std::string k = kv.first.as<std::string>();
+        const std::string field = at + "." + k;
+        Status st;
+        if (k == "name") st = scalar(kv.second, field, spec.name);
+        else if (k == "bundled") st = scalar(kv.second, field, spec.bundled);
+        else if (k == "file") st = scalar(kv.second, field, spec.path);
+        else if (k == "keep_attached") st = boolean(kv.second, field, spec.keep_attached);
+        else if (k == "globals") {
+          if (!kv.second.IsMap()) st = fieldError(file, kv.second, field, "expected a mapping of name: value");
+          else
+            for (const auto& g : kv.second) {
+              if (!g.second.IsScalar()) { st = fieldError(file, g.second, field + "." + g.first.as<std::string>(), "expected a number"); break; }
+              spec.globals[g.first.as<std::string>()] = g.second.Scalar();
+            }
+        } else if (k == "attach") st = attachList(kv.second, field, spec);
+        else st = fieldError(file, kv.first, field, "unknown setting (name, bundled, file, globals, attach, keep_attached)");
+        if (!st) return st;
+      }
+      if (spec.name.empty()) return fieldError(file, o, at + ".name", "required");
+      if (spec.bundled.empty() == spec.path.empty())
+        return fieldError(file, o, at, "set exactly one of bundled and file");
+      for (const auto& other : cfg.bpf.objects)
+        if (other.name == spec.name) return fieldError(file, o, at + ".name", "\"" + spec.name + "\" is used twice");
+      cfg.bpf.objects.push_back(std::move(spec));
+    }
+    return base::okStatus();
+  }
+
+  Status attachList(const YAML::Node& v, const std::string& at, bpf::ObjectSpec& spec) {
+    if (!v.IsSequence()) return fieldError(file, v, at, "expected a list");
+    for (size_t i = 0; i < v.size(); ++i) {
+      const YAML::Node& a = v[i];
+      const std::string here = at + "[" + std::to_string(i) + "]";
+      if (!a.IsMap()) return fieldError(file, a, here, "expected a mapping");
+      bpf::AttachSpec as;
+      std::string type = "auto", mode = "native";
+      for (const auto& kv : a) {
+        const std::string k = kv.first.as<std::string>();
+        Status st;
+        if (k == "program") st = scalar(kv.second, here + ".program", as.program);
+        else if (k == "type") st = scalar(kv.second, here + ".type", type);
+        else if (k == "target" || k == "interface") st = scalar(kv.second, here + "." + k, as.target);
+        else if (k == "netns") st = scalar(kv.second, here + ".netns", as.netns);
+        else if (k == "mode") st = scalar(kv.second, here + ".mode", mode);
+        else st = fieldError(file, kv.first, here + "." + k, "unknown setting (program, type, interface/target, netns, mode)");
+        if (!st) return st;
+      }
+      auto t = bpf::parseAttachType(type);
+      if (!t) return fieldError(file, a, here + ".type", t.error().message());
+      as.type = t.value();
+      if (as.program.empty()) return fieldError(file, a, here + ".program", "required");
+      const bool netdev = as.type == bpf::AttachType::kXdp || as.type == bpf::AttachType::kTcIngress ||
+                          as.type == bpf::AttachType::kTcEgress;
+      if (netdev && as.target.empty()) return fieldError(file, a, here + ".interface", "required for " + type);
+      if (!netdev && !as.netns.empty()) return fieldError(file, a, here + ".netns", "only xdp and tc attach in a namespace");
+      if (mode != "native" && mode != "generic") return fieldError(file, a, here + ".mode", "expected native or generic");
+      as.xdp_generic = mode == "generic";
+      spec.attach.push_back(std::move(as));
+    }
+    return base::okStatus();
+  }
+
+  Status bpfMaps(const YAML::Node& v) {
+    if (!v.IsSequence()) return fieldError(file, v, "bpf.maps", "expected a list");
+    cfg.bpf.maps.clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+      const YAML::Node& m = v[i];
+      const std::string at = "bpf.maps[" + std::to_string(i) + "]";
+      if (!m.IsMap()) return fieldError(file, m, at, "expected a mapping");
+      engine::ForeignMapSpec fm;
+      for (const auto& kv : m) {
+        const std::string k = kv.first.as<std::string>();
+        Status st;
+        if (k == "name") st = scalar(kv.second, at + ".name", fm.name);
+        else if (k == "pinned") st = scalar(kv.second, at + ".pinned", fm.pinned);
+        else if (k == "id") st = integer<uint32_t>(kv.second, at + ".id", fm.id, 1, UINT32_MAX);
+        else if (k == "kernel_name") st = scalar(kv.second, at + ".kernel_name", fm.kernel_name);
+        else if (k == "key") st = scalar(kv.second, at + ".key", fm.key_layout);
+        else if (k == "value") st = scalar(kv.second, at + ".value", fm.value_layout);
+        else st = fieldError(file, kv.first, at + "." + k, "unknown setting (name, pinned, id, kernel_name, key, value)");
+        if (!st) return st;
+      }
+      if (fm.name.empty()) return fieldError(file, m, at + ".name", "required");
+      const int ways = !fm.pinned.empty() + (fm.id != 0) + !fm.kernel_name.empty();
+      if (ways != 1) return fieldError(file, m, at, "set exactly one of pinned, id and kernel_name");
+      for (const auto* decl : {&fm.key_layout, &fm.value_layout})
+        if (!decl->empty())
+          if (auto l = bpf::Layout::fromDeclaration(*decl); !l)
+            return fieldError(file, m, at + (decl == &fm.key_layout ? ".key" : ".value"), l.error().message());
+      for (const auto& other : cfg.bpf.maps)
+        if (other.name == fm.name) return fieldError(file, m, at + ".name", "\"" + fm.name + "\" is used twice");
+      cfg.bpf.maps.push_back(std::move(fm));
     }
     return base::okStatus();
   }
@@ -219,6 +347,11 @@ Status applyEnvOverrides(Config& cfg, const EnvLookup& env) {
     if (!d) return fail("BPFEX_HTTP_TIMEOUT", *v, d.error().message());
     cfg.http.timeout_seconds = d.value();
   }
+  if (auto v = env("BPFEX_BPF_PIN_PATH")) cfg.bpf.pin_path = *v;
+  if (auto v = env("BPFEX_BPF_STATS")) {
+    if (*v != "0" && *v != "1") return fail("BPFEX_BPF_STATS", *v, "expected 0 or 1");
+    cfg.bpf.stats = *v == "1";
+  }
   if (auto v = env("BPFEX_RULES")) {
     cfg.rules.clear();
     std::string_view s = *v;
@@ -265,6 +398,8 @@ Status validateConfig(const Config& cfg) {
   if (cfg.http.max_connections < 1) return Error::msg("http.max_connections: must be at least 1");
   if (cfg.exposition.gzip_level < 1 || cfg.exposition.gzip_level > 9)
     return Error::msg("exposition.gzip_level: must be 1..9");
+  if (!cfg.bpf.objects.empty() && (cfg.bpf.pin_path.empty() || cfg.bpf.pin_path.front() != '/'))
+    return Error::msg("bpf.pin_path: \"" + cfg.bpf.pin_path + "\" must be an absolute path");
   if (cfg.exposition.max_series_per_family > cfg.exposition.max_series)
     return Error::msg("exposition.max_series_per_family: " +
                       std::to_string(cfg.exposition.max_series_per_family) +

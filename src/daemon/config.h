@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "engine/bpf_runtime.h"
 
 namespace bpfex::daemon {
 
@@ -35,6 +36,7 @@ struct Config {
     size_t max_series = 2'000'000;            // exposition.max_series
     size_t max_series_per_family = 1'000'000;  // exposition.max_series_per_family
   } exposition;
+  engine::BpfConfig bpf;  // bpf: pin_path, stats, objects[], maps[] (docs/configuration.md)
 };
 
 // Parses a YAML file over `cfg` (only the keys present change). Unknown keys
@@ -45,7 +47,7 @@ base::Status loadConfigText(std::string_view yaml, std::string_view name, Config
 // BPFEX_LISTEN, BPFEX_METRICS_PATH, BPFEX_TICK_INTERVAL, BPFEX_RULES (colon-
 // separated), BPFEX_LOG_LEVEL, BPFEX_HTTP_THREADS, BPFEX_HTTP_MAX_CONNECTIONS,
 // BPFEX_HTTP_TIMEOUT, BPFEX_GZIP_LEVEL, BPFEX_MAX_SERIES,
-// BPFEX_MAX_SERIES_PER_FAMILY. An invalid value is an error naming the variable.
+// BPFEX_MAX_SERIES_PER_FAMILY, BPFEX_BPF_PIN_PATH, BPFEX_BPF_STATS (0/1). An invalid value is an error naming the variable.
 using EnvLookup = std::function<std::optional<std::string>(const char*)>;
 base::Status applyEnvOverrides(Config& cfg, const EnvLookup& env);
 EnvLookup processEnv();

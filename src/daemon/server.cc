@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "engine/bpf_runtime.h"
 #include "engine/engine.h"
 #include "engine/process_collector.h"
 #include "export/http_server.h"
@@ -142,6 +143,15 @@ int runDaemon(const Config& cfg) {
   }
   eng.addCollector("process", std::move(proc).value());
 
+  engine::BpfRuntime bpf_runtime;
+  bpf_runtime.start(cfg.bpf);
+  auto bpf_collector = bpf_runtime.makeCollector(registry, eng);
+  if (!bpf_collector) {
+    BPFEX_LOG_ERROR("bpf collector: {}", bpf_collector.error().message());
+    return 1;
+  }
+  eng.addCollector("bpf", std::move(bpf_collector).value());
+
   const exporter::HttpServer* server_ptr = nullptr;
   auto http = makeHttpCollector(registry, &server_ptr);
   if (!http) {
@@ -201,6 +211,7 @@ int runDaemon(const Config& cfg) {
   engine_thread.join();
   server_ptr = nullptr;
   srv.value().reset();
+  bpf_runtime.stop();
   BPFEX_LOG_INFO("stopped");
   return 0;
 }

@@ -1,0 +1,44 @@
+#include "bpf/bundled.h"
+
+#include <bpf/libbpf.h>
+
+#include "bpfex_abi.h"
+#include "iface_traffic.skel.h"
+
+// The C++ side reads these structs through BTF, but the layout is also the
+// ABI: a change here must be a change in bpf/include/bpfex_abi.h too.
+static_assert(sizeof(struct bpfex_iface_key) == 8);
+static_assert(sizeof(struct bpfex_iface_counters) == 16);
+
+namespace bpfex::bpf {
+
+namespace {
+struct Entry {
+  const char* name;
+  const void* (*elf)(size_t*);
+};
+const Entry kBundled[] = {
+    {"iface_traffic", &iface_traffic_bpf__elf_bytes},
+};
+}  // namespace
+
+base::Result<ElfImage> bundledElf(const std::string& name) {
+  for (const Entry& e : kBundled) {
+    if (name == e.name) {
+      ElfImage img{};
+      img.data = e.elf(&img.size);
+      return img;
+    }
+  }
+  std::string known;
+  for (const Entry& e : kBundled) known += (known.empty() ? "" : ", ") + std::string(e.name);
+  return base::Error::msg("no bundled BPF object named \"" + name + "\" (bundled: " + known + ")");
+}
+
+std::vector<std::string> bundledObjectNames() {
+  std::vector<std::string> v;
+  for (const Entry& e : kBundled) v.emplace_back(e.name);
+  return v;
+}
+
+}  // namespace bpfex::bpf

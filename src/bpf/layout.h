@@ -1,0 +1,85 @@
+// Layout: the named fields of a map's key or value, decoded from BTF (or from
+// a declaration the rule gives for maps without BTF), so operators never write
+// offsets. Nested structs and unions are flattened into dotted names
+// ("in.port"), arrays of structs into indexed names ("peers[2].addr"); arrays
+// of scalars stay one field with a count ("slots", count 64); char arrays
+// are strings; enums carry their names; bitfields their bit position.
+//
+// Thread safety: a Layout is immutable after construction; the read functions
+// are pure.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+
+struct btf;
+
+namespace bpfex::bpf {
+
+enum class FieldKind : uint8_t { kUnsigned, kSigned, kBool, kEnum, kFloat, kString, kBytes };
+
+struct EnumValues {
+  bool is_signed = false;
+  std::vector<std::pair<int64_t, std::string>> values;
+};
+
+struct Field {
+  std::string name;
+  FieldKind kind = FieldKind::kUnsigned;
+  uint32_t offset = 0;     // bytes from the start of the key/value
+  uint32_t size = 0;       // bytes of one element (1, 2, 4, 8; strings/bytes: their length)
+  uint32_t count = 1;      // > 1: an array of `count` scalars, `size` bytes apart
+  uint8_t bit_shift = 0;   // bitfields: bit position within the byte at `offset`
+  uint8_t bit_size = 0;    // bitfields: width in bits; 0 for whole-byte fields
+  std::shared_ptr<const EnumValues> enums;  // kEnum only
+
+  bool isNumeric() const { return kind != FieldKind::kString && kind != FieldKind::kBytes; }
+};
+
+class Layout {
+ public:
+  Layout() = default;
+  Layout(std::vector<Field> fields, uint32_t size) : fields_(std::move(fields)), size_(size) {}
+
+  // Decodes type `type_id` of `btf` (typedefs and qualifiers resolved). A
+  // scalar type becomes one field named `scalar_name`.
+  static base::Result<Layout> fromBtf(const struct btf* btf, uint32_t type_id,
+                                      std::string_view scalar_name = "value");
+  // "u32 ifindex; u8 proto; char name[16]; u64 slots[64]; s32 delta": C-like
+  // declarations, laid out with C alignment. Types: u8 u16 u32 u64 s8 s16 s32
+  // s64 bool char (arrays only) f32 f64. Errors name the declaration.
+  static base::Result<Layout> fromDeclaration(std::string_view decl);
+
+  const std::vector<Field>& fields() const { return fields_; }
+  uint32_t size() const { return size_; }
+  const Field* find(std::string_view name) const;
+  // A C declaration of the layout's leaf fields, e.g. for LuaJIT's ffi.cdef.
+  // Bitfields and unions are not representable there and are left out
+  // (padding keeps the offsets right).
+  std::string cDeclaration(std::string_view struct_name) const;
+
+ private:
+  std::vector<Field> fields_;
+  uint32_t size_ = 0;
+};
+
+// Readers. `base` points at the key or value; `i` selects an array element.
+uint64_t readUnsigned(const Field& f, const uint8_t* base, uint32_t i = 0);
+int64_t readSigned(const Field& f, const uint8_t* base, uint32_t i = 0);
+// Any numeric field as a double (signed fields sign-extended).
+double readNumber(const Field& f, const uint8_t* base, uint32_t i = 0);
+// char arrays up to the first NUL.
+std::string_view readString(const Field& f, const uint8_t* base);
+// The enumerator's name, or "" when the value has none.
+std::string_view enumName(const Field& f, int64_t value);
+// What a label shows: integers in decimal, enums by name (number when
+// unnamed), strings as text, bytes as hex, floats in shortest form.
+std::string formatField(const Field& f, const uint8_t* base, uint32_t i = 0);
+
+}  // namespace bpfex::bpf

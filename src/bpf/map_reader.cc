@@ -1,0 +1,122 @@
+#include "bpf/map_reader.h"
+
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace bpfex::bpf {
+
+using base::Error;
+using base::Result;
+
+MapReader::MapReader(const Map& map, uint32_t batch_size)
+    : map_(map), batch_size_(std::max<uint32_t>(batch_size, 64)) {
+  const MapInfo& mi = map.info();
+  key_size_ = mi.key_size;
+  value_size_ = mi.value_size;
+  if (map.perCpu()) {
+    cpus_ = possibleCpus();
+    cpu_stride_ = (mi.value_size + 7) / 8 * 8;  // the kernel's per-CPU value layout
+    value_stride_ = cpu_stride_ * static_cast<uint32_t>(cpus_);
+  } else {
+    cpus_ = 1;
+    cpu_stride_ = mi.value_size;
+    value_stride_ = mi.value_size;
+  }
+  next_key_.resize(key_size_);
+}
+
+void MapReader::reserve(size_t entries) {
+  if (keys_.size() < entries * key_size_) keys_.resize(entries * key_size_);
+  if (values_.size() < entries * value_stride_) values_.resize(entries * value_stride_);
+}
+
+Result<size_t> MapReader::read() {
+  if (method_ == ReadMethod::kBatch) {
+    auto r = readBatch();
+    if (r || (r.error().code() != EINVAL && r.error().code() != ENOTSUP && r.error().code() != 524 /*ENOTSUPP*/))
+      return r;
+    method_ = ReadMethod::kIterate;  // this map type or kernel has no batch ops: remember
+  }
+  return readIterate();
+}
+
+Result<size_t> MapReader::readBatch() {
+  const MapInfo& mi = map_.info();
+  // Batches are bounded by the map size, so a full read fits the buffers.
+  const size_t cap = std::max<size_t>(mi.max_entries, 1);
+  reserve(std::min<size_t>(cap, std::max<size_t>(count_ + count_ / 4, batch_size_)));
+  // Hash maps hand out whole buckets: a batch smaller than a bucket fails
+  // with ENOSPC, so the batch grows when that happens.
+  uint32_t batch = std::min<uint32_t>(batch_size_, static_cast<uint32_t>(cap));
+  std::vector<uint8_t> token_in(std::max<uint32_t>(key_size_, 8)), token_out(token_in.size());
+  bool first = true;
+  size_t n = 0;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  for (;;) {
+    if (n + batch > keys_.size() / key_size_) reserve(std::min(cap, n + batch));
+    uint32_t got = static_cast<uint32_t>(std::min<size_t>(batch, keys_.size() / key_size_ - n));
+    if (got == 0) break;  // buffers full at max_entries: the map cannot hold more
+    const int rc = bpf_map_lookup_batch(map_.fd(), first ? nullptr : token_in.data(), token_out.data(),
+                                        keys_.data() + n * key_size_, values_.data() + n * value_stride_,
+                                        &got, &opts);
+    const int err = rc < 0 ? errno : 0;
+    if (rc < 0 && err == ENOSPC && got == 0) {
+      if (batch >= cap) return Error::fromErrno(err, "batch read of map " + map_.label());
+      batch = static_cast<uint32_t>(std::min<size_t>(cap, batch * 2ull));
+      continue;
+    }
+    if (rc < 0 && err != ENOENT) return Error::fromErrno(err, "batch read of map " + map_.label());
+    n += got;
+    if (rc < 0) break;  // ENOENT: the last batch
+    std::swap(token_in, token_out);
+    first = false;
+  }
+  count_ = n;
+  return n;
+}
+
+Result<size_t> MapReader::readIterate() {
+  const size_t cap = std::max<size_t>(map_.info().max_entries, 1);
+  size_t n = 0;
+  bool have_prev = false;
+  reserve(std::min(cap, std::max<size_t>(count_, 64)));
+  std::vector<uint8_t>& prev = next_key_;
+  std::vector<uint8_t> next(key_size_);
+  for (;;) {
+    if (bpf_map_get_next_key(map_.fd(), have_prev ? prev.data() : nullptr, next.data()) != 0) {
+      if (errno == ENOENT) break;
+      return Error::fromErrno(errno, "iterate map " + map_.label());
+    }
+    if (n == keys_.size() / key_size_) {
+      if (n >= cap) break;
+      reserve(std::min(cap, n * 2));
+    }
+    std::memcpy(keys_.data() + n * key_size_, next.data(), key_size_);
+    if (bpf_map_lookup_elem(map_.fd(), next.data(), values_.data() + n * value_stride_) == 0) ++n;
+    else if (errno != ENOENT)  // ENOENT: deleted since get_next_key; skip it
+      return Error::fromErrno(errno, "read entry of map " + map_.label());
+    prev.swap(next);
+    have_prev = true;
+  }
+  count_ = n;
+  return n;
+}
+
+void sumPerCpu(const MapReader& r, const Layout& layout, size_t entry, uint8_t* out) {
+  std::memcpy(out, r.value(entry, 0), std::min<uint32_t>(layout.size(), r.cpuStride()));
+  if (r.cpus() == 1 || !r.map().perCpu()) return;
+  for (const Field& f : layout.fields()) {
+    if ((f.kind != FieldKind::kUnsigned && f.kind != FieldKind::kSigned) || f.bit_size != 0) continue;
+    for (uint32_t i = 0; i < f.count; ++i) {
+      uint64_t total = 0;
+      for (int c = 0; c < r.cpus(); ++c) total += readUnsigned(f, r.value(entry, c), i);
+      std::memcpy(out + f.offset + i * f.size, &total, f.size);  // little-endian: low bytes
+    }
+  }
+}
+
+}  // namespace bpfex::bpf

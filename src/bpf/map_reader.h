@@ -1,0 +1,68 @@
+// MapReader: reads a whole map into buffers it keeps and reuses, with
+// bpf_map_lookup_batch where the kernel supports it for the map type, and
+// key-by-key iteration where it does not. After read(), the entries are a
+// zero-copy view: key(i) and value(i, cpu) point into two flat arrays, the
+// shape LuaJIT's FFI can cast to struct pointers.
+//
+// Steady state allocates nothing: the buffers grow to the largest read seen.
+// Thread safety: one reader per thread; the view is valid until the next read().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "base/result.h"
+#include "bpf/layout.h"
+#include "bpf/map.h"
+
+namespace bpfex::bpf {
+
+enum class ReadMethod : uint8_t { kBatch, kIterate };
+
+class MapReader {
+ public:
+  explicit MapReader(const Map& map, uint32_t batch_size = 4096);
+
+  // Reads every entry. Returns the count; the map may change while it is read
+  // (entries inserted or deleted during the read may or may not be seen).
+  base::Result<size_t> read();
+
+  size_t count() const { return count_; }
+  uint32_t keySize() const { return key_size_; }
+  // Bytes between consecutive entries' values (value size rounded to 8 and
+  // multiplied by the CPU count for per-CPU maps).
+  uint32_t valueStride() const { return value_stride_; }
+  // Bytes between one CPU's value and the next within an entry.
+  uint32_t cpuStride() const { return cpu_stride_; }
+  int cpus() const { return cpus_; }
+  const uint8_t* key(size_t i) const { return keys_.data() + i * key_size_; }
+  const uint8_t* value(size_t i, int cpu = 0) const {
+    return values_.data() + i * value_stride_ + static_cast<size_t>(cpu) * cpu_stride_;
+  }
+  const uint8_t* keys() const { return keys_.data(); }
+  const uint8_t* values() const { return values_.data(); }
+  ReadMethod method() const { return method_; }
+  const Map& map() const { return map_; }
+
+ private:
+  base::Result<size_t> readBatch();
+  base::Result<size_t> readIterate();
+  void reserve(size_t entries);
+
+  const Map& map_;
+  uint32_t batch_size_;
+  uint32_t key_size_, value_size_, value_stride_, cpu_stride_;
+  int cpus_;
+  ReadMethod method_ = ReadMethod::kBatch;
+  std::vector<uint8_t> keys_, values_;
+  std::vector<uint8_t> next_key_;
+  size_t count_ = 0;
+};
+
+// Sums a per-CPU entry's numeric fields across CPUs into `out` (value_size
+// bytes): integer counters add, other fields (strings, enums, floats, bits)
+// take CPU 0's value. For non-per-CPU readers it copies the value.
+void sumPerCpu(const MapReader& r, const Layout& value_layout, size_t entry, uint8_t* out);
+
+}  // namespace bpfex::bpf

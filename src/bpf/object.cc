@@ -1,0 +1,424 @@
+#include "bpf/object.h"
+
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <linux/magic.h>
+#include <net/if.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdarg>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "base/log.h"
+#include "bpf/bundled.h"
+#include "bpf/netns.h"
+
+namespace bpfex::bpf {
+
+using base::Error;
+using base::Result;
+using base::Status;
+
+namespace {
+
+// libbpf's messages (including the verifier log when a load fails) are kept
+// in a bounded per-thread buffer so a load error can quote their tail.
+thread_local std::string t_libbpf_log;
+
+int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list ap) {
+  char buf[4096];
+  const int n = std::vsnprintf(buf, sizeof buf, fmt, ap);
+  if (n > 0) {
+    t_libbpf_log.append(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
+    if (t_libbpf_log.size() > (256u << 10)) t_libbpf_log.erase(0, t_libbpf_log.size() - (128u << 10));
+  }
+  if (level == LIBBPF_DEBUG) return 0;
+  std::string line(buf, n > 0 ? std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1) : 0);
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  BPFEX_LOG_DEBUG("libbpf: {}", line);
+  return 0;
+}
+
+void installPrint() {
+  static std::once_flag once;
+  std::call_once(once, [] { libbpf_set_print(libbpfPrint); });
+}
+
+std::string logTail(size_t lines) {
+  const std::string& s = t_libbpf_log;
+  size_t pos = s.size();
+  for (size_t i = 0; i <= lines && pos != std::string::npos && pos > 0; ++i) pos = s.rfind('\n', pos - 1);
+  return s.substr(pos == std::string::npos ? 0 : pos + 1);
+}
+
+Result<uint64_t> parseValue(const std::string& v, uint32_t size, const std::string& what) {
+  if (v == "true") return 1;
+  if (v == "false") return 0;
+  uint64_t out = 0;
+  bool neg = false;
+  std::string_view s = v;
+  if (!s.empty() && s.front() == '-') {
+    neg = true;
+    s.remove_prefix(1);
+  }
+  int base = 10;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    base = 16;
+    s.remove_prefix(2);
+  }
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, base);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty())
+    return Error::msg(what + ": \"" + v + "\" is not a number (decimal, 0x hex, true, false)");
+  if (neg) out = static_cast<uint64_t>(-static_cast<int64_t>(out));
+  if (size < 8 && !neg && out >> (size * 8) != 0)
+    return Error::msg(what + ": " + v + " does not fit in " + std::to_string(size) + " bytes");
+  return out;
+}
+
+// Stable per object+program, so a re-attach after a restart replaces our own
+// previous TC filter instead of adding a second one.
+uint32_t tcPriority(const std::string& object, const std::string& program) {
+  uint32_t h = 2166136261u;
+  for (char c : object + "/" + program) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+  return 1 + h % 0x7ff0;
+}
+constexpr uint32_t kTcHandle = 0xb9fe;
+
+}  // namespace
+
+Result<AttachType> parseAttachType(const std::string& s) {
+  static const std::pair<const char*, AttachType> kTypes[] = {
+      {"xdp", AttachType::kXdp},           {"tc_ingress", AttachType::kTcIngress},
+      {"tc_egress", AttachType::kTcEgress}, {"kprobe", AttachType::kKprobe},
+      {"kretprobe", AttachType::kKretprobe}, {"fentry", AttachType::kFentry},
+      {"fexit", AttachType::kFexit},       {"tracepoint", AttachType::kTracepoint},
+      {"raw_tracepoint", AttachType::kRawTracepoint}, {"uprobe", AttachType::kUprobe},
+      {"uretprobe", AttachType::kUretprobe}, {"auto", AttachType::kAuto},
+  };
+  for (const auto& [n, t] : kTypes)
+    if (s == n) return t;
+  return Error::msg("attach type \"" + s +
+                    "\" is not one of xdp, tc_ingress, tc_egress, kprobe, kretprobe, fentry, fexit, "
+                    "tracepoint, raw_tracepoint, uprobe, uretprobe, auto");
+}
+
+std::string_view attachTypeName(AttachType t) {
+  switch (t) {
+    case AttachType::kXdp: return "xdp";
+    case AttachType::kTcIngress: return "tc_ingress";
+    case AttachType::kTcEgress: return "tc_egress";
+    case AttachType::kKprobe: return "kprobe";
+    case AttachType::kKretprobe: return "kretprobe";
+    case AttachType::kFentry: return "fentry";
+    case AttachType::kFexit: return "fexit";
+    case AttachType::kTracepoint: return "tracepoint";
+    case AttachType::kRawTracepoint: return "raw_tracepoint";
+    case AttachType::kUprobe: return "uprobe";
+    case AttachType::kUretprobe: return "uretprobe";
+    case AttachType::kAuto: return "auto";
+  }
+  return "auto";
+}
+
+struct BpfObject::Attachment {
+  AttachSpec spec;
+  bpf_link* link = nullptr;  // link-based types
+  int ifindex = 0;           // xdp/tc
+  uint32_t xdp_flags = 0;
+  int prog_fd = -1;
+  uint32_t tc_priority = 0;
+  std::string pin;  // pinned link path (keep_attached)
+};
+
+BpfObject::BpfObject(ObjectSpec spec) : spec_(std::move(spec)) {}
+
+Result<std::unique_ptr<BpfObject>> BpfObject::load(const ObjectSpec& spec, const std::string& pin_root) {
+  installPrint();
+  t_libbpf_log.clear();
+  std::unique_ptr<BpfObject> self(new BpfObject(spec));
+  self->pin_root_ = pin_root;
+  const std::string what = "BPF object " + spec.name;
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = spec.name.c_str(),
+              .pin_root_path = pin_root.empty() ? nullptr : pin_root.c_str());
+  if (!spec.bundled.empty()) {
+    auto img = bundledElf(spec.bundled);
+    if (!img) return std::move(img).error().context(what);
+    self->obj_ = bpf_object__open_mem(img->data, img->size, &opts);
+  } else if (!spec.path.empty()) {
+    self->obj_ = bpf_object__open_file(spec.path.c_str(), &opts);
+  } else {
+    return Error::msg(what + ": names neither a bundled object nor a file");
+  }
+  if (self->obj_ == nullptr)
+    return Error::fromErrno(errno, "open " + what + (spec.path.empty() ? "" : " (" + spec.path + ")"));
+
+  if (auto st = self->setGlobals(); !st) return std::move(st).error().context(what);
+  if (pin_root.empty()) {
+    // No pin root means no pinning: libbpf would otherwise pin
+    // LIBBPF_PIN_BY_NAME maps under /sys/fs/bpf and reuse whatever is there.
+    bpf_map* pm;
+    bpf_object__for_each_map(pm, self->obj_) bpf_map__set_pin_path(pm, nullptr);
+  }
+
+  for (const AttachSpec& a : spec.attach) {
+    bpf_program* p = bpf_object__find_program_by_name(self->obj_, a.program.c_str());
+    if (p == nullptr) return Error(ENOENT, what + ": no program named " + a.program);
+    if (a.type == AttachType::kFentry || a.type == AttachType::kFexit) {
+      if (int rc = bpf_program__set_attach_target(p, 0, a.target.c_str()); rc != 0)
+        return Error::fromErrno(-rc, what + ": set " + std::string(attachTypeName(a.type)) + " target " + a.target);
+    }
+  }
+
+  if (int rc = bpf_object__load(self->obj_); rc != 0) {
+    std::string msg = what + ": load failed";
+    const std::string tail = logTail(12);
+    if (!tail.empty()) msg += "; libbpf/verifier log tail:\n" + tail;
+    return Error::fromErrno(-rc, msg);
+  }
+
+  bpf_map* m;
+  bpf_object__for_each_map(m, self->obj_) {
+    if (bpf_map__is_internal(m)) continue;
+    const int fd = bpf_map__fd(m);
+    auto map = Map::fromFd(base::UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 3)), spec.name + "/" + bpf_map__name(m));
+    if (!map) return std::move(map).error();
+    self->maps_.emplace(bpf_map__name(m), std::make_unique<Map>(std::move(map).value()));
+  }
+
+  for (const AttachSpec& a : spec.attach)
+    if (auto st = self->attach(a); !st) return std::move(st).error().context(what);
+  return self;
+}
+
+Status BpfObject::setGlobals() {
+  if (spec_.globals.empty()) return base::okStatus();
+  bpf_map* rodata = nullptr;
+  bpf_map* m;
+  bpf_object__for_each_map(m, obj_) {
+    const char* n = bpf_map__name(m);
+    if (bpf_map__is_internal(m) && std::strstr(n, ".rodata") != nullptr) rodata = m;
+  }
+  const struct btf* btf = bpf_object__btf(obj_);
+  const int sec_id = btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;
+  if (rodata == nullptr || sec_id < 0) return Error::msg("has no const volatile globals to set");
+  size_t size = 0;
+  const auto* initial = static_cast<const uint8_t*>(bpf_map__initial_value(rodata, &size));
+  std::vector<uint8_t> data(initial, initial + size);
+  const struct btf_type* sec = btf__type_by_id(btf, static_cast<uint32_t>(sec_id));
+  for (const auto& [name, value] : spec_.globals) {
+    bool found = false;
+    const struct btf_var_secinfo* vs = btf_var_secinfos(sec);
+    for (uint16_t i = 0; i < btf_vlen(sec); ++i, ++vs) {
+      const struct btf_type* var = btf__type_by_id(btf, vs->type);
+      if (name != btf__name_by_offset(btf, var->name_off)) continue;
+      auto v = parseValue(value, vs->size, "global " + name);
+      if (!v) return std::move(v).error();
+      if (vs->offset + vs->size > size) return Error::msg("global " + name + ": outside .rodata");
+      std::memcpy(data.data() + vs->offset, &v.value(), vs->size);  // little-endian: the low bytes
+      found = true;
+    }
+    if (!found) return Error(ENOENT, "no const volatile global named " + name);
+  }
+  if (int rc = bpf_map__set_initial_value(rodata, data.data(), data.size()); rc != 0)
+    return Error::fromErrno(-rc, "set const volatile globals");
+  return base::okStatus();
+}
+
+Status BpfObject::attach(const AttachSpec& a) {
+  bpf_program* prog = bpf_object__find_program_by_name(obj_, a.program.c_str());
+  auto att = std::make_unique<Attachment>();
+  att->spec = a;
+  att->prog_fd = bpf_program__fd(prog);
+  const std::string where = std::string(attachTypeName(a.type)) + " program " + a.program +
+                            (a.target.empty() ? "" : " to " + a.target) +
+                            (a.netns.empty() ? "" : " in netns " + a.netns);
+
+  if (a.type == AttachType::kXdp || a.type == AttachType::kTcIngress || a.type == AttachType::kTcEgress) {
+    Status st = inNetns(a.netns, [&]() -> Status {
+      att->ifindex = static_cast<int>(if_nametoindex(a.target.c_str()));
+      if (att->ifindex == 0) return Error(ENODEV, "attach " + where + ": no interface " + a.target);
+      if (a.type == AttachType::kXdp) {
+        att->xdp_flags = a.xdp_generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+        if (int rc = bpf_xdp_attach(att->ifindex, att->prog_fd, att->xdp_flags, nullptr); rc != 0)
+          return Error::fromErrno(-rc, "attach " + where);
+        return base::okStatus();
+      }
+      LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = att->ifindex,
+                  .attach_point = a.type == AttachType::kTcIngress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+      if (int rc = bpf_tc_hook_create(&hook); rc != 0 && rc != -EEXIST)
+        return Error::fromErrno(-rc, "create clsact qdisc for " + where);
+      att->tc_priority = tcPriority(spec_.name, a.program);
+      LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = att->prog_fd, .flags = BPF_TC_F_REPLACE,
+                  .handle = kTcHandle, .priority = att->tc_priority);
+      if (int rc = bpf_tc_attach(&hook, &opts); rc != 0) return Error::fromErrno(-rc, "attach " + where);
+      return base::okStatus();
+    });
+    if (!st) return st;
+    attached_.push_back(std::move(att));
+    return base::okStatus();
+  }
+
+  // keep_attached: the link is pinned so it outlives bpfex; a pin left by the
+  // previous run is removed first, which detaches that run's program, so the
+  // two never count the same event twice.
+  std::string link_pin;
+  if (spec_.keep_attached && !pin_root_.empty()) {
+    link_pin = pin_root_ + "/link_" + spec_.name + "_" + a.program;
+    ::unlink(link_pin.c_str());
+  }
+  bpf_link* link = nullptr;
+  switch (a.type) {
+    case AttachType::kKprobe:
+    case AttachType::kKretprobe:
+      link = bpf_program__attach_kprobe(prog, a.type == AttachType::kKretprobe, a.target.c_str());
+      break;
+    case AttachType::kFentry:
+    case AttachType::kFexit: link = bpf_program__attach_trace(prog); break;
+    case AttachType::kTracepoint: {
+      const size_t colon = a.target.find(':');
+      if (colon == std::string::npos) return Error::msg("attach " + where + ": target must be category:name");
+      link = bpf_program__attach_tracepoint(prog, a.target.substr(0, colon).c_str(), a.target.substr(colon + 1).c_str());
+      break;
+    }
+    case AttachType::kRawTracepoint: link = bpf_program__attach_raw_tracepoint(prog, a.target.c_str()); break;
+    case AttachType::kUprobe:
+    case AttachType::kUretprobe: {
+      const size_t colon = a.target.rfind(':');
+      if (colon == std::string::npos) return Error::msg("attach " + where + ": target must be /path/binary:function");
+      const std::string binary = a.target.substr(0, colon), func = a.target.substr(colon + 1);
+      LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = a.type == AttachType::kUretprobe, .func_name = func.c_str());
+      link = bpf_program__attach_uprobe_opts(prog, -1, binary.c_str(), 0, &uo);
+      break;
+    }
+    default: link = bpf_program__attach(prog); break;
+  }
+  if (link == nullptr) return Error::fromErrno(errno, "attach " + where);
+  att->link = link;
+  if (!link_pin.empty()) {
+    if (bpf_link__pin(link, link_pin.c_str()) == 0) att->pin = link_pin;
+    else BPFEX_LOG_WARN("{}: pin link {}: {}", spec_.name, link_pin, std::strerror(errno));
+  }
+  attached_.push_back(std::move(att));
+  return base::okStatus();
+}
+
+void BpfObject::detachAll() {
+  for (auto it = attached_.rbegin(); it != attached_.rend(); ++it) {
+    Attachment& a = **it;
+    const AttachSpec& s = a.spec;
+    if (a.link != nullptr) {
+      if (spec_.keep_attached && !a.pin.empty()) bpf_link__disconnect(a.link);
+      bpf_link__destroy(a.link);
+      continue;
+    }
+    if (spec_.keep_attached) continue;
+    Status st = inNetns(s.netns, [&]() -> Status {
+      if (s.type == AttachType::kXdp) {
+        LIBBPF_OPTS(bpf_xdp_attach_opts, xo, .old_prog_fd = a.prog_fd);
+        if (int rc = bpf_xdp_detach(a.ifindex, a.xdp_flags, &xo); rc != 0)
+          return Error::fromErrno(-rc, "detach xdp from " + s.target);
+      } else {
+        LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a.ifindex,
+                    .attach_point = s.type == AttachType::kTcIngress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+        LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = a.tc_priority);
+        // The clsact qdisc is left in place: other filters may share it.
+        if (int rc = bpf_tc_detach(&hook, &opts); rc != 0)
+          return Error::fromErrno(-rc, "detach tc from " + s.target);
+      }
+      return base::okStatus();
+    });
+    if (!st) BPFEX_LOG_WARN("{}: {}", spec_.name, st.error().message());
+  }
+  attached_.clear();
+}
+
+BpfObject::~BpfObject() {
+  detachAll();
+  maps_.clear();
+  if (obj_ != nullptr) bpf_object__close(obj_);
+}
+
+std::vector<std::pair<std::string, std::string>> BpfObject::attachments() const {
+  std::vector<std::pair<std::string, std::string>> v;
+  for (const auto& a : attached_) {
+    std::string where = std::string(attachTypeName(a->spec.type));
+    if (!a->spec.target.empty()) where += " " + a->spec.target;
+    if (!a->spec.netns.empty()) where += " (netns " + a->spec.netns + ")";
+    if (a->spec.type == AttachType::kXdp) where += a->spec.xdp_generic ? " generic" : " native";
+    v.emplace_back(a->spec.program, where);
+  }
+  return v;
+}
+
+Result<std::vector<ProgramStats>> BpfObject::programStats() const {
+  std::vector<ProgramStats> out;
+  bpf_program* p;
+  bpf_object__for_each_program(p, obj_) {
+    const int fd = bpf_program__fd(p);
+    if (fd < 0) continue;
+    bpf_prog_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0)
+      return Error::fromErrno(errno, "get info of program " + std::string(bpf_program__name(p)));
+    ProgramStats s;
+    s.name = bpf_program__name(p);
+    const char* tn = libbpf_bpf_prog_type_str(static_cast<enum bpf_prog_type>(info.type));
+    s.type = tn ? tn : "unknown";
+    static const char* kHex = "0123456789abcdef";
+    for (uint8_t b : info.tag) {
+      s.tag += kHex[b >> 4];
+      s.tag += kHex[b & 15];
+    }
+    s.id = info.id;
+    s.run_count = info.run_cnt;
+    s.run_time_ns = info.run_time_ns;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Status ensureBpffs(const std::string& root) {
+  namespace fs = std::filesystem;
+  struct statfs st{};
+  if (statfs("/sys/fs/bpf", &st) != 0 || st.f_type != BPF_FS_MAGIC) {
+    ::mkdir("/sys/fs/bpf", 0700);
+    if (mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr) != 0)
+      return Error::fromErrno(errno, "mount bpffs at /sys/fs/bpf");
+    BPFEX_LOG_INFO("mounted bpffs at /sys/fs/bpf");
+  }
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return Error::fromErrno(ec.value(), "create pin directory " + root);
+  if (statfs(root.c_str(), &st) != 0 || st.f_type != BPF_FS_MAGIC)
+    return Error::msg("pin directory " + root + " is not on a bpf filesystem");
+  return base::okStatus();
+}
+
+Result<StatsGuard> StatsGuard::enable() {
+  const int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (fd < 0) return Error::fromErrno(errno, "enable BPF run-time stats (BPF_ENABLE_STATS)");
+  return StatsGuard(fd);
+}
+
+StatsGuard::~StatsGuard() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool globalBpfStatsEnabled() {
+  std::ifstream in("/proc/sys/kernel/bpf_stats_enabled");
+  int v = 0;
+  return (in >> v) && v != 0;
+}
+
+}  // namespace bpfex::bpf

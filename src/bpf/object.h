@@ -1,0 +1,118 @@
+// BpfObject: one BPF object (a bundled program or an operator's .bpf.o)
+// opened, configured, loaded and attached as its spec says, and detached when
+// destroyed unless the spec keeps it attached.
+//
+// - Load-time settings are the object's `const volatile` globals, set by name
+//   before load (the .rodata section's BTF gives their offsets and sizes).
+// - Maps declared with LIBBPF_PIN_BY_NAME are pinned under `pin_root` and
+//   reused on the next load, so counters survive a restart of bpfex.
+// - Attach types: xdp (native or generic mode), tc_ingress, tc_egress,
+//   kprobe, kretprobe, fentry, fexit, tracepoint, raw_tracepoint, uprobe,
+//   uretprobe, and auto (what the program's SEC() says). XDP and TC may name a
+//   network namespace.
+//
+// Thread safety: load and destroy on one thread; maps() may be read by others.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+#include "bpf/map.h"
+
+struct bpf_object;
+struct bpf_link;
+
+namespace bpfex::bpf {
+
+enum class AttachType : uint8_t {
+  kXdp, kTcIngress, kTcEgress, kKprobe, kKretprobe, kFentry, kFexit,
+  kTracepoint, kRawTracepoint, kUprobe, kUretprobe, kAuto,
+};
+base::Result<AttachType> parseAttachType(const std::string& s);
+std::string_view attachTypeName(AttachType t);
+
+struct AttachSpec {
+  std::string program;   // the program's function name in the object
+  AttachType type = AttachType::kAuto;
+  // xdp/tc: interface; kprobe/fentry: kernel function; tracepoint: "category:name";
+  // raw_tracepoint: name; uprobe: "/path/to/binary:function"
+  std::string target;
+  std::string netns;         // xdp/tc only: a named network namespace
+  bool xdp_generic = false;  // xdp only: SKB mode instead of native (driver) mode
+};
+
+struct ObjectSpec {
+  std::string name;     // how rules and metrics refer to it
+  std::string bundled;  // a bundled program's name, or
+  std::string path;     // an operator's .bpf.o file
+  std::map<std::string, std::string> globals;  // const volatile name -> value (decimal or 0x hex)
+  std::vector<AttachSpec> attach;
+  bool keep_attached = false;
+};
+
+struct ProgramStats {
+  std::string name;
+  std::string type;
+  std::string tag;
+  uint32_t id = 0;
+  uint64_t run_count = 0;
+  uint64_t run_time_ns = 0;
+};
+
+class BpfObject {
+ public:
+  // Opens, configures, loads and attaches. Errors name the object, program,
+  // map or interface, and include the tail of the verifier log on rejection.
+  // An empty pin_root loads without pinning anything.
+  static base::Result<std::unique_ptr<BpfObject>> load(const ObjectSpec& spec, const std::string& pin_root);
+  ~BpfObject();
+  BpfObject(const BpfObject&) = delete;
+  BpfObject& operator=(const BpfObject&) = delete;
+
+  const ObjectSpec& spec() const { return spec_; }
+  // The object's maps (except its internal .rodata/.bss/.data), by name.
+  const std::map<std::string, std::unique_ptr<Map>>& maps() const { return maps_; }
+  base::Result<std::vector<ProgramStats>> programStats() const;
+  // Where each program is attached, for display ("xdp bpfex0 (netns a)").
+  std::vector<std::pair<std::string, std::string>> attachments() const;
+
+ private:
+  struct Attachment;
+  explicit BpfObject(ObjectSpec spec);  // out of line: Attachment is complete only there
+  base::Status setGlobals();
+  base::Status attach(const AttachSpec& a);
+  void detachAll();
+
+  ObjectSpec spec_;
+  std::string pin_root_;
+  bpf_object* obj_ = nullptr;
+  std::vector<std::unique_ptr<Attachment>> attached_;
+  std::map<std::string, std::unique_ptr<Map>> maps_;
+};
+
+// Mounts bpffs at `root`'s filesystem if `root` is not already on one, and
+// creates `root`. An error names the path.
+base::Status ensureBpffs(const std::string& root);
+
+// kernel.bpf_stats_enabled: on costs ~66 ns per program run on the measured
+// kernel (baselines.md), so bpfex enables stats only when configured, through
+// an fd-scoped BPF_ENABLE_STATS that ends when the fd closes.
+class StatsGuard {
+ public:
+  static base::Result<StatsGuard> enable();
+  bool active() const { return fd_ >= 0; }
+  StatsGuard(StatsGuard&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  ~StatsGuard();
+ private:
+  explicit StatsGuard(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+// Reads /proc/sys/kernel/bpf_stats_enabled (true when globally on).
+bool globalBpfStatsEnabled();
+
+}  // namespace bpfex::bpf

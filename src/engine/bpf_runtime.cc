@@ -1,0 +1,232 @@
+#include "engine/bpf_runtime.h"
+
+#include <bpf/bpf.h>
+
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "base/clock.h"
+#include "base/log.h"
+
+namespace bpfex::engine {
+
+using base::Error;
+using base::Result;
+using base::Status;
+using metrics::MetricType;
+
+void BpfRuntime::recordError(const std::string& operation, const std::string& object, const std::string& message) {
+  ++errors_[{operation, object}];
+  BPFEX_LOG_ERROR("bpf {} {}: {}", operation, object, message);
+}
+
+void BpfRuntime::start(const BpfConfig& cfg) {
+  cfg_ = cfg;
+  if (cfg_.empty()) return;
+  if (bpf::globalBpfStatsEnabled())
+    BPFEX_LOG_WARN("kernel.bpf_stats_enabled is 1: every BPF program run pays ~66 ns for it; "
+                   "set it to 0 and use bpf.stats in bpfex's config to count only while bpfex runs");
+  if (cfg_.stats) {
+    auto g = bpf::StatsGuard::enable();
+    if (g) stats_.emplace(std::move(g).value());
+    else recordError("stats", "kernel", g.error().message());
+  }
+  if (!cfg_.objects.empty()) {
+    if (auto st = bpf::ensureBpffs(cfg_.pin_path); !st) {
+      recordError("pin", cfg_.pin_path, st.error().message());
+      cfg_.pin_path.clear();  // load unpinned rather than not at all
+    }
+  }
+  for (const auto& spec : cfg_.objects) {
+    auto obj = bpf::BpfObject::load(spec, cfg_.pin_path);
+    if (!obj) {
+      recordError("load", spec.name, obj.error().message());
+      continue;
+    }
+    for (const auto& [prog, where] : obj.value()->attachments())
+      BPFEX_LOG_INFO("bpf {}: {} attached at {}", spec.name, prog, where);
+    for (const auto& [mname, m] : obj.value()->maps()) {
+      auto e = std::make_unique<MapEntry>();
+      e->name = spec.name + "/" + mname;
+      e->object = spec.name;
+      e->map = m.get();
+      e->reader = std::make_unique<bpf::MapReader>(*m);
+      maps_.push_back(std::move(e));
+    }
+    objects_.push_back(std::move(obj).value());
+  }
+  for (const auto& fm : cfg_.maps) {
+    auto e = std::make_unique<MapEntry>();
+    e->name = fm.name;
+    e->foreign = fm;
+    if (auto st = openForeign(*e); !st) {
+      recordError("open_map", fm.name, st.error().message());
+      e->ok = false;
+    }
+    maps_.push_back(std::move(e));
+  }
+}
+
+Status BpfRuntime::openForeign(MapEntry& e) {
+  const ForeignMapSpec& fm = e.foreign;
+  Result<bpf::Map> m = !fm.pinned.empty() ? bpf::Map::openPinned(fm.pinned)
+                       : fm.id != 0       ? bpf::Map::openById(fm.id)
+                                          : bpf::Map::openByName(fm.kernel_name);
+  if (!m) return std::move(m).error();
+  e.reader.reset();
+  e.key_layout.reset();
+  e.value_layout.reset();
+  e.owned = std::make_unique<bpf::Map>(std::move(m).value());
+  e.map = e.owned.get();
+  e.reader = std::make_unique<bpf::MapReader>(*e.map);
+  e.ok = true;
+  return base::okStatus();
+}
+
+// A pinned or named foreign map may be removed or recreated by its owner.
+// Our fd would keep a removed map alive, so each tick checks that the name
+// still leads to the same map: gone is reported (its series stop), a new map
+// under the name is opened.
+void BpfRuntime::refreshForeign(MapEntry& e) {
+  if (e.object.empty() && e.foreign.id == 0) {
+    uint32_t now_id = 0;
+    if (!e.foreign.pinned.empty()) {
+      const int fd = bpf_obj_get(e.foreign.pinned.c_str());
+      if (fd >= 0) {
+        bpf_map_info info{};
+        uint32_t len = sizeof info;
+        if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) now_id = info.id;
+        ::close(fd);
+      }
+    } else {
+      auto m = bpf::Map::openByName(e.foreign.kernel_name);
+      if (m) now_id = m->info().id;
+    }
+    if (now_id == 0) {
+      if (e.ok) recordError("open_map", e.name, "map went away (its pin or name no longer exists)");
+      e.ok = false;
+      e.map = nullptr;
+      e.reader.reset();
+      e.owned.reset();
+      return;
+    }
+    if (!e.ok || e.map == nullptr || e.map->info().id != now_id) {
+      if (auto st = openForeign(e); !st) recordError("open_map", e.name, st.error().message());
+      else BPFEX_LOG_INFO("bpf map {}: (re)opened, id {}", e.name, now_id);
+    }
+  }
+}
+
+BpfRuntime::MapEntry* BpfRuntime::findMap(const std::string& name) {
+  for (auto& m : maps_)
+    if (m->name == name) return m.get();
+  return nullptr;
+}
+
+Result<const bpf::MapReader*> BpfRuntime::read(MapEntry& m, uint64_t tick) {
+  if (m.read_tick == tick && m.reader) return m.reader.get();
+  if (m.object.empty()) refreshForeign(m);
+  if (!m.ok || !m.reader) return Error(ENOENT, "map " + m.name + " is not available");
+  const double t0 = base::monotonicSeconds();
+  auto n = m.reader->read();
+  m.read_seconds = base::monotonicSeconds() - t0;
+  m.read_tick = tick;
+  if (!n) {
+    recordError("read_map", m.name, n.error().message());
+    return std::move(n).error();
+  }
+  return m.reader.get();
+}
+
+Result<const bpf::Layout*> BpfRuntime::keyLayout(MapEntry& m) {
+  if (!m.key_layout) {
+    if (m.map == nullptr) return Error(ENOENT, "map " + m.name + " is not available");
+    auto l = m.foreign.key_layout.empty() ? m.map->keyLayout() : bpf::Layout::fromDeclaration(m.foreign.key_layout);
+    if (!l) return std::move(l).error();
+    m.key_layout = std::move(l).value();
+  }
+  return &*m.key_layout;
+}
+
+Result<const bpf::Layout*> BpfRuntime::valueLayout(MapEntry& m) {
+  if (!m.value_layout) {
+    if (m.map == nullptr) return Error(ENOENT, "map " + m.name + " is not available");
+    auto l = m.foreign.value_layout.empty() ? m.map->valueLayout() : bpf::Layout::fromDeclaration(m.foreign.value_layout);
+    if (!l) return std::move(l).error();
+    m.value_layout = std::move(l).value();
+  }
+  return &*m.value_layout;
+}
+
+void BpfRuntime::stop() {
+  maps_.clear();
+  objects_.clear();  // detaches (unless kept)
+  stats_.reset();
+}
+
+Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& engine) {
+  struct Fams {
+    metrics::Family *entries, *max_entries, *usage, *read_seconds, *info, *runs, *run_time, *errors;
+  } f{};
+  const std::pair<metrics::Family**, metrics::FamilyOptions> defs[] = {
+      {&f.entries, {.name = "bpfex_bpf_map_entries", .help = "Entries in the BPF map at its last read.",
+                    .label_names = {"map", "type"}, .expire_unwritten = true}},
+      {&f.max_entries, {.name = "bpfex_bpf_map_max_entries", .help = "The BPF map's max_entries.",
+                        .label_names = {"map", "type"}, .expire_unwritten = true}},
+      {&f.usage, {.name = "bpfex_bpf_map_usage_ratio", .help = "Entries over max_entries (hash-like maps).",
+                  .label_names = {"map"}, .expire_unwritten = true}},
+      {&f.read_seconds, {.name = "bpfex_bpf_map_read_duration_seconds", .help = "Time the last full read of the map took.",
+                         .unit = "seconds", .label_names = {"map"}, .expire_unwritten = true}},
+      {&f.info, {.name = "bpfex_bpf_program_info", .help = "A loaded BPF program; always 1.", .type = MetricType::kInfo,
+                 .label_names = {"object", "program", "type", "tag", "id", "attached"}, .expire_unwritten = true}},
+      {&f.runs, {.name = "bpfex_bpf_program_run_count_total", .help = "Runs of the BPF program (needs bpf.stats or kernel.bpf_stats_enabled).",
+                 .type = MetricType::kCounter, .label_names = {"object", "program"}, .expire_unwritten = true}},
+      {&f.run_time, {.name = "bpfex_bpf_program_run_time_seconds_total", .help = "Time spent in the BPF program (needs bpf.stats or kernel.bpf_stats_enabled).",
+                     .unit = "seconds", .type = MetricType::kCounter, .label_names = {"object", "program"}, .expire_unwritten = true}},
+      {&f.errors, {.name = "bpfex_bpf_errors_total", .help = "BPF failures by operation (load, attach, pin, open_map, read_map, stats) and object.",
+                   .type = MetricType::kCounter, .label_names = {"operation", "object"}}},
+  };
+  for (const auto& [slot, opts] : defs) {
+    auto fam = r.family(opts);
+    if (!fam) return std::move(fam).error();
+    *slot = fam.value();
+  }
+  return Collector([this, f, &engine](metrics::Registry&) -> Status {
+    const uint64_t tick = engine.ticks() + 1;  // the tick being collected
+    for (auto& m : maps_) {
+      auto rd = read(*m, tick);
+      if (!rd) continue;
+      const bpf::MapInfo& mi = m->map->info();
+      const std::string type(bpf::mapTypeName(mi.type));
+      (void)f.entries->set({m->name, type}, static_cast<double>(rd.value()->count()));
+      (void)f.max_entries->set({m->name, type}, mi.max_entries);
+      if (mi.max_entries > 0)
+        (void)f.usage->set({m->name}, static_cast<double>(rd.value()->count()) / mi.max_entries);
+      (void)f.read_seconds->set({m->name}, m->read_seconds);
+    }
+    const bool counting = stats_.has_value() || bpf::globalBpfStatsEnabled();
+    for (const auto& o : objects_) {
+      auto ps = o->programStats();
+      if (!ps) {
+        recordError("stats", o->spec().name, ps.error().message());
+        continue;
+      }
+      const auto att = o->attachments();
+      for (const auto& p : ps.value()) {
+        std::string where;
+        for (const auto& [prog, w] : att)
+          if (prog == p.name) where += (where.empty() ? "" : "; ") + w;
+        (void)f.info->setInfo({o->spec().name, p.name, p.type, p.tag, std::to_string(p.id), where});
+        if (counting) {
+          (void)f.runs->set({o->spec().name, p.name}, static_cast<double>(p.run_count));
+          (void)f.run_time->set({o->spec().name, p.name}, static_cast<double>(p.run_time_ns) / 1e9);
+        }
+      }
+    }
+    for (const auto& [key, n] : errors_) (void)f.errors->set({key.first, key.second}, static_cast<double>(n));
+    return base::okStatus();
+  });
+}
+
+}  // namespace bpfex::engine

@@ -1,0 +1,96 @@
+// BpfRuntime: the BPF side of the daemon. Loads the configured objects,
+// opens foreign maps, and gives everything a name rules can use:
+// "<object>/<map>" for our maps, the configured alias for foreign ones.
+// Each map is read at most once per tick (MapReader), and that read is shared
+// by every rule and by the self-metrics.
+//
+// Failures never stop the daemon: an object that fails to load or attach, a
+// foreign map that cannot be opened or disappears, a read that fails: each is
+// logged with the object named, counted in bpfex_bpf_errors_total{operation,
+// object}, and the rest keeps serving.
+//
+// Thread safety: engine thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "bpf/layout.h"
+#include "bpf/map.h"
+#include "bpf/map_reader.h"
+#include "bpf/object.h"
+#include "engine/engine.h"
+#include "metrics/registry.h"
+
+namespace bpfex::engine {
+
+struct ForeignMapSpec {
+  std::string name;         // alias rules use
+  std::string pinned;       // one of: a pin path,
+  uint32_t id = 0;          //         a map id,
+  std::string kernel_name;  //         or the kernel's map name
+  std::string key_layout;   // declarations for maps without BTF (Layout::fromDeclaration)
+  std::string value_layout;
+};
+
+struct BpfConfig {
+  std::string pin_path = "/sys/fs/bpf/bpfex";
+  bool stats = false;  // BPF_ENABLE_STATS while running (costs ~66 ns per program run)
+  std::vector<bpf::ObjectSpec> objects;
+  std::vector<ForeignMapSpec> maps;
+  bool empty() const { return objects.empty() && maps.empty(); }
+};
+
+class BpfRuntime {
+ public:
+  struct MapEntry {
+    std::string name;
+    std::string object;  // "" for foreign maps
+    const bpf::Map* map = nullptr;
+    std::unique_ptr<bpf::Map> owned;  // foreign maps
+    ForeignMapSpec foreign;           // how to reopen it
+    std::unique_ptr<bpf::MapReader> reader;
+    std::optional<bpf::Layout> key_layout, value_layout;
+    uint64_t read_tick = 0;
+    double read_seconds = 0;
+    bool ok = true;
+  };
+
+  BpfRuntime() = default;
+  // Loads objects and opens maps; per-item failures are recorded, not fatal.
+  void start(const BpfConfig& cfg);
+  // Ends stats, detaches what is not kept, closes maps.
+  void stop();
+
+  MapEntry* findMap(const std::string& name);
+  const std::vector<std::unique_ptr<MapEntry>>& maps() const { return maps_; }
+  const std::vector<std::unique_ptr<bpf::BpfObject>>& objects() const { return objects_; }
+  // Reads the map unless it was already read in this tick.
+  base::Result<const bpf::MapReader*> read(MapEntry& m, uint64_t tick);
+  base::Result<const bpf::Layout*> keyLayout(MapEntry& m);
+  base::Result<const bpf::Layout*> valueLayout(MapEntry& m);
+
+  // The collector of bpfex_bpf_* self-metrics (maps, programs, errors).
+  base::Result<Collector> makeCollector(metrics::Registry& r, const Engine& engine);
+
+  void recordError(const std::string& operation, const std::string& object, const std::string& message);
+  const std::map<std::pair<std::string, std::string>, uint64_t>& errors() const { return errors_; }
+  bool statsActive() const { return stats_.has_value(); }
+
+ private:
+  base::Status openForeign(MapEntry& e);
+  void refreshForeign(MapEntry& e);
+
+  BpfConfig cfg_;
+  std::vector<std::unique_ptr<bpf::BpfObject>> objects_;
+  std::vector<std::unique_ptr<MapEntry>> maps_;
+  std::optional<bpf::StatsGuard> stats_;
+  std::map<std::pair<std::string, std::string>, uint64_t> errors_;
+};
+
+}  // namespace bpfex::engine
