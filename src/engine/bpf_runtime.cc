@@ -1,6 +1,7 @@
 #include "engine/bpf_runtime.h"
 
 #include <bpf/bpf.h>
+#include <linux/bpf.h>
 
 #include <unistd.h>
 
@@ -51,7 +52,7 @@ void BpfRuntime::start(const BpfConfig& cfg) {
       e->name = spec.name + "/" + mname;
       e->object = spec.name;
       e->map = m.get();
-      e->reader = std::make_unique<bpf::MapReader>(*m);
+      makeReader(*e);
       maps_.push_back(std::move(e));
     }
     objects_.push_back(std::move(obj).value());
@@ -79,9 +80,22 @@ Status BpfRuntime::openForeign(MapEntry& e) {
   e.value_layout.reset();
   e.owned = std::make_unique<bpf::Map>(std::move(m).value());
   e.map = e.owned.get();
-  e.reader = std::make_unique<bpf::MapReader>(*e.map);
+  makeReader(e);
   e.ok = true;
   return base::okStatus();
+}
+
+void BpfRuntime::makeReader(MapEntry& e) {
+  e.reader.reset();
+  e.events.reset();
+  const uint32_t type = e.map->info().type;
+  if (type == BPF_MAP_TYPE_RINGBUF || type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
+    auto r = bpf::EventReader::open(*e.map);
+    if (r) e.events = std::move(r).value();
+    else recordError("open_map", e.name, r.error().message());
+  } else {
+    e.reader = std::make_unique<bpf::MapReader>(*e.map);
+  }
 }
 
 // A pinned or named foreign map may be removed or recreated by its owner.
@@ -108,6 +122,7 @@ void BpfRuntime::refreshForeign(MapEntry& e) {
       e.ok = false;
       e.map = nullptr;
       e.reader.reset();
+      e.events.reset();
       e.owned.reset();
       return;
     }
@@ -127,7 +142,7 @@ BpfRuntime::MapEntry* BpfRuntime::findMap(const std::string& name) {
 Result<const bpf::MapReader*> BpfRuntime::read(MapEntry& m, uint64_t tick) {
   if (m.read_tick == tick && m.reader) return m.reader.get();
   if (m.object.empty()) refreshForeign(m);
-  if (!m.ok || !m.reader) return Error(ENOENT, "map " + m.name + " is not available");
+  if (!m.ok || !m.reader) return Error(ENOENT, "map " + m.name + " is not available for entry reads");
   const double t0 = base::monotonicSeconds();
   auto n = m.reader->read();
   m.read_seconds = base::monotonicSeconds() - t0;
@@ -137,6 +152,21 @@ Result<const bpf::MapReader*> BpfRuntime::read(MapEntry& m, uint64_t tick) {
     return std::move(n).error();
   }
   return m.reader.get();
+}
+
+Result<const bpf::EventReader*> BpfRuntime::events(MapEntry& m, uint64_t tick) {
+  if (m.read_tick == tick && m.events) return m.events.get();
+  if (m.object.empty()) refreshForeign(m);
+  if (!m.ok || !m.events) return Error(ENOENT, "event map " + m.name + " is not available");
+  const double t0 = base::monotonicSeconds();
+  auto n = m.events->poll();
+  m.read_seconds = base::monotonicSeconds() - t0;
+  m.read_tick = tick;
+  if (!n) {
+    recordError("read_map", m.name, n.error().message());
+    return std::move(n).error();
+  }
+  return m.events.get();
 }
 
 Result<const bpf::Layout*> BpfRuntime::keyLayout(MapEntry& m) {
@@ -167,7 +197,7 @@ void BpfRuntime::stop() {
 
 Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& engine) {
   struct Fams {
-    metrics::Family *entries, *max_entries, *usage, *read_seconds, *info, *runs, *run_time, *errors;
+    metrics::Family *entries, *max_entries, *usage, *read_seconds, *info, *runs, *run_time, *errors, *ev, *ev_lost;
   } f{};
   const std::pair<metrics::Family**, metrics::FamilyOptions> defs[] = {
       {&f.entries, {.name = "bpfex_bpf_map_entries", .help = "Entries in the BPF map at its last read.",
@@ -184,6 +214,10 @@ Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& 
                  .type = MetricType::kCounter, .label_names = {"object", "program"}, .expire_unwritten = true}},
       {&f.run_time, {.name = "bpfex_bpf_program_run_time_seconds_total", .help = "Time spent in the BPF program (needs bpf.stats or kernel.bpf_stats_enabled).",
                      .unit = "seconds", .type = MetricType::kCounter, .label_names = {"object", "program"}, .expire_unwritten = true}},
+      {&f.ev, {.name = "bpfex_bpf_events_total", .help = "Events drained from the ring buffer or perf event array.",
+               .type = MetricType::kCounter, .label_names = {"map"}, .expire_unwritten = true}},
+      {&f.ev_lost, {.name = "bpfex_bpf_events_lost_total", .help = "Events lost: dropped by the kernel (perf) or over bpfex's per-tick bound.",
+                    .type = MetricType::kCounter, .label_names = {"map"}, .expire_unwritten = true}},
       {&f.errors, {.name = "bpfex_bpf_errors_total", .help = "BPF failures by operation (load, attach, pin, open_map, read_map, stats) and object.",
                    .type = MetricType::kCounter, .label_names = {"operation", "object"}}},
   };
@@ -195,6 +229,14 @@ Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& 
   return Collector([this, f, &engine](metrics::Registry&) -> Status {
     const uint64_t tick = engine.ticks() + 1;  // the tick being collected
     for (auto& m : maps_) {
+      if (m->events || (m->map != nullptr && !m->reader)) {
+        auto ev = events(*m, tick);
+        if (!ev) continue;
+        (void)f.ev->set({m->name}, static_cast<double>(ev.value()->total()));
+        (void)f.ev_lost->set({m->name}, static_cast<double>(ev.value()->lost()));
+        (void)f.read_seconds->set({m->name}, m->read_seconds);
+        continue;
+      }
       auto rd = read(*m, tick);
       if (!rd) continue;
       const bpf::MapInfo& mi = m->map->info();

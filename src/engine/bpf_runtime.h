@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "bpf/event_reader.h"
 #include "bpf/layout.h"
 #include "bpf/map.h"
 #include "bpf/map_reader.h"
@@ -54,7 +55,8 @@ class BpfRuntime {
     const bpf::Map* map = nullptr;
     std::unique_ptr<bpf::Map> owned;  // foreign maps
     ForeignMapSpec foreign;           // how to reopen it
-    std::unique_ptr<bpf::MapReader> reader;
+    std::unique_ptr<bpf::MapReader> reader;       // maps with entries
+    std::unique_ptr<bpf::EventReader> events;     // ring buffers, perf event arrays
     std::optional<bpf::Layout> key_layout, value_layout;
     uint64_t read_tick = 0;
     double read_seconds = 0;
@@ -72,6 +74,8 @@ class BpfRuntime {
   const std::vector<std::unique_ptr<bpf::BpfObject>>& objects() const { return objects_; }
   // Reads the map unless it was already read in this tick.
   base::Result<const bpf::MapReader*> read(MapEntry& m, uint64_t tick);
+  // Drains an event map unless it was already drained in this tick.
+  base::Result<const bpf::EventReader*> events(MapEntry& m, uint64_t tick);
   base::Result<const bpf::Layout*> keyLayout(MapEntry& m);
   base::Result<const bpf::Layout*> valueLayout(MapEntry& m);
 
@@ -84,6 +88,7 @@ class BpfRuntime {
 
  private:
   base::Status openForeign(MapEntry& e);
+  void makeReader(MapEntry& e);
   void refreshForeign(MapEntry& e);
 
   BpfConfig cfg_;

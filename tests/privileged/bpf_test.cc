@@ -6,12 +6,14 @@
 #include <linux/bpf.h>
 #include <net/if.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <future>
 #include <string>
 #include <vector>
 
+#include "bpf/event_reader.h"
 #include "bpf/map_reader.h"
 #include "bpf/netns.h"
 #include "bpf/object.h"
@@ -379,6 +381,49 @@ TEST(Reader, BatchReadsAWholeHashAndReusesItsBuffers) {
   const uint8_t* keys_before = r.keys();
   ASSERT_EQ(r.read().value(), kN);
   EXPECT_EQ(r.keys(), keys_before);  // steady state: the same buffers
+}
+
+TEST(Events, RingAndPerfBuffersDeliverEveryEvent) {
+  auto obj = BpfObject::load({.name = "events", .path = EVENTS_TEST_OBJ}, "");
+  ASSERT_TRUE(obj.ok()) << obj.error().message();
+  auto ring = EventReader::open(*obj.value()->maps().at("events_ring"));
+  ASSERT_TRUE(ring.ok()) << ring.error().message();
+  auto perf = EventReader::open(*obj.value()->maps().at("events_perf"));
+  ASSERT_TRUE(perf.ok()) << perf.error().message();
+  EXPECT_FALSE(EventReader::open(*obj.value()->maps().at("events_seq")).ok());
+
+  // Run the program 5000 times on a 64-byte packet (BPF_PROG_TEST_RUN).
+  int prog_fd = -1;
+  uint8_t pkt[64] = {};
+  LIBBPF_OPTS(bpf_test_run_opts, tr, .data_in = pkt, .data_size_in = sizeof pkt, .repeat = 5000);
+  auto progs = obj.value()->programStats();
+  ASSERT_TRUE(progs.ok());
+  prog_fd = bpf_prog_get_fd_by_id(progs->at(0).id);
+  ASSERT_GE(prog_fd, 0);
+  ASSERT_EQ(bpf_prog_test_run_opts(prog_fd, &tr), 0) << std::strerror(errno);
+  close(prog_fd);
+
+  struct Event {
+    uint64_t seq;
+    uint32_t len, marker;
+  };
+  for (auto* r : {ring.value().get(), perf.value().get()}) {
+    auto n = r->poll();
+    ASSERT_TRUE(n.ok()) << n.error().message();
+    ASSERT_EQ(n.value(), 5000u);
+    std::vector<bool> seen(5000);
+    for (size_t i = 0; i < r->count(); ++i) {
+      ASSERT_GE(r->size(i), sizeof(Event));
+      Event e;
+      std::memcpy(&e, r->event(i), sizeof e);
+      ASSERT_LT(e.seq, 5000u);
+      seen[e.seq] = true;
+      EXPECT_EQ(e.len, 64u);
+    }
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), true), 5000);
+    EXPECT_EQ(r->lost(), 0u);
+    EXPECT_EQ(r->poll().value(), 0u);  // drained
+  }
 }
 
 TEST(Errors, NameTheObjectAndTheCause) {
