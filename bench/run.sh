@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the numbers in BENCHMARKS.md: builds a release tree and runs the
 # registry micro-benchmarks and the serving/memory comparisons against
-# prometheus-cpp 1.0.1 (Debian) in the same run. About 4 minutes on 2 cores.
+# prometheus-cpp 1.0.1 (Debian) in the same run, and BPF map reads against raw
+# bpf_map_lookup_batch and bpftool. About 5 minutes on 2 cores.
 #   bench/run.sh [N ...]   (default: 1000 10000 100000 1000000)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,3 +37,9 @@ for n in "${sizes[@]}"; do
   "$root/build-rel/bench/serve_compare" mem bpfex "$n" | tee -a "$out/memory.txt"
   "$root/build-rel/bench/serve_compare" mem promcpp "$n" | tee -a "$out/memory.txt"
 done
+
+if [ "$(id -u)" = 0 ]; then
+  "$root/build-rel/bench/map_read_bench" 10000 100000 1000000 | tee "$out/map_read.txt"
+else
+  echo "map_read_bench: SKIPPED (creating BPF maps needs root)" | tee "$out/map_read.txt"
+fi

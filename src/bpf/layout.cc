@@ -153,10 +153,21 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-uint64_t loadLE(const uint8_t* p, uint32_t n) {
-  uint64_t v = 0;
-  std::memcpy(&v, p, n);  // little-endian hosts (x86-64, arm64): the value as stored
-  return v;
+// Little-endian hosts (x86-64, arm64): the value as stored. The common widths
+// are fixed-size copies the compiler turns into one load; this is the inner
+// loop of every decoded map read.
+inline uint64_t loadLE(const uint8_t* p, uint32_t n) {
+  switch (n) {
+    case 1: return *p;
+    case 2: { uint16_t v; std::memcpy(&v, p, 2); return v; }
+    case 4: { uint32_t v; std::memcpy(&v, p, 4); return v; }
+    case 8: { uint64_t v; std::memcpy(&v, p, 8); return v; }
+    default: {
+      uint64_t v = 0;
+      std::memcpy(&v, p, n);
+      return v;
+    }
+  }
 }
 
 }  // namespace

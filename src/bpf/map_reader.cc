@@ -27,6 +27,9 @@ MapReader::MapReader(const Map& map, uint32_t batch_size)
     value_stride_ = mi.value_size;
   }
   next_key_.resize(key_size_);
+  cur_key_.resize(key_size_);
+  token_in_.resize(std::max<uint32_t>(key_size_, 8));
+  token_out_.resize(token_in_.size());
 }
 
 void MapReader::reserve(size_t entries) {
@@ -52,7 +55,6 @@ Result<size_t> MapReader::readBatch() {
   // Hash maps hand out whole buckets: a batch smaller than a bucket fails
   // with ENOSPC, so the batch grows when that happens.
   uint32_t batch = std::min<uint32_t>(batch_size_, static_cast<uint32_t>(cap));
-  std::vector<uint8_t> token_in(std::max<uint32_t>(key_size_, 8)), token_out(token_in.size());
   bool first = true;
   size_t n = 0;
   LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -60,7 +62,7 @@ Result<size_t> MapReader::readBatch() {
     if (n + batch > keys_.size() / key_size_) reserve(std::min(cap, n + batch));
     uint32_t got = static_cast<uint32_t>(std::min<size_t>(batch, keys_.size() / key_size_ - n));
     if (got == 0) break;  // buffers full at max_entries: the map cannot hold more
-    const int rc = bpf_map_lookup_batch(map_.fd(), first ? nullptr : token_in.data(), token_out.data(),
+    const int rc = bpf_map_lookup_batch(map_.fd(), first ? nullptr : token_in_.data(), token_out_.data(),
                                         keys_.data() + n * key_size_, values_.data() + n * value_stride_,
                                         &got, &opts);
     const int err = rc < 0 ? errno : 0;
@@ -72,7 +74,7 @@ Result<size_t> MapReader::readBatch() {
     if (rc < 0 && err != ENOENT) return Error::fromErrno(err, "batch read of map " + map_.label());
     n += got;
     if (rc < 0) break;  // ENOENT: the last batch
-    std::swap(token_in, token_out);
+    token_in_.swap(token_out_);
     first = false;
   }
   count_ = n;
@@ -84,8 +86,8 @@ Result<size_t> MapReader::readIterate() {
   size_t n = 0;
   bool have_prev = false;
   reserve(std::min(cap, std::max<size_t>(count_, 64)));
-  std::vector<uint8_t>& prev = next_key_;
-  std::vector<uint8_t> next(key_size_);
+  std::vector<uint8_t>& prev = cur_key_;
+  std::vector<uint8_t>& next = next_key_;
   for (;;) {
     if (bpf_map_get_next_key(map_.fd(), have_prev ? prev.data() : nullptr, next.data()) != 0) {
       if (errno == ENOENT) break;

@@ -56,7 +56,8 @@ class MapReader {
   int cpus_;
   ReadMethod method_ = ReadMethod::kBatch;
   std::vector<uint8_t> keys_, values_;
-  std::vector<uint8_t> next_key_;
+  std::vector<uint8_t> next_key_, cur_key_;          // iteration
+  std::vector<uint8_t> token_in_, token_out_;         // batch positions
   size_t count_ = 0;
 };
 
