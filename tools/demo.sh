@@ -22,7 +22,8 @@ cleanup() {
   wait 2>/dev/null || true
   ip netns del "$NS_A" 2>/dev/null || true
   ip netns del "$NS_B" 2>/dev/null || true
-  echo "demo: removed namespaces $NS_A and $NS_B"
+  rm -rf /sys/fs/bpf/bpfex-demo
+  echo "demo: removed namespaces $NS_A and $NS_B and the demo's pinned maps"
 }
 trap cleanup EXIT INT TERM
 
@@ -43,6 +44,8 @@ echo "demo: veth $NS_A/bpfex0 <-> $NS_B/bpfex0p up"
 ip netns exec "$NS_B" ping -q -i 0.2 10.201.0.1 >/dev/null 2>&1 &
 pids+=($!)
 
-"$BPFEX_ROOT/build/src/bpfex" run --listen "$LISTEN" "$@" &
+# The daemon with the bundled iface_traffic program attached to bpfex0 (XDP,
+# TC ingress and egress) inside the router namespace: deploy/demo/bpfex.yaml.
+"$BPFEX_ROOT/build/src/bpfex" run --config "$BPFEX_ROOT/deploy/demo/bpfex.yaml" --listen "$LISTEN" "$@" &
 pids+=($!)
 wait "${pids[-1]}"
