@@ -239,12 +239,15 @@ const Field* Layout::find(std::string_view name) const {
   return nullptr;
 }
 
-std::string Layout::cDeclaration(std::string_view struct_name) const {
+std::string Layout::cDeclaration(std::string_view struct_name, std::vector<bool>* emitted) const {
   std::string out = "struct " + std::string(struct_name) + " {\n";
   uint32_t pos = 0;
   int pad = 0;
-  for (const Field& f : fields_) {
+  if (emitted != nullptr) emitted->assign(fields_.size(), false);
+  for (size_t fi = 0; fi < fields_.size(); ++fi) {
+    const Field& f = fields_[fi];
     if (f.bit_size != 0 || f.offset < pos) continue;  // bitfields, union alternatives
+    if (emitted != nullptr) (*emitted)[fi] = true;
     if (f.offset > pos) out += "  uint8_t _pad" + std::to_string(pad++) + "[" + std::to_string(f.offset - pos) + "];\n";
     std::string type;
     switch (f.kind) {

@@ -62,7 +62,8 @@ class Layout {
   // A C declaration of the layout's leaf fields, e.g. for LuaJIT's ffi.cdef.
   // Bitfields and unions are not representable there and are left out
   // (padding keeps the offsets right).
-  std::string cDeclaration(std::string_view struct_name) const;
+  // `emitted` (optional) receives, per field, whether the declaration has it.
+  std::string cDeclaration(std::string_view struct_name, std::vector<bool>* emitted = nullptr) const;
 
  private:
   std::vector<Field> fields_;

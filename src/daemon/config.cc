@@ -98,6 +98,7 @@ struct Walker {
       else if (key == "http") st = http(v);
       else if (key == "exposition") st = exposition(v);
       else if (key == "bpf") st = bpfSection(v);
+      else if (key == "rule_limits") st = ruleLimits(v);
       else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
       if (!st) return st;
     }
@@ -124,10 +125,25 @@ struct Walker {
       const std::string key = "http." + kv.first.as<std::string>();
       Status st;
       if (key == "http.threads") st = integer<unsigned>(kv.second, key, cfg.http.threads, 1, 64);
+      else if (key == "http.enable_reload") st = boolean(kv.second, key, cfg.http.enable_reload);
       else if (key == "http.max_connections")
         st = integer<unsigned>(kv.second, key, cfg.http.max_connections, 1, 10000);
       else if (key == "http.timeout") st = duration(kv.second, key, cfg.http.timeout_seconds);
       else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
+      if (!st) return st;
+    }
+    return base::okStatus();
+  }
+
+  Status ruleLimits(const YAML::Node& v) {
+    if (!v.IsMap()) return fieldError(file, v, "rule_limits", "expected a mapping");
+    for (const auto& kv : v) {
+      const std::string key = "rule_limits." + kv.first.as<std::string>();
+      Status st;
+      if (key == "rule_limits.time_budget") st = duration(kv.second, key, cfg.rule_limits.time_budget_seconds);
+      else if (key == "rule_limits.memory")
+        st = integer<size_t>(kv.second, key, cfg.rule_limits.memory_bytes, 1u << 20, size_t{4} << 30);
+      else st = fieldError(file, kv.first, key, "unknown setting (time_budget, memory)");
       if (!st) return st;
     }
     return base::okStatus();
@@ -348,6 +364,16 @@ Status applyEnvOverrides(Config& cfg, const EnvLookup& env) {
     cfg.http.timeout_seconds = d.value();
   }
   if (auto v = env("BPFEX_BPF_PIN_PATH")) cfg.bpf.pin_path = *v;
+  if (auto v = env("BPFEX_RULE_TIME_BUDGET")) {
+    auto d = parseDuration(*v);
+    if (!d) return fail("BPFEX_RULE_TIME_BUDGET", *v, d.error().message());
+    cfg.rule_limits.time_budget_seconds = d.value();
+  }
+  if (auto v = env("BPFEX_RULE_MEMORY")) {
+    auto m = parseInteger<size_t>(*v, 1u << 20, size_t{4} << 30);
+    if (!m) return fail("BPFEX_RULE_MEMORY", *v, m.error().message());
+    cfg.rule_limits.memory_bytes = m.value();
+  }
   if (auto v = env("BPFEX_BPF_STATS")) {
     if (*v != "0" && *v != "1") return fail("BPFEX_BPF_STATS", *v, "expected 0 or 1");
     cfg.bpf.stats = *v == "1";
@@ -378,7 +404,15 @@ Status applyEnvOverrides(Config& cfg, const EnvLookup& env) {
   return base::okStatus();
 }
 
+double ruleTimeBudget(const Config& cfg) {
+  return cfg.rule_limits.time_budget_seconds > 0 ? cfg.rule_limits.time_budget_seconds
+                                                 : cfg.tick_interval_seconds / 4;
+}
+
 Status validateConfig(const Config& cfg) {
+  if (cfg.rule_limits.time_budget_seconds != 0 &&
+      (cfg.rule_limits.time_budget_seconds < 0.01 || cfg.rule_limits.time_budget_seconds > cfg.tick_interval_seconds))
+    return Error::msg("rule_limits.time_budget: must be between 10ms and tick_interval");
   if (auto hp = exporter::parseListenAddress(cfg.listen); !hp)
     return Error::msg("listen: " + hp.error().message());
   if (cfg.metrics_path.empty() || cfg.metrics_path.front() != '/')

@@ -26,7 +26,12 @@ struct Config {
   double tick_interval_seconds = 5.0;     // tick_interval: 100ms .. 1h
   std::vector<std::string> rules;         // rules: files or directories of *.lua
   std::string log_level = "info";         // log_level: debug|info|warn|error
+  struct RuleLimits {
+    double time_budget_seconds = 0;       // rule_limits.time_budget; 0: a quarter of tick_interval
+    size_t memory_bytes = 64u << 20;      // rule_limits.memory (bytes), 1 MiB .. 4 GiB
+  } rule_limits;
   struct Http {
+    bool enable_reload = true;       // http.enable_reload: POST /-/reload
     unsigned threads = 2;            // http.threads: 1..64
     unsigned max_connections = 64;   // http.max_connections: 1..10000
     double timeout_seconds = 30;     // http.timeout: idle connection timeout, 1s..1h
@@ -47,10 +52,14 @@ base::Status loadConfigText(std::string_view yaml, std::string_view name, Config
 // BPFEX_LISTEN, BPFEX_METRICS_PATH, BPFEX_TICK_INTERVAL, BPFEX_RULES (colon-
 // separated), BPFEX_LOG_LEVEL, BPFEX_HTTP_THREADS, BPFEX_HTTP_MAX_CONNECTIONS,
 // BPFEX_HTTP_TIMEOUT, BPFEX_GZIP_LEVEL, BPFEX_MAX_SERIES,
-// BPFEX_MAX_SERIES_PER_FAMILY, BPFEX_BPF_PIN_PATH, BPFEX_BPF_STATS (0/1). An invalid value is an error naming the variable.
+// BPFEX_MAX_SERIES_PER_FAMILY, BPFEX_BPF_PIN_PATH, BPFEX_BPF_STATS (0/1),
+// BPFEX_RULE_TIME_BUDGET, BPFEX_RULE_MEMORY. An invalid value is an error naming the variable.
 using EnvLookup = std::function<std::optional<std::string>(const char*)>;
 base::Status applyEnvOverrides(Config& cfg, const EnvLookup& env);
 EnvLookup processEnv();
+
+// The time budget in force: the configured one, or a quarter of the tick.
+double ruleTimeBudget(const Config& cfg);
 
 // Range and consistency checks; the error names the field.
 base::Status validateConfig(const Config& cfg);

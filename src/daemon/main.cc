@@ -88,5 +88,5 @@ int main(int argc, char** argv) {
     std::printf("bpfex: configuration OK\n");
     return 0;
   }
-  return bpfex::daemon::runDaemon(cfg.value());
+  return bpfex::daemon::runDaemon(cfg.value(), [run_flags] { return buildConfig(run_flags); });
 }

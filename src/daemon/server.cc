@@ -5,12 +5,14 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <thread>
 
 #include "base/log.h"
 #include "engine/bpf_runtime.h"
 #include "engine/engine.h"
+#include "engine/rule_engine.h"
 #include "engine/process_collector.h"
 #include "export/http_server.h"
 #include "metrics/registry.h"
@@ -47,7 +49,9 @@ std::string landingPage(const Config& cfg) {
       "</p>\n<ul>\n<li><a href=\"" + htmlEscape(cfg.metrics_path) + "\">" + htmlEscape(cfg.metrics_path) +
       "</a>: metrics (text 0.0.4 or OpenMetrics 1.0 by Accept; gzip by Accept-Encoding)</li>\n"
       "<li><a href=\"/healthz\">/healthz</a>: alive</li>\n"
-      "<li><a href=\"/readyz\">/readyz</a>: ready after the first collection tick</li>\n</ul>\n"
+      "<li><a href=\"/readyz\">/readyz</a>: ready after the first collection tick</li>\n"
+      "<li><a href=\"/rules\">/rules</a>: loaded rules, their runs and last errors (JSON)</li>\n"
+      "<li>POST /-/reload: reload configuration and rules (also SIGHUP)</li>\n</ul>\n"
       "<p>collection tick: " + std::to_string(cfg.tick_interval_seconds) + " s</p>\n<h2>rules</h2>\n";
   if (cfg.rules.empty()) {
     h += "<p>no rule paths configured</p>\n";
@@ -95,19 +99,29 @@ base::Result<engine::Collector> makeHttpCollector(metrics::Registry& r,
 
 }  // namespace
 
-Status checkRules(const Config& cfg) {
-  namespace fs = std::filesystem;
-  for (const auto& r : cfg.rules) {
-    std::error_code ec;
-    const auto st = fs::status(r, ec);
-    if (ec || !fs::exists(st)) return Error::msg("rules: " + r + ": no such file or directory");
-    if (!fs::is_regular_file(st) && !fs::is_directory(st))
-      return Error::msg("rules: " + r + ": not a file or directory");
-  }
-  return base::okStatus();
+lua::RuleLimits ruleLimitsOf(const Config& cfg) {
+  return {.time_budget_seconds = ruleTimeBudget(cfg), .memory_bytes = cfg.rule_limits.memory_bytes};
 }
 
-int runDaemon(const Config& cfg) {
+Status checkRules(const Config& cfg) {
+  auto files = engine::ruleFiles(cfg.rules);
+  if (!files) return std::move(files).error();
+  auto rules = engine::compileRules(files.value(), ruleLimitsOf(cfg));
+  if (!rules) return std::move(rules).error();
+  // The registry the daemon would have: its own metrics, then the rules'.
+  metrics::Registry registry;
+  metrics::Publisher publisher;
+  engine::Engine eng(registry, publisher, {});
+  (void)engine::makeProcessCollector(registry);
+  engine::BpfRuntime rt;
+  (void)rt.makeCollector(registry, eng);
+  engine::BpfDataSource data(rt);
+  engine::RuleEngine re(registry, &data, ruleLimitsOf(cfg));
+  return engine::RuleEngine::validate(rules.value(), registry, {});
+}
+
+int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
+  Config cfg = initial_cfg;
   // Block the shutdown signals in every thread; the main thread waits for them.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -116,10 +130,6 @@ int runDaemon(const Config& cfg) {
   sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  if (auto st = checkRules(cfg); !st) {
-    BPFEX_LOG_ERROR("{}", st.error().message());
-    return 2;
-  }
 
   metrics::Registry registry({.max_series = cfg.exposition.max_series,
                               .max_series_per_family = cfg.exposition.max_series_per_family});
@@ -152,6 +162,50 @@ int runDaemon(const Config& cfg) {
   }
   eng.addCollector("bpf", std::move(bpf_collector).value());
 
+  // Rules. A rule set that fails to load at startup is reported like a failed
+  // reload (bpfex_config_last_reload_successful 0, /rules, the log); the
+  // daemon still serves its own and BPF metrics, and a fixed set can be
+  // loaded with SIGHUP or POST /-/reload without a restart.
+  engine::BpfDataSource data(bpf_runtime);
+  engine::RuleEngine rules(registry, &data, ruleLimitsOf(cfg));
+  if (!cfg.rules.empty()) (void)rules.reload(cfg.rules);
+  else (void)rules.reload({});
+  eng.addCollector("rules", rules.collector(eng));
+
+  // Reload: runs on the engine thread; the caller gets the outcome.
+  std::mutex cfg_mu;
+  auto doReload = [&]() -> Status {
+    auto next = reload_config();
+    if (!next) {
+      BPFEX_LOG_ERROR("reload: {}", next.error().message());
+      return std::move(next).error();
+    }
+    {
+      std::lock_guard lock(cfg_mu);
+      if (next->listen != cfg.listen || next->metrics_path != cfg.metrics_path)
+        BPFEX_LOG_WARN("reload: listen and metrics_path take effect at the next restart");
+      if (next->bpf.objects.size() != cfg.bpf.objects.size() || next->bpf.maps.size() != cfg.bpf.maps.size())
+        BPFEX_LOG_WARN("reload: BPF objects and maps stay as loaded; changes take effect at the next restart");
+      (void)base::setLogLevel(next->log_level);
+      rules.setLimits(ruleLimitsOf(next.value()));
+    }
+    auto st = rules.reload(next->rules);
+    if (st) {
+      std::lock_guard lock(cfg_mu);
+      cfg.rules = next->rules;
+      BPFEX_LOG_INFO("reload: done");
+    }
+    return st;
+  };
+  auto reloadOnEngine = [&]() -> Status {
+    auto done = std::make_shared<std::promise<Status>>();
+    auto fut = done->get_future();
+    eng.post([&doReload, done] { done->set_value(doReload()); });
+    if (fut.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
+      return Error::msg("reload: the engine did not answer within 60 s");
+    return fut.get();
+  };
+
   const exporter::HttpServer* server_ptr = nullptr;
   auto http = makeHttpCollector(registry, &server_ptr);
   if (!http) {
@@ -165,6 +219,18 @@ int runDaemon(const Config& cfg) {
   routes.push_back({"/", {"GET"}, [&landing](const exporter::HttpRequest&) {
                       return exporter::HttpResponse{200, "text/html; charset=utf-8", landing, {}};
                     }});
+  routes.push_back({"/rules", {"GET"}, [&rules](const exporter::HttpRequest&) {
+                      return exporter::HttpResponse{200, "application/json", rules.statusJson(), {}};
+                    }});
+  if (cfg.http.enable_reload) {
+    routes.push_back({"/-/reload", {"POST", "PUT"}, [&reloadOnEngine](const exporter::HttpRequest&) {
+                        auto st = reloadOnEngine();
+                        if (st) return exporter::HttpResponse{200, "text/plain; charset=utf-8", "reloaded\n", {}};
+                        return exporter::HttpResponse{500, "text/plain; charset=utf-8",
+                                                      "reload failed; the previous rules keep running:\n" +
+                                                          st.error().message() + "\n", {}};
+                      }});
+  }
   routes.push_back({"/healthz", {"GET"}, [](const exporter::HttpRequest&) {
                       return exporter::HttpResponse{200, "text/plain; charset=utf-8", "ok\n", {}};
                     }});
@@ -201,7 +267,8 @@ int runDaemon(const Config& cfg) {
     int sig = 0;
     if (sigwait(&sigs, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      BPFEX_LOG_INFO("SIGHUP: nothing to reload (rule reloading comes with the Lua engine)");
+      BPFEX_LOG_INFO("SIGHUP: reloading configuration and rules");
+      eng.post([&doReload] { (void)doReload(); });
       continue;
     }
     BPFEX_LOG_INFO("signal {}: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -1,16 +1,23 @@
 // The daemon's wiring: registry, engine, collectors, HTTP, signals.
 #pragma once
 
+#include <functional>
+
 #include "base/result.h"
 #include "daemon/config.h"
 
 namespace bpfex::daemon {
 
-// Runs until SIGINT or SIGTERM; returns the process exit code.
-int runDaemon(const Config& cfg);
+// Re-reads the configuration (file, environment, the original flags) for a reload.
+using ConfigLoader = std::function<base::Result<Config>()>;
 
-// Checks the rule paths of the config: each exists and is a readable file or
-// a directory. (Rule compilation joins this check with the Lua engine.)
+// Runs until SIGINT or SIGTERM; returns the process exit code. SIGHUP and
+// POST /-/reload reload rules (and log level and tick-independent settings)
+// through `reload`.
+int runDaemon(const Config& cfg, ConfigLoader reload);
+
+// Compiles every rule and validates its declarations against bpfex's own
+// metrics, as a reload would. Errors are file:line, one per line.
 base::Status checkRules(const Config& cfg);
 
 }  // namespace bpfex::daemon

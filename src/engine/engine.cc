@@ -72,6 +72,23 @@ void Engine::addCollector(std::string name, Collector c) {
   collectors_.push_back({std::move(name), std::move(c)});
 }
 
+void Engine::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(post_mu_);
+    posted_.push_back(std::move(fn));
+  }
+  post_cv_.notify_all();
+}
+
+void Engine::runPosted() {
+  std::vector<std::function<void()>> fns;
+  {
+    std::lock_guard lock(post_mu_);
+    fns.swap(posted_);
+  }
+  for (auto& fn : fns) fn();
+}
+
 void Engine::updateSelfMetrics() {
   (void)render_duration_->set({}, last_render_seconds_);
   if (ticks_ > 0) (void)tick_duration_->observe({}, last_tick_seconds_);
@@ -126,11 +143,10 @@ void Engine::tick() {
 }
 
 void Engine::run(std::stop_token stop) {
-  std::mutex mu;
-  std::condition_variable_any cv;
   const auto interval = std::chrono::duration<double>(opts_.tick_interval_seconds);
   auto next = std::chrono::steady_clock::now();
   while (!stop.stop_requested()) {
+    runPosted();
     tick();
     next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
     const auto now = std::chrono::steady_clock::now();
@@ -140,8 +156,15 @@ void Engine::run(std::stop_token stop) {
                      opts_.tick_interval_seconds);
       next = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
     }
-    std::unique_lock lock(mu);
-    cv.wait_until(lock, stop, next, [] { return false; });
+    std::unique_lock lock(post_mu_);
+    // Woken early by post(): run the posted work, and keep the tick schedule.
+    while (!stop.stop_requested() && std::chrono::steady_clock::now() < next) {
+      if (post_cv_.wait_until(lock, stop, next, [this] { return !posted_.empty(); })) {
+        lock.unlock();
+        runPosted();
+        lock.lock();
+      }
+    }
   }
 }
 

@@ -40,6 +40,10 @@ class Engine {
 
   void addCollector(std::string name, Collector c);
 
+  // Runs fn on the engine thread before the next tick, and wakes the engine
+  // so that happens now rather than at the next interval. Thread-safe.
+  void post(std::function<void()> fn);
+
   // One full cycle. Public so tests and `bpfex check` can drive ticks by hand.
   void tick();
   // Ticks at the interval until the token asks to stop; the first tick is immediate.
@@ -54,6 +58,12 @@ class Engine {
     Collector fn;
   };
   void updateSelfMetrics();
+
+  void runPosted();
+
+  std::mutex post_mu_;
+  std::condition_variable_any post_cv_;
+  std::vector<std::function<void()>> posted_;
 
   metrics::Registry& registry_;
   metrics::Publisher& publisher_;

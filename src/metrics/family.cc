@@ -338,6 +338,10 @@ bool Family::remove(LabelValues labels) {
   return true;
 }
 
+void Family::touchAll() {
+  for (SeriesMeta& m : meta_) m.seen = owner_->generation_;
+}
+
 void Family::clear() {
   owner_->series_count_ -= meta_.size();
   meta_.clear();

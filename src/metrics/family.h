@@ -93,6 +93,10 @@ class Family {
 
   bool remove(LabelValues labels);
   void clear();
+  // Marks every series written in this cycle, so a sweep keeps them: used for
+  // the families of a rule that did not run, or failed, in this tick (the last
+  // good values keep serving).
+  void touchAll();
 
   // The scalar value of a series (counter, gauge, untyped, info), if present.
   std::optional<double> value(LabelValues labels) const;

@@ -1,0 +1,276 @@
+-- The trusted standard library of bpfex rules. It runs first in every rule's
+-- Lua state, with ffi, and builds the environment the rule gets: an
+-- allow-list of safe standard functions plus the bpfex API, as closures. The
+-- rule never sees ffi, io, os.execute, debug, load* or require.
+--
+-- Called with the C API table (`api`) and the abort flag's address; returns
+-- the rule environment and the budget check function.
+local api, abort_flag = ...
+local ffi = require("ffi")
+local tonumber, tostring, type, error, pairs, ipairs, setmetatable, rawget =
+      tonumber, tostring, type, error, pairs, ipairs, setmetatable, rawget
+local string_format = string.format
+
+ffi.cdef [[
+size_t strnlen(const char *s, size_t maxlen);
+]]
+
+-- The time budget: the watchdog sets the flag; every loop body and function
+-- entry of the rule calls this (instrument.h). One load and compare in a trace.
+local flag = ffi.cast("volatile uint32_t *", abort_flag)
+local function chk()
+  if flag[0] ~= 0 then error("time budget exceeded", 0) end
+end
+
+local env = {}
+
+-- Safe standard functions, by allow-list.
+for _, name in ipairs({ "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber",
+                        "tostring", "type", "unpack", "xpcall", "rawequal", "rawget", "rawset",
+                        "setmetatable", "getmetatable" }) do
+  env[name] = _G[name]
+end
+local function copy(t, except)
+  local c = {}
+  for k, v in pairs(t) do
+    if not (except and except[k]) then c[k] = v end
+  end
+  return c
+end
+env.string = copy(string, { dump = true })
+env.table = copy(table)
+env.math = copy(math)
+env.coroutine = copy(coroutine)
+env.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
+env.collectgarbage = function(opt)
+  if opt == "count" then return collectgarbage("count") end
+  error("collectgarbage: only \"count\" is available to rules", 2)
+end
+env._G = env
+
+-- Declarations and writes (C++).
+env.metric = api.metric
+env.on_tick = api.on_tick
+env.interval = api.interval
+env.window = api.window
+env.host = api.host
+env.bpfex = api.bpfex
+env.re = api.re
+env.log = api.log
+
+-- BPF maps ----------------------------------------------------------------
+
+local layouts = {}   -- map name -> { key = accessors, value = accessors, kt, vt }
+local struct_no = 0
+
+local function accessors(desc)
+  local acc = {}
+  local ctype = nil
+  if desc.cdecl then
+    struct_no = struct_no + 1
+    local sname = "bpfex_s" .. struct_no
+    ffi.cdef((desc.cdecl:gsub("struct " .. desc.struct_name, "struct " .. sname)))
+    ctype = ffi.typeof("const struct " .. sname .. " *")
+  end
+  for i, f in ipairs(desc.fields) do
+    local cname, kind, count, which = f.cname, f.kind, f.count, desc.which
+    local a
+    if not f.emitted then
+      local read_field, fi, map_name = api.read_field, i, desc.map_name
+      a = function(_, _, idx) return read_field(map_name, which, fi, idx) end
+    elseif kind == "str" then
+      local size = f.size
+      a = function(p) local s = p[cname]; return ffi.string(s, ffi.C.strnlen(s, size)) end
+    elseif count > 1 then
+      -- A bounded, read-only view of an array field: 1-based like Lua.
+      a = function(p)
+        local arr = p[cname]
+        return setmetatable({}, {
+          __index = function(_, j)
+            if type(j) ~= "number" or j < 1 or j > count or j % 1 ~= 0 then return nil end
+            return tonumber(arr[j - 1])
+          end,
+          __len = function() return count end,
+          __metatable = false,
+        })
+      end
+    elseif kind == "e" then
+      local names = f.enums
+      a = function(p) local v = tonumber(p[cname]); return names[v] or tostring(v) end
+    elseif kind == "b" then
+      a = function(p) return p[cname] ~= 0 end
+    else
+      a = function(p) return tonumber(p[cname]) end
+    end
+    acc[f.name] = a
+  end
+  return acc, ctype
+end
+
+local function layout_of(name)
+  local l = layouts[name]
+  if l then return l end
+  local kd, vd = api.map_layout(name)
+  local kacc, kt = accessors(kd)
+  local vacc, vt = accessors(vd)
+  l = { key = kacc, value = vacc, kt = kt, vt = vt }
+  layouts[name] = l
+  return l
+end
+
+local u8p = ffi.typeof("const uint8_t *")
+
+local function proxy(acc, what)
+  local state = { p = nil, base = nil, idx = 0 }
+  local obj = setmetatable({}, {
+    __index = function(_, field)
+      local a = acc[field]
+      if a == nil then error("no field \"" .. tostring(field) .. "\" in the map " .. what, 2) end
+      return a(state.p, state.base, state.idx)
+    end,
+    __newindex = function() error("map entries are read-only", 2) end,
+    __metatable = false,
+  })
+  return obj, state
+end
+
+local Map = {}
+Map.__index = Map
+Map.__metatable = false
+
+-- for key, value in m:entries() do ... end
+-- key and value are views of the current entry, valid during that step only
+-- (keep what you need: key.ifindex is a number, key.name a string).
+function Map:entries()
+  local keys, values, count, ksize, vsize = api.map_view(self.name)
+  local l = layout_of(self.name)
+  local kp, ks = proxy(l.key, "key of " .. self.name)
+  local vp, vs = proxy(l.value, "value of " .. self.name)
+  local kbase, vbase = ffi.cast(u8p, keys), ffi.cast(u8p, values)
+  local kt, vt = l.kt, l.vt
+  local i = -1
+  return function()
+    i = i + 1
+    if i >= count then return nil end
+    local kb, vb = kbase + i * ksize, vbase + i * vsize
+    ks.base, ks.idx = keys, i
+    vs.base, vs.idx = values, i
+    if kt then ks.p = ffi.cast(kt, kb) end
+    if vt then vs.p = ffi.cast(vt, vb) end
+    return kp, vp
+  end
+end
+
+function Map:count() local _, _, n = api.map_view(self.name); return n end
+function Map:info() return api.map_info(self.name) end
+
+env.bpf = {
+  map = function(name)
+    if type(name) ~= "string" then error("bpf.map(name): name must be a string", 2) end
+    return setmetatable({ name = name }, Map)
+  end,
+  -- for e in bpf.events(name, "u64 seq; u32 len"):each() do ... end
+  events = function(name, decl)
+    if type(name) ~= "string" or type(decl) ~= "string" then
+      error("bpf.events(name, layout): both are strings", 2)
+    end
+    return {
+      each = function()
+        local n, fields = api.events_view(name, decl)
+        local i = 0
+        local ev = setmetatable({}, {
+          __index = function(_, f)
+            local fi = fields[f]
+            if not fi then error("no field \"" .. tostring(f) .. "\" in events of " .. name, 2) end
+            return api.event_field(name, i - 1, fi)
+          end,
+          __metatable = false,
+        })
+        return function()
+          i = i + 1
+          if i > n then return nil end
+          return ev
+        end
+      end,
+    }
+  end,
+}
+
+-- Label helpers -------------------------------------------------------------
+
+local labels = {}
+-- A function that passes at most `max` distinct values and maps the rest to
+-- `overflow` (seed 000: roles capped at 100, tunnels at 10).
+function labels.cap(max, overflow)
+  local seen, n = {}, 0
+  return function(v)
+    if seen[v] then return v end
+    if n < max then
+      seen[v] = true
+      n = n + 1
+      return v
+    end
+    return overflow or "other"
+  end
+end
+-- Maps values through a table, with a default for the rest.
+function labels.map(tbl, default)
+  return function(v)
+    local m = tbl[v]
+    if m ~= nil then return m end
+    if default ~= nil then return default end
+    return v
+  end
+end
+-- keep(value, regex) / drop(value, regex): true when the value should stay.
+function labels.keep(v, regex) return api.re.match(tostring(v), regex) end
+function labels.drop(v, regex) return not api.re.match(tostring(v), regex) end
+env.labels = labels
+
+-- Histograms from BPF bucket arrays --------------------------------------
+
+local hist = {}
+-- Log2 buckets (slot k counts values in [2^k, 2^(k+1))) to cumulative-ready
+-- per-bucket counts for a histogram declared with hist.log2_bounds(n, scale).
+function hist.log2_bounds(n, scale)
+  scale = scale or 1
+  local b = {}
+  for k = 0, n - 1 do b[#b + 1] = (2 ^ (k + 1)) * scale end
+  return b
+end
+-- slots: an array (or array view) of n counts; returns counts (n + 1 entries,
+-- the last the +Inf bucket) and an approximate sum (bucket midpoints).
+function hist.from_log2(slots, scale)
+  scale = scale or 1
+  local counts, sum = {}, 0
+  local n = #slots
+  for k = 1, n do
+    local c = slots[k] or 0
+    counts[k] = c
+    sum = sum + c * 1.5 * (2 ^ (k - 1)) * scale
+  end
+  counts[n + 1] = 0
+  return counts, sum
+end
+-- Quantile (0..1) from per-bucket counts and upper bounds, interpolating
+-- linearly inside the bucket (as Prometheus' histogram_quantile does).
+function hist.quantile(q, counts, bounds)
+  local total = 0
+  for i = 1, #counts do total = total + counts[i] end
+  if total == 0 then return 0 / 0 end
+  local rank, cum = q * total, 0
+  for i = 1, #counts do
+    local c = counts[i]
+    if cum + c >= rank and c > 0 then
+      local lower = i == 1 and 0 or bounds[i - 1]
+      local upper = bounds[i]
+      if upper == nil then return bounds[#bounds] end
+      return lower + (upper - lower) * (rank - cum) / c
+    end
+    cum = cum + c
+  end
+  return bounds[#bounds]
+end
+env.hist = hist
+
+return env, chk

@@ -1,0 +1,349 @@
+#include "engine/rule_engine.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "base/clock.h"
+#include "base/log.h"
+
+namespace bpfex::engine {
+
+using base::Error;
+using base::Result;
+using base::Status;
+using metrics::MetricType;
+
+Result<std::vector<std::string>> ruleFiles(const std::vector<std::string>& paths) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      std::vector<std::string> dir;
+      for (const auto& e : fs::directory_iterator(p, ec))
+        if (e.is_regular_file() && e.path().extension() == ".lua") dir.push_back(e.path().string());
+      if (ec) return Error::fromErrno(ec.value(), "list rules directory " + p);
+      std::sort(dir.begin(), dir.end());
+      files.insert(files.end(), dir.begin(), dir.end());
+    } else if (fs::is_regular_file(p, ec)) {
+      files.push_back(p);
+    } else {
+      return Error(ENOENT, "rules: " + p + ": no such file or directory");
+    }
+  }
+  return files;
+}
+
+Result<std::vector<std::unique_ptr<lua::Rule>>> compileRules(const std::vector<std::string>& files,
+                                                             const lua::RuleLimits& limits) {
+  std::vector<std::unique_ptr<lua::Rule>> rules;
+  std::string errors;
+  std::set<std::string> names;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    if (!in) {
+      errors += Error::fromErrno(errno, "read rule " + f).message() + "\n";
+      continue;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto r = lua::Rule::load(f, ss.str(), limits);
+    if (!r) {
+      errors += r.error().message() + "\n";
+      continue;
+    }
+    rules.push_back(std::move(r).value());
+  }
+  if (!errors.empty()) {
+    errors.pop_back();
+    return Error::msg(errors);
+  }
+  return rules;
+}
+
+// ---- data source ---------------------------------------------------------------
+
+Result<lua::MapView> BpfDataSource::mapView(const std::string& name) {
+  BpfRuntime::MapEntry* e = rt_.findMap(name);
+  if (e == nullptr) return Error(ENOENT, "bpf map \"" + name + "\" is not configured (bpf.objects or bpf.maps)");
+  auto rd = rt_.read(*e, tick_);
+  if (!rd) return std::move(rd).error();
+  auto kl = rt_.keyLayout(*e);
+  if (!kl) return std::move(kl).error();
+  auto vl = rt_.valueLayout(*e);
+  if (!vl) return std::move(vl).error();
+  const bpf::MapReader* r = rd.value();
+  lua::MapView v;
+  v.keys = r->keys();
+  v.count = r->count();
+  v.key_size = r->keySize();
+  v.key_layout = kl.value();
+  v.value_layout = vl.value();
+  v.info = &e->map->info();
+  if (e->map->perCpu()) {
+    // Rules see one value per entry: the per-CPU copies summed, once per tick.
+    Summed& s = summed_[name];
+    const uint32_t vsize = vl.value()->size();
+    if (s.tick != tick_ || s.values.size() < r->count() * vsize) {
+      if (s.values.size() < r->count() * vsize) s.values.resize(r->count() * vsize);
+      for (size_t i = 0; i < r->count(); ++i) bpf::sumPerCpu(*r, *vl.value(), i, s.values.data() + i * vsize);
+      s.tick = tick_;
+    }
+    v.values = s.values.data();
+    v.value_size = vsize;
+  } else {
+    v.values = r->values();
+    v.value_size = r->valueStride();
+  }
+  return v;
+}
+
+Result<const bpf::EventReader*> BpfDataSource::events(const std::string& name) {
+  BpfRuntime::MapEntry* e = rt_.findMap(name);
+  if (e == nullptr) return Error(ENOENT, "bpf event map \"" + name + "\" is not configured");
+  return rt_.events(*e, tick_);
+}
+
+// ---- rule engine -----------------------------------------------------------------
+
+RuleEngine::RuleEngine(metrics::Registry& registry, lua::DataSource* data, lua::RuleLimits limits)
+    : registry_(registry), data_(data), limits_(limits) {
+  auto reg = [&](metrics::FamilyOptions o) {
+    auto f = registry_.family(std::move(o));
+    if (!f) {
+      BPFEX_LOG_ERROR("rule self-metrics: {}", f.error().message());
+      std::abort();
+    }
+    return f.value();
+  };
+  runs_ = reg({.name = "bpfex_rule_runs_total", .help = "Runs of the rule's tick functions.",
+               .type = MetricType::kCounter, .label_names = {"rule"}, .expire_unwritten = true});
+  errors_ = reg({.name = "bpfex_rule_errors_total",
+                 .help = "Rule failures by kind: compile, runtime, timeout, memory, metric (a rejected write).",
+                 .type = MetricType::kCounter, .label_names = {"rule", "kind"}, .expire_unwritten = true});
+  duration_ = reg({.name = "bpfex_rule_duration_seconds", .help = "Time the rule's last run took.",
+                   .unit = "seconds", .label_names = {"rule"}, .expire_unwritten = true});
+  memory_ = reg({.name = "bpfex_rule_memory_bytes", .help = "Memory the rule's Lua state holds.",
+                 .unit = "bytes", .label_names = {"rule"}, .expire_unwritten = true});
+  loaded_ = reg({.name = "bpfex_rules_loaded", .help = "Rules loaded."});
+  reload_ok_ = reg({.name = "bpfex_config_last_reload_successful",
+                    .help = "Whether the last configuration and rules reload succeeded."});
+  reload_time_ = reg({.name = "bpfex_config_last_reload_success_timestamp_seconds",
+                      .help = "When the last successful reload happened.", .unit = "seconds"});
+  watchdog_ = std::jthread([this](std::stop_token st) { watchdog(st); });
+}
+
+RuleEngine::~RuleEngine() {
+  watchdog_.request_stop();
+  if (watchdog_.joinable()) watchdog_.join();
+}
+
+void RuleEngine::watchdog(std::stop_token st) {
+  while (!st.stop_requested()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    lua::Rule* r = running_.load(std::memory_order_acquire);
+    if (r == nullptr) continue;
+    const int64_t since = running_since_ns_.load(std::memory_order_acquire);
+    if (base::monotonicNanos() - since > static_cast<int64_t>(limits_.time_budget_seconds * 1e9)) {
+      // Only abort the rule that is still the one we timed.
+      if (running_.load(std::memory_order_acquire) == r) r->abort();
+      running_.store(nullptr, std::memory_order_release);
+    }
+  }
+}
+
+Status RuleEngine::validate(const std::vector<std::unique_ptr<lua::Rule>>& rules, const metrics::Registry& registry,
+                            const std::vector<std::unique_ptr<lua::Rule>>& replaced) {
+  // The families that will remain: everything in the registry except what the
+  // replaced rules declared. The new declarations must fit beside them.
+  std::set<std::string> replaced_names;
+  for (const auto& r : replaced)
+    for (const auto& d : r->declarations()) replaced_names.insert(d.name);
+  metrics::Registry scratch({.max_series = SIZE_MAX, .max_series_per_family = SIZE_MAX});
+  for (const auto& f : registry.families())
+    if (!replaced_names.count(f->name())) (void)scratch.family(f->options());
+  std::map<std::string, std::string> owner;
+  std::string errors;
+  for (const auto& r : rules) {
+    for (const auto& d : r->declarations()) {
+      if (auto it = owner.find(d.name); it != owner.end()) {
+        errors += r->name() + ": metric " + d.name + " is also declared by " + it->second + "\n";
+        continue;
+      }
+      owner[d.name] = r->name();
+      if (scratch.find(d.name) != nullptr && !replaced_names.count(d.name)) {
+        errors += r->name() + ": metric " + d.name + " is one of bpfex's own metrics\n";
+        continue;
+      }
+      if (auto f = scratch.family(d); !f) errors += r->name() + ": " + f.error().message() + "\n";
+    }
+  }
+  if (!errors.empty()) {
+    errors.pop_back();
+    return Error::msg(errors);
+  }
+  return base::okStatus();
+}
+
+Status RuleEngine::reload(const std::vector<std::string>& paths) {
+  auto done = [this](Status st) {
+    last_reload_ok_ = st.ok();
+    last_reload_error_ = st.ok() ? "" : st.error().message();
+    if (st.ok()) {
+      last_reload_time_ = base::unixSeconds();
+      (void)reload_time_->set({}, last_reload_time_);
+    } else {
+      BPFEX_LOG_ERROR("reload failed; the previous rules keep running:\n{}", last_reload_error_);
+    }
+    (void)reload_ok_->set({}, st.ok() ? 1 : 0);
+    publishStatus();
+    return st;
+  };
+  auto files = ruleFiles(paths);
+  if (!files) return done(std::move(files).error());
+  auto compiled = compileRules(files.value(), limits_);
+  if (!compiled) {
+    // Compile failures are rule errors too, counted against the file.
+    std::istringstream lines(compiled.error().message());
+    std::string line;
+    while (std::getline(lines, line)) {
+      const std::string file = line.substr(0, line.find(':'));
+      (void)errors_->add({file, "compile"}, 1);
+    }
+    return done(std::move(compiled).error());
+  }
+  std::vector<std::unique_ptr<lua::Rule>> old;
+  for (auto& s : rules_) old.push_back(std::move(s.rule));
+  auto restore = [&] {
+    for (size_t i = 0; i < old.size(); ++i) rules_[i].rule = std::move(old[i]);
+  };
+  if (auto st = validate(compiled.value(), registry_, old); !st) {
+    restore();
+    return done(std::move(st));
+  }
+  // Swap: drop the families the new set does not declare identically; keep
+  // the others (and their series); then bind.
+  std::map<std::string, const metrics::FamilyOptions*> next;
+  for (const auto& r : compiled.value())
+    for (const auto& d : r->declarations()) next[d.name] = &d;
+  for (const auto& r : old)
+    for (const auto& d : r->declarations()) {
+      auto it = next.find(d.name);
+      metrics::Family* f = registry_.find(d.name);
+      const bool same = it != next.end() && f != nullptr && f->options().type == it->second->type &&
+                        f->options().label_names == it->second->label_names &&
+                        f->options().buckets == it->second->buckets && f->options().quantiles == it->second->quantiles;
+      if (!same) registry_.unregister(d.name);
+    }
+  std::vector<State> fresh;
+  for (auto& r : compiled.value()) {
+    if (auto st = r->bind(registry_); !st) {
+      // Validation makes this unreachable; if it happens, say so loudly.
+      BPFEX_LOG_ERROR("{}", st.error().message());
+      return done(std::move(st));
+    }
+    State s;
+    s.rule = std::move(r);
+    fresh.push_back(std::move(s));
+  }
+  // Carry run/error counts over for rules whose file stays.
+  for (State& s : fresh) {
+    for (size_t i = 0; i < rules_.size(); ++i)
+      if (old[i] && old[i]->name() == s.rule->name()) {
+        s.runs = rules_[i].runs;
+        s.errors = rules_[i].errors;
+        s.last_error = rules_[i].last_error;
+        s.last_error_kind = rules_[i].last_error_kind;
+        s.last_error_time = rules_[i].last_error_time;
+      }
+  }
+  rules_ = std::move(fresh);
+  old.clear();
+  (void)loaded_->set({}, static_cast<double>(rules_.size()));
+  BPFEX_LOG_INFO("rules loaded: {}", rules_.size());
+  return done(base::okStatus());
+}
+
+void RuleEngine::runRule(State& s, const lua::TickContext& ctx) {
+  const int64_t t0 = base::monotonicNanos();
+  running_since_ns_.store(t0, std::memory_order_release);
+  running_.store(s.rule.get(), std::memory_order_release);
+  lua::RunResult res = s.rule->run(ctx);
+  running_.store(nullptr, std::memory_order_release);
+  s.last_duration = static_cast<double>(base::monotonicNanos() - t0) / 1e9;
+  s.last_run = ctx.now_mono;
+  ++s.runs;
+  if (res.kind != lua::ErrorKind::kNone) {
+    const std::string kind(lua::errorKindName(res.kind));
+    s.errors[kind] += res.kind == lua::ErrorKind::kMetric ? res.metric_errors : 1;
+    s.last_error = res.message;
+    s.last_error_kind = kind;
+    s.last_error_time = ctx.now_unix;
+    BPFEX_LOG_WARN("rule {}: {} error: {}", s.rule->name(), kind, res.message);
+  }
+  // A failed run keeps the rule's last good series; a run that completed
+  // (even with rejected writes) has written what it produces.
+  if (res.kind != lua::ErrorKind::kNone && res.kind != lua::ErrorKind::kMetric)
+    for (metrics::Family* f : s.rule->families()) f->touchAll();
+}
+
+Collector RuleEngine::collector(const Engine& engine) {
+  return Collector([this, &engine](metrics::Registry&) -> Status {
+    lua::TickContext ctx;
+    ctx.tick = engine.ticks() + 1;
+    ctx.now_unix = base::unixSeconds();
+    ctx.now_mono = base::monotonicSeconds();
+    ctx.data = data_;
+    if (auto* bds = dynamic_cast<BpfDataSource*>(data_)) bds->setTick(ctx.tick);
+    for (State& s : rules_) {
+      const double iv = s.rule->intervalSeconds();
+      const bool due = s.last_run < 0 || iv <= 0 || ctx.now_mono - s.last_run >= iv - 1e-3;
+      if (due) runRule(s, ctx);
+      else
+        for (metrics::Family* f : s.rule->families()) f->touchAll();
+      const std::string& name = s.rule->name();
+      (void)runs_->set({name}, static_cast<double>(s.runs));
+      (void)duration_->set({name}, s.last_duration);
+      (void)memory_->set({name}, static_cast<double>(s.rule->memoryBytes()));
+      for (const auto& [kind, n] : s.errors) (void)errors_->set({name, kind}, static_cast<double>(n));
+    }
+    publishStatus();
+    return base::okStatus();
+  });
+}
+
+void RuleEngine::publishStatus() {
+  nlohmann::json j;
+  j["last_reload_successful"] = last_reload_ok_;
+  j["last_reload_error"] = last_reload_error_;
+  j["last_reload_success_time"] = last_reload_time_;
+  j["rules"] = nlohmann::json::array();
+  for (const State& s : rules_) {
+    nlohmann::json r;
+    r["rule"] = s.rule->name();
+    r["interval_seconds"] = s.rule->intervalSeconds();
+    r["runs"] = s.runs;
+    r["last_duration_seconds"] = s.last_duration;
+    r["memory_bytes"] = s.rule->memoryBytes();
+    r["errors"] = s.errors;
+    r["metrics"] = nlohmann::json::array();
+    for (const auto& d : s.rule->declarations()) r["metrics"].push_back(d.name);
+    if (!s.last_error.empty())
+      r["last_error"] = {{"kind", s.last_error_kind}, {"message", s.last_error}, {"time", s.last_error_time}};
+    j["rules"].push_back(std::move(r));
+  }
+  std::lock_guard lock(status_mu_);
+  status_json_ = j.dump(2);
+}
+
+std::string RuleEngine::statusJson() const {
+  std::lock_guard lock(status_mu_);
+  return status_json_;
+}
+
+}  // namespace bpfex::engine

@@ -1,0 +1,112 @@
+// RuleEngine: the loaded set of Lua rules, run once per tick (or at a rule's
+// own interval) on the engine thread, under a time budget enforced by a
+// watchdog thread, and replaced atomically on reload.
+//
+// - A rule that errs, exceeds its time budget or memory, or writes bad values
+//   is counted in bpfex_rule_errors_total{rule,kind}; its last error is kept
+//   for /rules and the log; its series keep their last good values; every
+//   other rule runs as usual.
+// - Reload: every file is compiled and every declaration validated (names,
+//   types, clashes with bpfex's own metrics and between rules) before
+//   anything changes; a broken set leaves the running set serving and
+//   bpfex_config_last_reload_successful at 0. Families a new set declares
+//   identically keep their series across the swap (counters do not reset).
+//
+// Thread safety: reload() and the collector run on the engine thread;
+// statusJson() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "engine/bpf_runtime.h"
+#include "engine/engine.h"
+#include "lua/rule.h"
+#include "metrics/registry.h"
+
+namespace bpfex::engine {
+
+// Rule files named by paths: files as given, directories' *.lua (sorted, not
+// recursive). Errors name the path.
+base::Result<std::vector<std::string>> ruleFiles(const std::vector<std::string>& paths);
+
+// Compiles the files into rules (not bound). All errors, one per line.
+base::Result<std::vector<std::unique_ptr<lua::Rule>>> compileRules(const std::vector<std::string>& files,
+                                                                   const lua::RuleLimits& limits);
+
+// The DataSource rules read: BPF maps through the runtime, per-CPU summed.
+class BpfDataSource : public lua::DataSource {
+ public:
+  explicit BpfDataSource(BpfRuntime& rt) : rt_(rt) {}
+  void setTick(uint64_t tick) { tick_ = tick; }
+  base::Result<lua::MapView> mapView(const std::string& name) override;
+  base::Result<const bpf::EventReader*> events(const std::string& name) override;
+
+ private:
+  struct Summed {
+    uint64_t tick = 0;
+    std::vector<uint8_t> values;
+  };
+  BpfRuntime& rt_;
+  uint64_t tick_ = 0;
+  std::map<std::string, Summed> summed_;
+};
+
+class RuleEngine {
+ public:
+  RuleEngine(metrics::Registry& registry, lua::DataSource* data, lua::RuleLimits limits);
+  ~RuleEngine();
+
+  // Compiles, validates and swaps in the rules at `paths`.
+  base::Status reload(const std::vector<std::string>& paths);
+  // Validates compiled rules against `registry` without changing anything.
+  static base::Status validate(const std::vector<std::unique_ptr<lua::Rule>>& rules,
+                               const metrics::Registry& registry,
+                               const std::vector<std::unique_ptr<lua::Rule>>& replaced);
+
+  // Runs due rules; registered by the daemon as the "rules" collector.
+  Collector collector(const Engine& engine);
+  // JSON for /rules: every rule's state, and the last reload.
+  std::string statusJson() const;
+  size_t size() const { return rules_.size(); }
+  void setLimits(const lua::RuleLimits& l) { limits_ = l; }
+
+ private:
+  struct State {
+    std::unique_ptr<lua::Rule> rule;
+    double last_run = -1;
+    uint64_t runs = 0;
+    double last_duration = 0;
+    std::map<std::string, uint64_t> errors;  // kind -> count
+    std::string last_error, last_error_kind;
+    double last_error_time = 0;
+  };
+  void runRule(State& s, const lua::TickContext& ctx);
+  void watchdog(std::stop_token st);
+  void publishStatus();
+
+  metrics::Registry& registry_;
+  lua::DataSource* data_;
+  lua::RuleLimits limits_;
+  std::vector<State> rules_;
+
+  metrics::Family *runs_, *errors_, *duration_, *memory_, *loaded_, *reload_ok_, *reload_time_;
+  bool last_reload_ok_ = true;
+  std::string last_reload_error_;
+  double last_reload_time_ = 0;
+
+  // Watchdog: which rule runs since when.
+  std::atomic<lua::Rule*> running_{nullptr};
+  std::atomic<int64_t> running_since_ns_{0};
+  std::jthread watchdog_;
+
+  mutable std::mutex status_mu_;
+  std::string status_json_;
+};
+
+}  // namespace bpfex::engine

@@ -1,0 +1,89 @@
+#include "lua/history.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace bpfex::lua {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+}
+
+void HistoryWindow::add(const std::string& key, double t, double v) {
+  auto it = series_.find(key);
+  if (it == series_.end()) {
+    if (series_.size() >= kMaxKeys) return;
+    it = series_.emplace(key, Samples()).first;
+  }
+  Samples& s = it->second;
+  if (!s.empty() && s.back().first == t) s.back().second = v;  // same tick: replace
+  else s.emplace_back(t, v);
+  // Keep samples within the span (plus the newest one outside it is not
+  // needed: Prometheus' range selectors are inclusive of [now - span, now]).
+  while (s.size() > 1 && s.front().first < t - seconds_) s.pop_front();
+  if (t - last_sweep_ > seconds_) forgetStale(t);
+}
+
+void HistoryWindow::forgetStale(double now) {
+  last_sweep_ = now;
+  for (auto it = series_.begin(); it != series_.end();) {
+    if (it->second.empty() || it->second.back().first < now - seconds_) it = series_.erase(it);
+    else ++it;
+  }
+}
+
+const HistoryWindow::Samples* HistoryWindow::find(const std::string& key) const {
+  auto it = series_.find(key);
+  return it == series_.end() ? nullptr : &it->second;
+}
+
+double HistoryWindow::increase(const std::string& key, double, double) const {
+  const Samples* s = find(key);
+  if (s == nullptr || s->size() < 2) return kNaN;
+  double inc = 0;
+  for (size_t i = 1; i < s->size(); ++i) {
+    const double prev = (*s)[i - 1].second, cur = (*s)[i].second;
+    inc += cur >= prev ? cur - prev : cur;  // a drop is a counter reset
+  }
+  return inc;
+}
+
+double HistoryWindow::rate(const std::string& key, double now, double v) const {
+  const Samples* s = find(key);
+  if (s == nullptr || s->size() < 2) return kNaN;
+  const double span = s->back().first - s->front().first;
+  return span > 0 ? increase(key, now, v) / span : kNaN;
+}
+
+double HistoryWindow::delta(const std::string& key, double, double) const {
+  const Samples* s = find(key);
+  if (s == nullptr || s->size() < 2) return kNaN;
+  return s->back().second - s->front().second;
+}
+
+double HistoryWindow::avg(const std::string& key, double, double) const {
+  const Samples* s = find(key);
+  if (s == nullptr || s->empty()) return kNaN;
+  double sum = 0;
+  for (const auto& p : *s) sum += p.second;
+  return sum / static_cast<double>(s->size());
+}
+
+double HistoryWindow::min(const std::string& key, double, double) const {
+  const Samples* s = find(key);
+  if (s == nullptr || s->empty()) return kNaN;
+  double m = s->front().second;
+  for (const auto& p : *s) m = std::min(m, p.second);
+  return m;
+}
+
+double HistoryWindow::max(const std::string& key, double, double) const {
+  const Samples* s = find(key);
+  if (s == nullptr || s->empty()) return kNaN;
+  double m = s->front().second;
+  for (const auto& p : *s) m = std::max(m, p.second);
+  return m;
+}
+
+}  // namespace bpfex::lua

@@ -1,0 +1,830 @@
+#include "lua/rule.h"
+
+#include <lua.hpp>
+#include <net/if.h>
+#include <regex.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <unordered_map>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "lua/history.h"
+#include "lua/instrument.h"
+#include "lua_prelude.h"  // generated: kPreludeSource
+
+namespace bpfex::lua {
+
+using base::Error;
+using base::Result;
+using base::Status;
+using metrics::FamilyOptions;
+using metrics::MetricType;
+
+std::string_view errorKindName(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::kNone: return "none";
+    case ErrorKind::kCompile: return "compile";
+    case ErrorKind::kRuntime: return "runtime";
+    case ErrorKind::kTimeout: return "timeout";
+    case ErrorKind::kMemory: return "memory";
+    case ErrorKind::kMetric: return "metric";
+  }
+  return "runtime";
+}
+
+namespace {
+
+const char kRuleKey = 'r';  // registry key (address) of the Rule*
+
+constexpr const char* kMetricMeta = "bpfex.metric";
+constexpr const char* kWindowMeta = "bpfex.window";
+
+struct MetricHandle {
+  size_t decl = 0;
+};
+
+// Every lua_CFunction goes through this: no C++ exception ever crosses into
+// Lua (GUIDE.md §3.2); it becomes a Lua error with the message.
+template <int (*F)(lua_State*)>
+int guarded(lua_State* L) {
+  std::string err;
+  try {
+    return F(L);
+  } catch (const std::exception& e) {
+    err = e.what();
+  } catch (...) {
+    err = "unknown C++ exception";
+  }
+  lua_pushstring(L, err.c_str());
+  return lua_error(L);
+}
+
+double luaNow() { return base::unixSeconds(); }
+
+}  // namespace
+
+struct Rule::Impl {
+  static Rule* self(lua_State* L) {
+    lua_pushlightuserdata(L, const_cast<char*>(&kRuleKey));
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    auto* r = static_cast<Rule*>(lua_touserdata(L, -1));
+    lua_pop(L, 1);
+    return r;
+  }
+
+  // ---- metric declarations --------------------------------------------------
+
+  static std::vector<std::string> stringList(lua_State* L, int idx, const char* what) {
+    std::vector<std::string> v;
+    if (lua_isnoneornil(L, idx)) return v;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    const size_t n = lua_objlen(L, idx);
+    for (size_t i = 1; i <= n; ++i) {
+      lua_rawgeti(L, idx, static_cast<int>(i));
+      if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s[%d] must be a string", what, static_cast<int>(i));
+      v.emplace_back(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+    return v;
+  }
+  static std::vector<double> numberList(lua_State* L, int idx, const char* what) {
+    std::vector<double> v;
+    if (lua_isnoneornil(L, idx)) return v;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    const size_t n = lua_objlen(L, idx);
+    for (size_t i = 1; i <= n; ++i) {
+      lua_rawgeti(L, idx, static_cast<int>(i));
+      if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "%s[%d] must be a number", what, static_cast<int>(i));
+      v.push_back(lua_tonumber(L, -1));
+      lua_pop(L, 1);
+    }
+    return v;
+  }
+
+  static int declare(lua_State* L, MetricType type) {
+    Rule* r = self(L);
+    if (r->in_tick_) return luaL_error(L, "metrics are declared at the top level of a rule, not in on_tick");
+    FamilyOptions o;
+    o.type = type;
+    o.expire_unwritten = true;
+    if (lua_istable(L, 1)) {  // metric.counter{name=..., help=..., labels=..., ...}
+      lua_getfield(L, 1, "name");
+      o.name = luaL_optstring(L, -1, "");
+      lua_getfield(L, 1, "help");
+      o.help = luaL_optstring(L, -1, "");
+      lua_getfield(L, 1, "unit");
+      o.unit = luaL_optstring(L, -1, "");
+      lua_getfield(L, 1, "max_series");
+      o.max_series = static_cast<size_t>(luaL_optnumber(L, -1, 0));
+      lua_getfield(L, 1, "labels");
+      o.label_names = stringList(L, lua_gettop(L), "labels");
+      lua_getfield(L, 1, "buckets");
+      o.buckets = numberList(L, lua_gettop(L), "buckets");
+      lua_getfield(L, 1, "quantiles");
+      o.quantiles = numberList(L, lua_gettop(L), "quantiles");
+    } else {  // metric.counter(name, help, labels, buckets|quantiles)
+      o.name = luaL_checkstring(L, 1);
+      o.help = luaL_optstring(L, 2, "");
+      o.label_names = stringList(L, 3, "labels");
+      if (type == MetricType::kHistogram) o.buckets = numberList(L, 4, "buckets");
+      if (type == MetricType::kSummary) o.quantiles = numberList(L, 4, "quantiles");
+    }
+    if (o.name.empty()) return luaL_error(L, "metric declaration without a name");
+    for (const auto& d : r->decls_)
+      if (d.name == o.name) return luaL_error(L, "metric %s is declared twice in this rule", o.name.c_str());
+    // Shape errors (bad name, counter without _total, ...) are reported here,
+    // at the declaration's line, by validating against an empty registry.
+    metrics::Registry probe;
+    if (auto f = probe.family(o); !f) return luaL_error(L, "%s", f.error().message().c_str());
+    r->decls_.push_back(std::move(o));
+    auto* h = static_cast<MetricHandle*>(lua_newuserdata(L, sizeof(MetricHandle)));
+    h->decl = r->decls_.size() - 1;
+    luaL_getmetatable(L, kMetricMeta);
+    lua_setmetatable(L, -2);
+    return 1;
+  }
+  static int declCounter(lua_State* L) { return declare(L, MetricType::kCounter); }
+  static int declGauge(lua_State* L) { return declare(L, MetricType::kGauge); }
+  static int declHistogram(lua_State* L) { return declare(L, MetricType::kHistogram); }
+  static int declSummary(lua_State* L) { return declare(L, MetricType::kSummary); }
+  static int declInfo(lua_State* L) { return declare(L, MetricType::kInfo); }
+
+  // ---- metric writes -------------------------------------------------------
+
+  // Pushes the label values onto the stack (so the views stay valid) and
+  // fills `out`. Labels: a positional array in label order, or a table by name.
+  static void labels(lua_State* L, int idx, const FamilyOptions& o, std::vector<std::string_view>& out) {
+    out.clear();
+    const size_t n = o.label_names.size();
+    if (n == 0) {
+      if (!lua_isnoneornil(L, idx) && !(lua_istable(L, idx) && lua_objlen(L, idx) == 0))
+        luaL_error(L, "metric %s has no labels", o.name.c_str());
+      return;
+    }
+    if (!lua_istable(L, idx)) luaL_error(L, "metric %s: labels must be a table", o.name.c_str());
+    luaL_checkstack(L, static_cast<int>(n) + 2, "labels");
+    const bool positional = lua_objlen(L, idx) > 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (positional) lua_rawgeti(L, idx, static_cast<int>(i + 1));
+      else lua_getfield(L, idx, o.label_names[i].c_str());
+      const int t = lua_type(L, -1);
+      if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN)
+        luaL_error(L, "metric %s: label %s is %s, not a string", o.name.c_str(), o.label_names[i].c_str(),
+                   lua_typename(L, t));
+      if (t == LUA_TBOOLEAN) {
+        const bool b = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        lua_pushstring(L, b ? "true" : "false");
+      }
+      size_t len = 0;
+      const char* s = lua_tolstring(L, -1, &len);  // numbers become strings in place, on the stack
+      out.emplace_back(s, len);
+    }
+    if (positional && lua_objlen(L, idx) != n)
+      luaL_error(L, "metric %s: got %d label values for %d labels", o.name.c_str(),
+                 static_cast<int>(lua_objlen(L, idx)), static_cast<int>(n));
+  }
+
+  static metrics::Family* familyOf(lua_State* L, Rule* r, MetricHandle* h) {
+    if (!r->in_tick_ || h->decl >= r->families_.size() || r->families_[h->decl] == nullptr)
+      luaL_error(L, "metric %s is written from on_tick functions only", r->decls_[h->decl].name.c_str());
+    return r->families_[h->decl];
+  }
+
+  // A refused write is counted and remembered; the rule goes on.
+  static void report(Rule* r, const Status& st) {
+    if (st) return;
+    ++r->metric_errors_;
+    r->last_metric_error_ = st.error().message();
+  }
+
+  template <typename Fn>
+  static int write(lua_State* L, Fn fn) {
+    Rule* r = self(L);
+    auto* h = static_cast<MetricHandle*>(luaL_checkudata(L, 1, kMetricMeta));
+    metrics::Family* f = familyOf(L, r, h);
+    thread_local std::vector<std::string_view> lv;
+    const int top = lua_gettop(L);
+    labels(L, 2, f->options(), lv);
+    report(r, fn(L, f, metrics::LabelValues(lv)));
+    lua_settop(L, top);
+    return 0;
+  }
+  static int mSet(lua_State* L) {
+    const double v = luaL_checknumber(L, 3);
+    return write(L, [v](lua_State*, metrics::Family* f, metrics::LabelValues lv) { return f->set(lv, v); });
+  }
+  static int mAdd(lua_State* L) {
+    const double v = luaL_optnumber(L, 3, 1);
+    return write(L, [v](lua_State*, metrics::Family* f, metrics::LabelValues lv) { return f->add(lv, v); });
+  }
+  static int mObserve(lua_State* L) {
+    const double v = luaL_checknumber(L, 3);
+    return write(L, [v](lua_State*, metrics::Family* f, metrics::LabelValues lv) { return f->observe(lv, v); });
+  }
+  static int mSetBuckets(lua_State* L) {
+    std::vector<double> counts = numberList(L, 3, "counts");
+    const double sum = luaL_checknumber(L, 4);
+    return write(L, [&](lua_State*, metrics::Family* f, metrics::LabelValues lv) { return f->setHistogram(lv, counts, sum); });
+  }
+  static int mSetSummary(lua_State* L) {
+    std::vector<double> q = numberList(L, 3, "quantile values");
+    const double sum = luaL_checknumber(L, 4), count = luaL_checknumber(L, 5);
+    return write(L, [&](lua_State*, metrics::Family* f, metrics::LabelValues lv) { return f->setSummary(lv, q, sum, count); });
+  }
+  static int mInfo(lua_State* L) {
+    return write(L, [](lua_State*, metrics::Family* f, metrics::LabelValues lv) { return f->setInfo(lv); });
+  }
+  static int mRemove(lua_State* L) {
+    return write(L, [](lua_State*, metrics::Family* f, metrics::LabelValues lv) {
+      f->remove(lv);
+      return base::okStatus();
+    });
+  }
+  static int mSetMethod(lua_State* L) {
+    // m:set(labels, v) for counters/gauges; m:set(labels) for info.
+    auto* h = static_cast<MetricHandle*>(luaL_checkudata(L, 1, kMetricMeta));
+    const MetricType t = self(L)->decls_[h->decl].type;
+    if (t == MetricType::kInfo) return mInfo(L);
+    if (t == MetricType::kSummary) return mSetSummary(L);
+    return mSet(L);
+  }
+
+  // ---- tick functions, interval, log -----------------------------------------
+
+  static int onTick(lua_State* L) {
+    Rule* r = self(L);
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    if (r->in_tick_) return luaL_error(L, "on_tick is called at the top level of a rule");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->tick_fns_ref_);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, static_cast<int>(lua_objlen(L, -2) + 1));
+    return 0;
+  }
+  static int interval(lua_State* L) {
+    Rule* r = self(L);
+    double secs = 0;
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+      secs = lua_tonumber(L, 1);
+    } else {
+      const std::string s = luaL_checkstring(L, 1);
+      char* end = nullptr;
+      secs = std::strtod(s.c_str(), &end);
+      const std::string unit(end);
+      if (unit == "ms") secs /= 1000;
+      else if (unit == "m") secs *= 60;
+      else if (unit == "h") secs *= 3600;
+      else if (!unit.empty() && unit != "s") return luaL_error(L, "interval(\"%s\"): use ms, s, m or h", s.c_str());
+    }
+    if (!(secs > 0) || secs > 86400) return luaL_error(L, "interval must be between 0 and 1 day");
+    r->interval_ = secs;
+    return 0;
+  }
+  static int log(lua_State* L) {
+    Rule* r = self(L);
+    BPFEX_LOG_INFO("rule {}: {}", r->name_, luaL_checkstring(L, 1));
+    return 0;
+  }
+
+  // ---- BPF maps and events -----------------------------------------------------
+
+  struct MapCache {
+    uint64_t tick = UINT64_MAX;
+    MapView view;
+  };
+  std::unordered_map<std::string, MapCache> maps;
+  struct EventCache {
+    const bpf::EventReader* reader = nullptr;
+    uint64_t tick = UINT64_MAX;
+    std::map<std::string, bpf::Layout> layouts;
+  };
+  std::unordered_map<std::string, EventCache> events;
+  std::unordered_map<std::string, std::unique_ptr<HistoryWindow>> windows;
+
+  static Impl& impl(lua_State* L) {
+    lua_pushlightuserdata(L, const_cast<char*>(&kRuleKey) + 1);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    auto* i = static_cast<Impl*>(lua_touserdata(L, -1));
+    lua_pop(L, 1);
+    return *i;
+  }
+
+  static const MapView& view(lua_State* L, const std::string& name) {
+    Rule* r = self(L);
+    if (!r->in_tick_ || r->ctx_ == nullptr || r->ctx_->data == nullptr)
+      luaL_error(L, "bpf map %s: maps are read in on_tick functions", name.c_str());
+    MapCache& c = impl(L).maps[name];
+    if (c.tick != r->ctx_->tick) {
+      auto v = r->ctx_->data->mapView(name);
+      if (!v) luaL_error(L, "%s", v.error().message().c_str());
+      c.view = v.value();
+      c.tick = r->ctx_->tick;
+    }
+    return c.view;
+  }
+
+  static int mapView(lua_State* L) {
+    const MapView& v = view(L, luaL_checkstring(L, 1));
+    lua_pushlightuserdata(L, const_cast<uint8_t*>(v.keys));
+    lua_pushlightuserdata(L, const_cast<uint8_t*>(v.values));
+    lua_pushnumber(L, static_cast<double>(v.count));
+    lua_pushnumber(L, v.key_size);
+    lua_pushnumber(L, v.value_size);
+    return 5;
+  }
+
+  static void pushLayout(lua_State* L, const bpf::Layout& l, const std::string& map, int which) {
+    std::vector<bool> emitted;
+    const std::string cdecl = l.cDeclaration("bpfex_layout", &emitted);
+    lua_newtable(L);
+    lua_pushstring(L, cdecl.c_str());
+    lua_setfield(L, -2, "cdecl");
+    lua_pushstring(L, "bpfex_layout");
+    lua_setfield(L, -2, "struct_name");
+    lua_pushstring(L, map.c_str());
+    lua_setfield(L, -2, "map_name");
+    lua_pushinteger(L, which);
+    lua_setfield(L, -2, "which");
+    lua_newtable(L);
+    for (size_t i = 0; i < l.fields().size(); ++i) {
+      const bpf::Field& f = l.fields()[i];
+      lua_newtable(L);
+      lua_pushstring(L, f.name.c_str());
+      lua_setfield(L, -2, "name");
+      std::string cname = f.name;
+      for (char& c : cname)
+        if (c == '.' || c == '[' || c == ']') c = '_';
+      lua_pushstring(L, cname.c_str());
+      lua_setfield(L, -2, "cname");
+      const char* kind = "u";
+      switch (f.kind) {
+        case bpf::FieldKind::kSigned: kind = "s"; break;
+        case bpf::FieldKind::kBool: kind = "b"; break;
+        case bpf::FieldKind::kEnum: kind = "e"; break;
+        case bpf::FieldKind::kFloat: kind = "f"; break;
+        case bpf::FieldKind::kString: kind = "str"; break;
+        case bpf::FieldKind::kBytes: kind = "bytes"; break;
+        default: break;
+      }
+      lua_pushstring(L, kind);
+      lua_setfield(L, -2, "kind");
+      lua_pushinteger(L, f.count);
+      lua_setfield(L, -2, "count");
+      lua_pushinteger(L, f.size);
+      lua_setfield(L, -2, "size");
+      lua_pushboolean(L, emitted[i] && f.kind != bpf::FieldKind::kBytes);
+      lua_setfield(L, -2, "emitted");
+      if (f.enums) {
+        lua_newtable(L);
+        for (const auto& [v, n] : f.enums->values) {
+          lua_pushstring(L, n.c_str());
+          lua_rawseti(L, -2, static_cast<int>(v));
+        }
+        lua_setfield(L, -2, "enums");
+      }
+      lua_rawseti(L, -2, static_cast<int>(i + 1));
+    }
+    lua_setfield(L, -2, "fields");
+  }
+
+  static int mapLayout(lua_State* L) {
+    const std::string name = luaL_checkstring(L, 1);
+    const MapView& v = view(L, name);
+    pushLayout(L, *v.key_layout, name, 0);
+    pushLayout(L, *v.value_layout, name, 1);
+    return 2;
+  }
+
+  // Slow path for fields FFI cannot declare (bitfields, union alternatives, bytes).
+  static int readField(lua_State* L) {
+    const std::string name = luaL_checkstring(L, 1);
+    const int which = static_cast<int>(luaL_checkinteger(L, 2));
+    const auto fi = static_cast<size_t>(luaL_checkinteger(L, 3));
+    const auto idx = static_cast<size_t>(luaL_checknumber(L, 4));
+    const MapView& v = view(L, name);
+    const bpf::Layout& l = which == 0 ? *v.key_layout : *v.value_layout;
+    if (fi < 1 || fi > l.fields().size() || idx >= v.count) return luaL_error(L, "field read out of range");
+    const uint8_t* base = which == 0 ? v.keys + idx * v.key_size : v.values + idx * v.value_size;
+    const bpf::Field& f = l.fields()[fi - 1];
+    if (f.isNumeric() && f.kind != bpf::FieldKind::kEnum && f.kind != bpf::FieldKind::kBool) {
+      lua_pushnumber(L, bpf::readNumber(f, base));
+    } else {
+      const std::string s = bpf::formatField(f, base);
+      lua_pushlstring(L, s.data(), s.size());
+    }
+    return 1;
+  }
+
+  static int mapInfo(lua_State* L) {
+    const MapView& v = view(L, luaL_checkstring(L, 1));
+    lua_newtable(L);
+    lua_pushstring(L, v.info->name.c_str());
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, std::string(bpf::mapTypeName(v.info->type)).c_str());
+    lua_setfield(L, -2, "type");
+    lua_pushnumber(L, v.info->max_entries);
+    lua_setfield(L, -2, "max_entries");
+    lua_pushnumber(L, static_cast<double>(v.count));
+    lua_setfield(L, -2, "entries");
+    lua_pushnumber(L, v.info->id);
+    lua_setfield(L, -2, "id");
+    return 1;
+  }
+
+  static EventCache& eventCache(lua_State* L, const std::string& name) {
+    Rule* r = self(L);
+    if (!r->in_tick_ || r->ctx_ == nullptr || r->ctx_->data == nullptr)
+      luaL_error(L, "bpf events %s: read in on_tick functions", name.c_str());
+    EventCache& c = impl(L).events[name];
+    if (c.tick != r->ctx_->tick) {
+      auto ev = r->ctx_->data->events(name);
+      if (!ev) luaL_error(L, "%s", ev.error().message().c_str());
+      c.reader = ev.value();
+      c.tick = r->ctx_->tick;
+    }
+    return c;
+  }
+
+  static int eventsView(lua_State* L) {
+    const std::string name = luaL_checkstring(L, 1), decl = luaL_checkstring(L, 2);
+    EventCache& c = eventCache(L, name);
+    auto it = c.layouts.find(decl);
+    if (it == c.layouts.end()) {
+      auto l = bpf::Layout::fromDeclaration(decl);
+      if (!l) return luaL_error(L, "bpf.events %s: %s", name.c_str(), l.error().message().c_str());
+      it = c.layouts.emplace(decl, std::move(l).value()).first;
+    }
+    lua_pushnumber(L, static_cast<double>(c.reader->count()));
+    lua_newtable(L);
+    for (size_t i = 0; i < it->second.fields().size(); ++i) {
+      lua_pushinteger(L, static_cast<lua_Integer>(i));
+      lua_setfield(L, -2, it->second.fields()[i].name.c_str());
+    }
+    return 2;
+  }
+
+  static int eventField(lua_State* L) {
+    const std::string name = luaL_checkstring(L, 1);
+    const auto i = static_cast<size_t>(luaL_checknumber(L, 2));
+    const auto fi = static_cast<size_t>(luaL_checknumber(L, 3));
+    EventCache& c = eventCache(L, name);
+    if (c.layouts.empty() || i >= c.reader->count()) return luaL_error(L, "event index out of range");
+    const bpf::Layout& l = c.layouts.begin()->second;
+    if (fi >= l.fields().size()) return luaL_error(L, "event field out of range");
+    const bpf::Field& f = l.fields()[fi];
+    if (f.offset + f.size * f.count > c.reader->size(i)) return luaL_error(L, "event %d is shorter than its layout", static_cast<int>(i));
+    if (f.kind == bpf::FieldKind::kString) {
+      const auto s = bpf::readString(f, c.reader->event(i));
+      lua_pushlstring(L, s.data(), s.size());
+    } else {
+      lua_pushnumber(L, bpf::readNumber(f, c.reader->event(i)));
+    }
+    return 1;
+  }
+
+  // ---- history windows: rate, increase, delta, avg/min/max over a window ------
+
+  static int window(lua_State* L) {
+    double secs = 0;
+    if (lua_type(L, 1) == LUA_TNUMBER) secs = lua_tonumber(L, 1);
+    else {
+      const std::string s = luaL_checkstring(L, 1);
+      char* end = nullptr;
+      secs = std::strtod(s.c_str(), &end);
+      const std::string unit(end);
+      if (unit == "m") secs *= 60;
+      else if (unit == "h") secs *= 3600;
+      else if (unit == "ms") secs /= 1000;
+      else if (!unit.empty() && unit != "s") return luaL_error(L, "window(\"%s\"): use ms, s, m or h", s.c_str());
+    }
+    if (!(secs > 0) || secs > 86400) return luaL_error(L, "a window is between 0 and 1 day");
+    auto** w = static_cast<HistoryWindow**>(lua_newuserdata(L, sizeof(HistoryWindow*)));
+    auto owned = std::make_unique<HistoryWindow>(secs);
+    *w = owned.get();
+    impl(L).windows.emplace(std::to_string(reinterpret_cast<uintptr_t>(*w)), std::move(owned));
+    luaL_getmetatable(L, kWindowMeta);
+    lua_setmetatable(L, -2);
+    return 1;
+  }
+  template <double (HistoryWindow::*Fn)(const std::string&, double, double) const>
+  static int windowOp(lua_State* L) {
+    Rule* r = self(L);
+    auto** w = static_cast<HistoryWindow**>(luaL_checkudata(L, 1, kWindowMeta));
+    size_t len = 0;
+    const char* k = luaL_checklstring(L, 2, &len);
+    const double v = luaL_checknumber(L, 3);
+    const double now = r->ctx_ ? r->ctx_->now_mono : base::monotonicSeconds();
+    const std::string key(k, len);
+    (*w)->add(key, now, v);
+    const double out = ((*w)->*Fn)(key, now, v);
+    if (std::isnan(out)) lua_pushnil(L);
+    else lua_pushnumber(L, out);
+    return 1;
+  }
+
+  // ---- host facts ------------------------------------------------------------
+
+  static int hostIfname(lua_State* L) {
+    const auto idx = static_cast<unsigned>(luaL_checknumber(L, 1));
+    char buf[IF_NAMESIZE] = {};
+    if (if_indextoname(idx, buf) == nullptr) lua_pushnil(L);
+    else lua_pushstring(L, buf);
+    return 1;
+  }
+  static int hostUptime(lua_State* L) {
+    std::ifstream in("/proc/uptime");
+    double up = 0;
+    in >> up;
+    lua_pushnumber(L, up);
+    return 1;
+  }
+  static int hostNumCpus(lua_State* L) {
+    lua_pushnumber(L, static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN)));
+    return 1;
+  }
+  // Per-CPU busy percent since the previous call from this rule (first call:
+  // since boot). Returns {["0"] = 12.5, ...}.
+  std::map<std::string, std::pair<double, double>> cpu_prev;
+  static int hostCpuUsage(lua_State* L) {
+    std::ifstream in("/proc/stat");
+    std::string line;
+    Impl& im = impl(L);
+    lua_newtable(L);
+    while (std::getline(in, line)) {
+      if (line.rfind("cpu", 0) != 0 || line.size() < 4 || line[3] == ' ') continue;
+      std::istringstream ss(line);
+      std::string cpu;
+      ss >> cpu;
+      double v[10] = {};
+      for (double& x : v) ss >> x;
+      const double idle = v[3] + v[4], total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+      const std::string id = cpu.substr(3);
+      auto& prev = im.cpu_prev[id];
+      const double dt = total - prev.first, di = idle - prev.second;
+      prev = {total, idle};
+      lua_pushnumber(L, dt > 0 ? 100.0 * (dt - di) / dt : 0);
+      lua_setfield(L, -2, id.c_str());
+    }
+    return 1;
+  }
+  static int hostInterfaceUp(lua_State* L) {
+    const std::string name = luaL_checkstring(L, 1);
+    if (name.find('/') != std::string::npos) return luaL_error(L, "bad interface name");
+    std::ifstream in("/sys/class/net/" + name + "/operstate");
+    std::string state;
+    in >> state;
+    if (state.empty()) lua_pushnil(L);
+    else lua_pushboolean(L, state == "up" || state == "unknown");
+    return 1;
+  }
+  // Daemon facts.
+  static int bpfexUptime(lua_State* L) {
+    static const double start = base::monotonicSeconds();
+    lua_pushnumber(L, base::monotonicSeconds() - start);
+    return 1;
+  }
+  static int bpfexNow(lua_State* L) {
+    Rule* r = self(L);
+    lua_pushnumber(L, r->ctx_ ? r->ctx_->now_unix : luaNow());
+    return 1;
+  }
+
+  // ---- regular expressions (POSIX extended, cached) -----------------------------
+
+  std::unordered_map<std::string, std::shared_ptr<regex_t>> regexes;
+  static int reMatch(lua_State* L) {
+    const char* s = luaL_checkstring(L, 1);
+    const std::string pat = luaL_checkstring(L, 2);
+    Impl& im = impl(L);
+    auto it = im.regexes.find(pat);
+    if (it == im.regexes.end()) {
+      auto re = std::shared_ptr<regex_t>(new regex_t, [](regex_t* r) { regfree(r); delete r; });
+      // Anchored like Prometheus' relabelling: the whole value must match.
+      const std::string anchored = "^(" + pat + ")$";
+      if (const int rc = regcomp(re.get(), anchored.c_str(), REG_EXTENDED | REG_NOSUB); rc != 0) {
+        char msg[256];
+        regerror(rc, re.get(), msg, sizeof msg);
+        return luaL_error(L, "re.match: bad regex \"%s\": %s", pat.c_str(), msg);
+      }
+      if (im.regexes.size() > 1000) im.regexes.clear();
+      it = im.regexes.emplace(pat, std::move(re)).first;
+    }
+    lua_pushboolean(L, regexec(it->second.get(), s, 0, nullptr, 0) == 0);
+    return 1;
+  }
+
+  static int abortHook(lua_State* L, lua_Debug*);
+};
+
+int Rule::Impl::abortHook(lua_State* L, lua_Debug*) {
+  return luaL_error(L, "time budget exceeded");
+}
+
+namespace {
+
+void setFunctions(lua_State* L, std::initializer_list<std::pair<const char*, lua_CFunction>> fns) {
+  for (const auto& [n, f] : fns) {
+    lua_pushcfunction(L, f);
+    lua_setfield(L, -2, n);
+  }
+}
+
+// Traceback message handler for every protected call into a rule.
+int traceback(lua_State* L) {
+  const char* msg = lua_tostring(L, 1);
+  luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+  return 1;
+}
+
+}  // namespace
+
+void* Rule::allocate(void* ud, void* ptr, size_t osize, size_t nsize) {
+  auto* r = static_cast<Rule*>(ud);
+  if (nsize == 0) {
+    if (ptr != nullptr) r->mem_used_ -= osize;
+    std::free(ptr);
+    return nullptr;
+  }
+  const size_t old = ptr != nullptr ? osize : 0;
+  if (r->mem_limited_ && nsize > old && r->mem_used_ - old + nsize > r->limits_.memory_bytes) return nullptr;
+  void* p = std::realloc(ptr, nsize);
+  if (p != nullptr) r->mem_used_ = r->mem_used_ - old + nsize;
+  return p;
+}
+
+Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::string& source,
+                                         const RuleLimits& limits) {
+  std::unique_ptr<Rule> r(new Rule());
+  r->name_ = name;
+  r->limits_ = limits;
+  auto instrumented = instrumentSource(source, name);
+  if (!instrumented) return std::move(instrumented).error();
+
+  r->L_ = lua_newstate(&Rule::allocate, r.get());
+  if (r->L_ == nullptr) return Error::msg(name + ": cannot create a Lua state");
+  lua_State* L = r->L_;
+  luaL_openlibs(L);
+  auto* impl = new Impl();
+  r->impl_ = impl;
+  lua_pushlightuserdata(L, const_cast<char*>(&kRuleKey));
+  lua_pushlightuserdata(L, r.get());
+  lua_rawset(L, LUA_REGISTRYINDEX);
+  lua_pushlightuserdata(L, const_cast<char*>(&kRuleKey) + 1);
+  lua_pushlightuserdata(L, impl);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  r->tick_fns_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  luaL_newmetatable(L, kMetricMeta);
+  lua_newtable(L);
+  setFunctions(L, {{"set", &guarded<&Impl::mSetMethod>}, {"add", &guarded<&Impl::mAdd>},
+                   {"inc", &guarded<&Impl::mAdd>}, {"observe", &guarded<&Impl::mObserve>},
+                   {"set_buckets", &guarded<&Impl::mSetBuckets>}, {"remove", &guarded<&Impl::mRemove>}});
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, kWindowMeta);
+  lua_newtable(L);
+  setFunctions(L, {{"rate", &guarded<&Impl::windowOp<&HistoryWindow::rate>>},
+                   {"increase", &guarded<&Impl::windowOp<&HistoryWindow::increase>>},
+                   {"delta", &guarded<&Impl::windowOp<&HistoryWindow::delta>>},
+                   {"avg", &guarded<&Impl::windowOp<&HistoryWindow::avg>>},
+                   {"min", &guarded<&Impl::windowOp<&HistoryWindow::min>>},
+                   {"max", &guarded<&Impl::windowOp<&HistoryWindow::max>>}});
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+
+  // The prelude: trusted, with ffi; builds the rule's environment.
+  lua_pushcfunction(L, traceback);
+  const int handler = lua_gettop(L);
+  if (luaL_loadbuffer(L, kPreludeSource, std::strlen(kPreludeSource), "=bpfex/prelude.lua") != 0)
+    return Error::msg(std::string("prelude: ") + lua_tostring(L, -1));
+  lua_newtable(L);  // api
+  lua_newtable(L);
+  setFunctions(L, {{"counter", &guarded<&Impl::declCounter>}, {"gauge", &guarded<&Impl::declGauge>},
+                   {"histogram", &guarded<&Impl::declHistogram>}, {"summary", &guarded<&Impl::declSummary>},
+                   {"info", &guarded<&Impl::declInfo>}});
+  lua_setfield(L, -2, "metric");
+  setFunctions(L, {{"on_tick", &guarded<&Impl::onTick>}, {"interval", &guarded<&Impl::interval>},
+                   {"window", &guarded<&Impl::window>}, {"log", &guarded<&Impl::log>},
+                   {"map_view", &guarded<&Impl::mapView>}, {"map_layout", &guarded<&Impl::mapLayout>},
+                   {"map_info", &guarded<&Impl::mapInfo>}, {"read_field", &guarded<&Impl::readField>},
+                   {"events_view", &guarded<&Impl::eventsView>}, {"event_field", &guarded<&Impl::eventField>}});
+  lua_newtable(L);
+  setFunctions(L, {{"ifname", &guarded<&Impl::hostIfname>}, {"uptime", &guarded<&Impl::hostUptime>},
+                   {"cpu_usage", &guarded<&Impl::hostCpuUsage>}, {"num_cpus", &guarded<&Impl::hostNumCpus>},
+                   {"interface_up", &guarded<&Impl::hostInterfaceUp>}});
+  lua_setfield(L, -2, "host");
+  lua_newtable(L);
+  setFunctions(L, {{"uptime", &guarded<&Impl::bpfexUptime>}, {"now", &guarded<&Impl::bpfexNow>}});
+  lua_setfield(L, -2, "bpfex");
+  lua_newtable(L);
+  setFunctions(L, {{"match", &guarded<&Impl::reMatch>}});
+  lua_setfield(L, -2, "re");
+  lua_pushlightuserdata(L, const_cast<uint32_t*>(&r->abort_flag_));
+  if (lua_pcall(L, 2, 2, handler) != 0) return Error::msg(std::string("prelude: ") + lua_tostring(L, -1));
+  // Stack: handler, env, chk.
+
+  // The rule: instrumented text, compiled with the budget check bound as a
+  // local of the chunk (`...`), so the rule cannot replace it.
+  const std::string chunk = "local " + std::string(kBudgetCheck) + " = ...; " + instrumented.value();
+  if (luaL_loadbuffer(L, chunk.data(), chunk.size(), ("@" + name).c_str()) != 0) {
+    std::string msg = lua_tostring(L, -1);
+    return Error::msg(msg);
+  }
+  lua_pushvalue(L, -3);  // env
+  lua_setfenv(L, -2);
+  lua_pushvalue(L, -2);  // chk, as the chunk's `...`
+  r->mem_limited_ = true;
+  r->abort_flag_ = 0;
+  if (lua_pcall(L, 1, 0, handler) != 0) {
+    std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "error";
+    return Error::msg(msg);
+  }
+  lua_settop(L, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->tick_fns_ref_);
+  const size_t fns = lua_objlen(L, -1);
+  lua_pop(L, 1);
+  if (fns == 0 && r->decls_.empty())
+    return Error::msg(name + ": the rule declares no metrics and no on_tick function");
+  return r;
+}
+
+Rule::~Rule() {
+  if (L_ != nullptr) lua_close(L_);
+  delete impl_;
+}
+
+Status Rule::bind(metrics::Registry& registry) {
+  families_.clear();
+  for (const auto& d : decls_) {
+    auto f = registry.family(d);
+    if (!f) return std::move(f).error().context("rule " + name_);
+    families_.push_back(f.value());
+  }
+  return base::okStatus();
+}
+
+void Rule::abort() {
+  abort_flag_ = 1;
+  // The count hook covers interpreted code and C boundaries; the injected
+  // check covers compiled traces. lua_sethook is safe to call from another
+  // thread (LuaJIT documents it for signal handlers).
+  lua_sethook(L_, reinterpret_cast<lua_Hook>(&Impl::abortHook), LUA_MASKCOUNT, 1000);
+}
+
+RunResult Rule::run(const TickContext& ctx) {
+  RunResult res;
+  lua_State* L = L_;
+  ctx_ = &ctx;
+  in_tick_ = true;
+  abort_flag_ = 0;
+  metric_errors_ = 0;
+  lua_sethook(L, nullptr, 0, 0);
+  lua_settop(L, 0);
+  lua_pushcfunction(L, traceback);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, tick_fns_ref_);
+  const int n = static_cast<int>(lua_objlen(L, 2));
+  for (int i = 1; i <= n; ++i) {
+    lua_rawgeti(L, 2, i);
+    lua_newtable(L);
+    lua_pushnumber(L, static_cast<double>(ctx.tick));
+    lua_setfield(L, -2, "tick");
+    lua_pushnumber(L, ctx.now_unix);
+    lua_setfield(L, -2, "now");
+    const int rc = lua_pcall(L, 1, 0, 1);
+    if (rc != 0) {
+      const char* m = lua_tostring(L, -1);
+      res.message = m ? m : "error";
+      if (rc == LUA_ERRMEM) res.kind = ErrorKind::kMemory;
+      else if (abort_flag_ != 0 || res.message.find("time budget exceeded") != std::string::npos)
+        res.kind = ErrorKind::kTimeout;
+      else res.kind = ErrorKind::kRuntime;
+      break;
+    }
+  }
+  lua_sethook(L, nullptr, 0, 0);
+  abort_flag_ = 0;
+  in_tick_ = false;
+  ctx_ = nullptr;
+  lua_settop(L, 0);
+  if (res.kind == ErrorKind::kMemory || mem_used_ > limits_.memory_bytes / 2) lua_gc(L, LUA_GCCOLLECT, 0);
+  res.metric_errors = metric_errors_;
+  if (res.kind == ErrorKind::kNone && metric_errors_ > 0) {
+    res.kind = ErrorKind::kMetric;
+    res.message = last_metric_error_ + (metric_errors_ > 1 ? " (and " + std::to_string(metric_errors_ - 1) + " more)" : "");
+  }
+  return res;
+}
+
+}  // namespace bpfex::lua

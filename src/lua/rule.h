@@ -1,0 +1,125 @@
+// Rule: one operator rule file, in its own LuaJIT state.
+//
+// Isolation: every rule has its own lua_State, so its memory cap, its globals
+// and its failures are its own. Its environment is built by allow-list (no io,
+// os.execute, ffi, debug, load/loadstring/dofile, require); the trusted
+// standard library (lua/*.lua, embedded) runs first with ffi and hands the
+// rule only closures. Source is loaded as text, instrumented for the time
+// budget (instrument.h).
+//
+// Lifecycle: load() compiles the file and runs its top level, which declares
+// metrics (metric.counter(...)) and tick functions (on_tick(fn)); nothing is
+// registered yet. bind() registers the declarations; run() calls the tick
+// functions. A rule that errs, times out or exceeds its memory is reported
+// and the engine keeps its previous series.
+//
+// Thread safety: engine thread only, except abort(), which the watchdog calls.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "bpf/event_reader.h"
+#include "bpf/layout.h"
+#include "bpf/map.h"
+#include "metrics/registry.h"
+
+struct lua_State;
+
+namespace bpfex::lua {
+
+// A map's entries at this tick, per-CPU values already summed.
+struct MapView {
+  const uint8_t* keys = nullptr;
+  const uint8_t* values = nullptr;
+  size_t count = 0;
+  uint32_t key_size = 0;
+  uint32_t value_size = 0;
+  const bpf::Layout* key_layout = nullptr;
+  const bpf::Layout* value_layout = nullptr;
+  const bpf::MapInfo* info = nullptr;
+};
+
+// What rules read; the engine implements it over the BPF runtime. Each map is
+// read at most once per tick however many rules ask.
+class DataSource {
+ public:
+  virtual ~DataSource() = default;
+  virtual base::Result<MapView> mapView(const std::string& name) = 0;
+  virtual base::Result<const bpf::EventReader*> events(const std::string& name) = 0;
+};
+
+struct RuleLimits {
+  double time_budget_seconds = 1.25;
+  size_t memory_bytes = 64u << 20;
+};
+
+struct TickContext {
+  uint64_t tick = 0;
+  double now_unix = 0;
+  double now_mono = 0;
+  DataSource* data = nullptr;
+};
+
+enum class ErrorKind : uint8_t { kNone, kCompile, kRuntime, kTimeout, kMemory, kMetric };
+std::string_view errorKindName(ErrorKind k);
+
+struct RunResult {
+  ErrorKind kind = ErrorKind::kNone;
+  std::string message;
+  size_t metric_errors = 0;  // rejected writes (the rule itself went on)
+};
+
+class Rule {
+ public:
+  // `name` is how metrics and errors name the rule (the file name).
+  static base::Result<std::unique_ptr<Rule>> load(const std::string& name, const std::string& source,
+                                                  const RuleLimits& limits);
+  ~Rule();
+  Rule(const Rule&) = delete;
+  Rule& operator=(const Rule&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::vector<metrics::FamilyOptions>& declarations() const { return decls_; }
+  const std::vector<metrics::Family*>& families() const { return families_; }
+  double intervalSeconds() const { return interval_; }
+
+  // Registers the declared families. The caller validated them first.
+  base::Status bind(metrics::Registry& registry);
+  RunResult run(const TickContext& ctx);
+
+  // Thread-safe: asks the running tick function to stop (time budget).
+  void abort();
+  size_t memoryBytes() const { return mem_used_; }
+  const std::string& lastMetricError() const { return last_metric_error_; }
+
+  // Internal, for the Lua bindings.
+  struct Impl;
+
+ private:
+  Rule() = default;
+  static void* allocate(void* ud, void* ptr, size_t osize, size_t nsize);
+
+  std::string name_;
+  RuleLimits limits_;
+  lua_State* L_ = nullptr;
+  size_t mem_used_ = 0;
+  bool mem_limited_ = false;  // the allocator refuses while set (after setup)
+  volatile uint32_t abort_flag_ = 0;
+  std::vector<metrics::FamilyOptions> decls_;
+  std::vector<metrics::Family*> families_;
+  int tick_fns_ref_ = -1;  // registry ref of the on_tick function list
+  double interval_ = 0;
+  const TickContext* ctx_ = nullptr;
+  size_t metric_errors_ = 0;
+  std::string last_metric_error_;
+  bool in_tick_ = false;
+  Impl* impl_ = nullptr;
+  friend struct Impl;
+};
+
+}  // namespace bpfex::lua
