@@ -16,10 +16,13 @@ size_t strnlen(const char *s, size_t maxlen);
 ]]
 
 -- The time budget: the watchdog sets the flag; every loop body and function
--- entry of the rule calls this (instrument.h). One load and compare in a trace.
-local flag = ffi.cast("volatile uint32_t *", abort_flag)
+-- entry of the rule calls this (instrument.h). The flag is read through a C
+-- function pointer: LuaJIT ignores `volatile` on FFI loads and would hoist a
+-- plain load out of a compiled loop, but it cannot hoist an opaque call.
+local flag = ffi.cast("const uint32_t *", abort_flag)
+local expired = ffi.cast("int (*)(const uint32_t *)", api.budget_fn)
 local function chk()
-  if flag[0] ~= 0 then error("time budget exceeded", 0) end
+  if expired(flag) ~= 0 then error("time budget exceeded", 0) end
 end
 
 local env = {}
@@ -82,17 +85,12 @@ local function accessors(desc)
       local size = f.size
       a = function(p) local s = p[cname]; return ffi.string(s, ffi.C.strnlen(s, size)) end
     elseif count > 1 then
-      -- A bounded, read-only view of an array field: 1-based like Lua.
+      -- Arrays (e.g. histogram slots) come as a fresh Lua table, 1-based.
+      -- (Lua 5.1 semantics: a proxy's __len would not be honoured by #.)
       a = function(p)
-        local arr = p[cname]
-        return setmetatable({}, {
-          __index = function(_, j)
-            if type(j) ~= "number" or j < 1 or j > count or j % 1 ~= 0 then return nil end
-            return tonumber(arr[j - 1])
-          end,
-          __len = function() return count end,
-          __metatable = false,
-        })
+        local arr, t = p[cname], {}
+        for j = 1, count do t[j] = tonumber(arr[j - 1]) end
+        return t
       end
     elseif kind == "e" then
       local names = f.enums

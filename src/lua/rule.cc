@@ -51,7 +51,9 @@ struct MetricHandle {
 };
 
 // Every lua_CFunction goes through this: no C++ exception ever crosses into
-// Lua (GUIDE.md §3.2); it becomes a Lua error with the message.
+// Lua (GUIDE.md §3.2); it becomes a Lua error with the message. Only
+// std::exception is caught: LuaJIT raises its own errors (luaL_error) by
+// unwinding as a foreign exception on x86-64, which must pass through.
 template <int (*F)(lua_State*)>
 int guarded(lua_State* L) {
   std::string err;
@@ -59,14 +61,17 @@ int guarded(lua_State* L) {
     return F(L);
   } catch (const std::exception& e) {
     err = e.what();
-  } catch (...) {
-    err = "unknown C++ exception";
   }
   lua_pushstring(L, err.c_str());
   return lua_error(L);
 }
 
 double luaNow() { return base::unixSeconds(); }
+
+// Called from compiled rule code through an FFI function pointer (prelude.lua).
+extern "C" int bpfexBudgetExpired(const uint32_t* flag) {
+  return static_cast<int>(__atomic_load_n(flag, __ATOMIC_RELAXED));
+}
 
 }  // namespace
 
@@ -620,12 +625,10 @@ struct Rule::Impl {
     return 1;
   }
 
-  static int abortHook(lua_State* L, lua_Debug*);
+  static void abortHook(lua_State* L, lua_Debug*);
 };
 
-int Rule::Impl::abortHook(lua_State* L, lua_Debug*) {
-  return luaL_error(L, "time budget exceeded");
-}
+void Rule::Impl::abortHook(lua_State* L, lua_Debug*) { luaL_error(L, "time budget exceeded"); }
 
 namespace {
 
@@ -731,6 +734,8 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   lua_newtable(L);
   setFunctions(L, {{"match", &guarded<&Impl::reMatch>}});
   lua_setfield(L, -2, "re");
+  lua_pushlightuserdata(L, reinterpret_cast<void*>(&bpfexBudgetExpired));
+  lua_setfield(L, -2, "budget_fn");
   lua_pushlightuserdata(L, const_cast<uint32_t*>(&r->abort_flag_));
   if (lua_pcall(L, 2, 2, handler) != 0) return Error::msg(std::string("prelude: ") + lua_tostring(L, -1));
   // Stack: handler, env, chk.
@@ -780,7 +785,7 @@ void Rule::abort() {
   // The count hook covers interpreted code and C boundaries; the injected
   // check covers compiled traces. lua_sethook is safe to call from another
   // thread (LuaJIT documents it for signal handlers).
-  lua_sethook(L_, reinterpret_cast<lua_Hook>(&Impl::abortHook), LUA_MASKCOUNT, 1000);
+  lua_sethook(L_, &Impl::abortHook, LUA_MASKCOUNT, 1000);
 }
 
 RunResult Rule::run(const TickContext& ctx) {

@@ -1,0 +1,326 @@
+// The rule engine in-process: Lua API tests (written in Lua, run in the real
+// sandbox), hostile rules, reload, and series lifetime. BPF maps come from a
+// fake DataSource (unit tests only; the privileged suite uses real maps).
+#include "engine/rule_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <variant>
+
+#include "engine/engine.h"
+#include "metrics/exposition.h"
+
+namespace bpfex::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FakeData : public lua::DataSource {
+ public:
+  using Value = std::variant<double, std::string>;
+  struct Map {
+    bpf::Layout kl, vl;
+    bpf::MapInfo info;
+    std::vector<uint8_t> keys, values;
+    size_t count = 0;
+  };
+  void addMap(const std::string& name, const std::string& kdecl, const std::string& vdecl, uint32_t max) {
+    Map m;
+    m.kl = bpf::Layout::fromDeclaration(kdecl).value();
+    m.vl = bpf::Layout::fromDeclaration(vdecl).value();
+    m.info.name = name;
+    m.info.type = 1;  // hash
+    m.info.max_entries = max;
+    m.info.key_size = m.kl.size();
+    m.info.value_size = m.vl.size();
+    maps_[name] = std::move(m);
+  }
+  void setRows(const std::string& name, const std::vector<std::pair<std::map<std::string, Value>, std::map<std::string, Value>>>& rows) {
+    Map& m = maps_.at(name);
+    m.count = rows.size();
+    m.keys.assign(rows.size() * m.kl.size(), 0);
+    m.values.assign(rows.size() * m.vl.size(), 0);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      write(m.kl, m.keys.data() + i * m.kl.size(), rows[i].first);
+      write(m.vl, m.values.data() + i * m.vl.size(), rows[i].second);
+    }
+  }
+  base::Result<lua::MapView> mapView(const std::string& name) override {
+    auto it = maps_.find(name);
+    if (it == maps_.end()) return base::Error::msg("bpf map \"" + name + "\" is not configured");
+    const Map& m = it->second;
+    lua::MapView v;
+    v.keys = m.keys.data();
+    v.values = m.values.data();
+    v.count = m.count;
+    v.key_size = m.kl.size();
+    v.value_size = m.vl.size();
+    v.key_layout = &m.kl;
+    v.value_layout = &m.vl;
+    v.info = &m.info;
+    return v;
+  }
+  base::Result<const bpf::EventReader*> events(const std::string& name) override {
+    return base::Error::msg("no events " + name);
+  }
+
+ private:
+  static void write(const bpf::Layout& l, uint8_t* base, const std::map<std::string, Value>& vals) {
+    for (const auto& [name, v] : vals) {
+      std::string field = name;
+      uint32_t idx = 0;
+      if (auto lb = name.find('['); lb != std::string::npos) {
+        field = name.substr(0, lb);
+        idx = static_cast<uint32_t>(std::stoul(name.substr(lb + 1)));
+      }
+      const bpf::Field* f = l.find(field);
+      ASSERT_NE(f, nullptr) << name;
+      if (std::holds_alternative<std::string>(v)) {
+        std::strncpy(reinterpret_cast<char*>(base + f->offset), std::get<std::string>(v).c_str(), f->size);
+      } else {
+        const auto u = static_cast<uint64_t>(static_cast<int64_t>(std::get<double>(v)));
+        std::memcpy(base + f->offset + idx * f->size, &u, f->size);
+      }
+    }
+  }
+  std::map<std::string, Map> maps_;
+};
+
+// A registry, an engine and a rule engine, driven tick by tick.
+struct Harness {
+  explicit Harness(lua::RuleLimits limits = {.time_budget_seconds = 0.3, .memory_bytes = 16u << 20},
+                   metrics::RegistryLimits rl = {})
+      : registry(rl), engine(registry, publisher, {}), rules(registry, &data, limits) {
+    engine.addCollector("rules", rules.collector(engine));
+    dir = fs::temp_directory_path() / ("bpfex-rules-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::create_directories(dir);
+  }
+  ~Harness() { fs::remove_all(dir); }
+  std::string file(const std::string& name, const std::string& src) {
+    const std::string p = (dir / name).string();
+    std::ofstream(p) << src;
+    return p;
+  }
+  std::optional<double> value(const std::string& fam, metrics::LabelValues lv = {}) {
+    metrics::Family* f = registry.find(fam);
+    return f ? f->value(lv) : std::nullopt;
+  }
+  double errors(const std::string& rule, const std::string& kind) {
+    return value("bpfex_rule_errors_total", {(dir / rule).string(), kind}).value_or(0);
+  }
+  std::string text() {
+    metrics::Buffer b;
+    metrics::renderRegistry(registry, metrics::Format::kText004, b);
+    return std::string(b.view());
+  }
+  static inline int counter = 0;
+  metrics::Registry registry;
+  metrics::Publisher publisher;
+  Engine engine;
+  FakeData data;
+  RuleEngine rules;
+  fs::path dir;
+};
+
+void addFlows(FakeData& d) {
+  d.addMap("t/flows", "u32 ifindex; char proto[8]", "u64 packets; u64 bytes; u64 slots[4]", 64);
+  d.setRows("t/flows", {{{{"ifindex", 2.0}, {"proto", std::string("tcp")}},
+                         {{"packets", 100.0}, {"bytes", 6400.0}, {"slots[0]", 1.0}, {"slots[3]", 9.0}}},
+                        {{{"ifindex", 3.0}, {"proto", std::string("udp")}}, {{"packets", 7.0}, {"bytes", 700.0}}}});
+}
+
+class LuaApiTests : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LuaApiTests, PassInsideTheSandbox) {
+  Harness h;
+  addFlows(h.data);
+  const std::string path = std::string(LUA_TEST_DIR) + "/" + GetParam();
+  auto st = h.rules.reload({path});
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  for (int i = 0; i < 3; ++i) h.engine.tick();
+  // The tests assert inside; ticks prove the assertions ran, every time.
+  EXPECT_EQ(h.value("lua_test_ticks"), 3) << h.rules.statusJson();
+  EXPECT_EQ(h.value("bpfex_rule_errors_total", {path, "runtime"}).value_or(0), 0) << h.rules.statusJson();
+  EXPECT_EQ(h.value("bpfex_rule_errors_total", {path, "timeout"}).value_or(0), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Files, LuaApiTests, ::testing::Values("sandbox_test.lua", "api_test.lua"));
+
+TEST(Rules, ApiTestProducesTheExpectedSeries) {
+  Harness h;
+  addFlows(h.data);
+  ASSERT_TRUE(h.rules.reload({std::string(LUA_TEST_DIR) + "/api_test.lua"}).ok());
+  h.engine.tick();
+  h.engine.tick();
+  const std::string t = h.text();
+  EXPECT_NE(t.find("api_packets_total{ifindex=\"2\",proto=\"tcp\"} 100\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("api_packets_total{ifindex=\"3\",proto=\"udp\"} 7\n"), std::string::npos);
+  EXPECT_NE(t.find("api_latency_seconds_bucket{le=\"0.01\"} 2\n"), std::string::npos);
+  EXPECT_NE(t.find("api_latency_q_seconds{quantile=\"0.99\"} 0.05\n"), std::string::npos);
+  EXPECT_NE(t.find("api_build_info{version=\"1.2.3\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("api_by_name{a=\"x\",b=\"y\"} 7\n"), std::string::npos);
+  // The deliberately negative counter write: counted per tick as a metric error.
+  EXPECT_EQ(h.errors("../" + fs::path(LUA_TEST_DIR).filename().string() + "/api_test.lua", "metric"), 0);
+  EXPECT_EQ(h.value("bpfex_rule_errors_total", {std::string(LUA_TEST_DIR) + "/api_test.lua", "metric"}), 2);
+}
+
+TEST(Rules, CompileErrorsNameFileAndLine) {
+  Harness h;
+  const std::string bad = h.file("bad.lua", "local x = 1\nlocal y = = 2\n");
+  auto st = h.rules.reload({bad});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find(bad + ":2:"), std::string::npos) << st.error().message();
+  const std::string bad2 = h.file("bad2.lua", "metric.counter('no_total_suffix', 'x')\n");
+  st = h.rules.reload({bad2});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find(bad2 + ":1:"), std::string::npos) << st.error().message();
+  EXPECT_NE(st.error().message().find("counter names must end in _total"), std::string::npos);
+  const std::string clash = h.file("clash.lua", "metric.gauge('process_open_fds', 'mine')\non_tick(function() end)\n");
+  h.registry.family({.name = "process_open_fds"}).value();
+  st = h.rules.reload({clash});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("one of bpfex's own metrics"), std::string::npos) << st.error().message();
+  const std::string reserved = h.file("reserved.lua", "__bpfex_chk = nil\n");
+  st = h.rules.reload({reserved});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("reserved name"), std::string::npos);
+  EXPECT_EQ(h.value("bpfex_config_last_reload_successful"), 0);
+}
+
+TEST(Rules, TwoRulesCannotDeclareTheSameMetric) {
+  Harness h;
+  const std::string a = h.file("a.lua", "metric.gauge('shared_g', 'x')\n");
+  const std::string b = h.file("b.lua", "metric.gauge('shared_g', 'x')\n");
+  auto st = h.rules.reload({h.dir.string()});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("also declared by"), std::string::npos);
+}
+
+// ---- hostile rules: each time the daemon lives, the offender is counted and
+// shown, and a good rule next to it keeps serving ------------------------------
+
+struct Hostile {
+  const char* name;
+  const char* body;  // inside on_tick
+  std::vector<std::string> kinds;  // acceptable error kinds
+};
+
+class HostileRules : public ::testing::TestWithParam<Hostile> {};
+
+TEST_P(HostileRules, AreContainedAndCounted) {
+  const Hostile& hr = GetParam();
+  Harness h({.time_budget_seconds = 0.3, .memory_bytes = 16u << 20}, {.max_series = 100000, .max_series_per_family = 10000});
+  h.file("good.lua", "local g = metric.counter('good_ticks_total', 'ticks')\non_tick(function() g:add({}, 1) end)\n");
+  h.file("hostile.lua", std::string("local g = metric.gauge('hostile_g', 'x', {'k'})\n"
+                                    "on_tick(function()\n  g:set({'before'}, 1)\n  ") + hr.body + "\nend)\n");
+  auto st = h.rules.reload({h.dir.string()});
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  for (int i = 0; i < 2; ++i) h.engine.tick();
+  EXPECT_EQ(h.value("good_ticks_total"), 2) << "the good rule stopped serving";
+  double counted = 0;
+  for (const auto& k : hr.kinds) counted += h.errors("hostile.lua", k);
+  EXPECT_GE(counted, 2) << h.rules.statusJson();
+  EXPECT_NE(h.rules.statusJson().find("\"last_error\""), std::string::npos);
+  // Its last good series keep serving.
+  EXPECT_EQ(h.value("hostile_g", {"before"}), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Each, HostileRules,
+    ::testing::Values(
+        Hostile{"jit_loop", "local x = 0\n  while true do x = x + 1 end", {"timeout"}},
+        Hostile{"interpreted_loop", "while true do for _ in pairs({1}) do end end", {"timeout"}},
+        Hostile{"tail_call_loop", "local function f(n) return f(n + 1) end\n  f(1)", {"timeout"}},
+        Hostile{"goto_loop", "::top:: goto top", {"timeout"}},
+        Hostile{"pcall_swallowing_loop", "while true do pcall(function() while true do end end) end", {"timeout"}},
+        Hostile{"memory_bomb", "local t = {}\n  while true do t[#t + 1] = string.rep('x', 1000) .. #t end", {"memory"}},
+        Hostile{"error", "error('boom')", {"runtime"}},
+        Hostile{"os_execute", "os.execute('id')", {"runtime"}},
+        Hostile{"string_rep_bomb", "local s = string.rep('x', 2^30)", {"memory", "runtime"}},
+        Hostile{"deep_recursion", "local function f(n) return 1 + f(n + 1) end\n  f(1)", {"runtime", "memory"}},
+        Hostile{"million_labels", "for i = 1, 1e6 do g:set({tostring(i)}, i) end", {"metric", "timeout"}}),
+    [](const ::testing::TestParamInfo<Hostile>& i) { return std::string(i.param.name); });
+
+TEST(Rules, AMillionDistinctLabelValuesAreCappedNotGrown) {
+  Harness h({.time_budget_seconds = 5, .memory_bytes = 64u << 20}, {.max_series = 100000, .max_series_per_family = 10000});
+  h.file("many.lua", "local g = metric.gauge('many_g', 'x', {'k'})\n"
+                     "on_tick(function() for i = 1, 1e6 do g:set({tostring(i)}, i) end end)\n");
+  ASSERT_TRUE(h.rules.reload({h.dir.string()}).ok());
+  h.engine.tick();
+  EXPECT_EQ(h.registry.find("many_g")->size(), 10000u);
+  EXPECT_EQ(h.registry.find("many_g")->dropped(), 990000u);
+  EXPECT_EQ(h.errors("many.lua", "metric"), 990000);
+}
+
+TEST(Rules, ReloadGoodBadGood) {
+  Harness h;
+  const std::string path = h.file("r.lua", "local c = metric.counter('r_ticks_total', 'x')\n"
+                                           "on_tick(function() c:add({}, 1) end)\n");
+  ASSERT_TRUE(h.rules.reload({path}).ok());
+  h.engine.tick();
+  h.engine.tick();
+  EXPECT_EQ(h.value("r_ticks_total"), 2);
+
+  h.file("r.lua", "local c = metric.counter('r_ticks_total', 'x')\non_tick(function() c:add({}, 1) end\n");  // syntax
+  auto st = h.rules.reload({path});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(h.value("bpfex_config_last_reload_successful"), 0);
+  h.engine.tick();
+  EXPECT_EQ(h.value("r_ticks_total"), 3) << "the old rule must keep running";
+  EXPECT_NE(h.rules.statusJson().find("r.lua:3: ')' expected"), std::string::npos) << h.rules.statusJson();
+
+  h.file("r.lua", "local c = metric.counter('r_ticks_total', 'x')\n"
+                  "local g = metric.gauge('r_new', 'x')\n"
+                  "on_tick(function() c:add({}, 10); g:set({}, 1) end)\n");
+  ASSERT_TRUE(h.rules.reload({path}).ok());
+  EXPECT_EQ(h.value("bpfex_config_last_reload_successful"), 1);
+  h.engine.tick();
+  EXPECT_EQ(h.value("r_ticks_total"), 13) << "the counter must carry on across the reload";
+  EXPECT_EQ(h.value("r_new"), 1);
+
+  // Dropping the rule removes its families.
+  ASSERT_TRUE(h.rules.reload({}).ok());
+  EXPECT_EQ(h.registry.find("r_ticks_total"), nullptr);
+}
+
+TEST(Rules, SeriesARuleStopsProducingLeave) {
+  Harness h;
+  h.file("s.lua", "local g = metric.gauge('s_g', 'x', {'k'})\nlocal n = 0\n"
+                  "on_tick(function() n = n + 1; g:set({'a'}, n); if n == 1 then g:set({'b'}, n) end end)\n");
+  ASSERT_TRUE(h.rules.reload({h.dir.string()}).ok());
+  h.engine.tick();
+  EXPECT_TRUE(h.value("s_g", {"b"}).has_value());
+  h.engine.tick();
+  EXPECT_FALSE(h.value("s_g", {"b"}).has_value());
+  EXPECT_EQ(h.value("s_g", {"a"}), 2);
+}
+
+TEST(Rules, ARuleRunsAtItsOwnInterval) {
+  Harness h;
+  h.file("slow.lua", "interval('1h')\nlocal c = metric.counter('slow_runs_total', 'x')\n"
+                     "on_tick(function() c:add({}, 1) end)\n");
+  ASSERT_TRUE(h.rules.reload({h.dir.string()}).ok());
+  for (int i = 0; i < 3; ++i) h.engine.tick();
+  EXPECT_EQ(h.value("slow_runs_total"), 1);  // and the series stays between runs
+}
+
+TEST(Rules, RatesComeFromTheWindow) {
+  Harness h;
+  h.data.addMap("t/c", "u32 id", "u64 n", 4);
+  h.file("rate.lua", "local g = metric.gauge('rate_g', 'x')\nlocal w = window('1h')\n"
+                     "on_tick(function() for k, v in bpf.map('t/c'):entries() do\n"
+                     "  local r = w:increase('x', v.n); if r then g:set({}, r) end end end)\n");
+  ASSERT_TRUE(h.rules.reload({h.dir.string()}).ok());
+  for (double n : {10.0, 25.0, 5.0 /* reset */, 8.0}) {
+    h.data.setRows("t/c", {{{{"id", 1.0}}, {{"n", n}}}});
+    h.engine.tick();
+  }
+  EXPECT_EQ(h.value("rate_g"), 15 + 5 + 3);  // 10->25, reset to 5, 5->8
+}
+
+}  // namespace
+}  // namespace bpfex::engine
