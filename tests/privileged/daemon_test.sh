@@ -18,7 +18,19 @@ bpf:
         - {program: bpfex_xdp_count, type: xdp, interface: $BPFEX_T_IF_A, netns: $BPFEX_T_NS_A}
         - {program: bpfex_tc_ingress, type: tc_ingress, interface: $BPFEX_T_IF_A, netns: $BPFEX_T_NS_A}
 YML
-"$BPFEX" run --config "$WORK/bpfex.yaml" > "$WORK/bpfex.log" 2>&1 &
+mkdir -p "$WORK/rules"
+cat > "$WORK/rules/traffic.lua" <<'LUA'
+local packets = metric.counter("t_packets_total", "Packets per interface and hook", {"ifindex", "hook"})
+local bytes = metric.counter("t_bytes_total", "Bytes per interface and hook", {"ifindex", "hook"})
+local traffic = bpf.map("traffic/bpfex_iface_stats")
+on_tick(function()
+  for k, v in traffic:entries() do
+    packets:set({k.ifindex, k.hook}, v.packets)
+    bytes:set({k.ifindex, k.hook}, v.bytes)
+  end
+end)
+LUA
+"$BPFEX" run --config "$WORK/bpfex.yaml" --rules "$WORK/rules" > "$WORK/bpfex.log" 2>&1 &
 pid=$!; _pids+=($pid)
 wait_for 10 curl -sf http://127.0.0.1:$P/readyz
 
@@ -37,7 +49,11 @@ runs=$(awk '/^bpfex_bpf_program_run_count_total\{object="traffic",program="bpfex
 grep -q '^bpfex_bpf_map_entries{map="traffic/bpfex_iface_stats",type="percpu_hash"} 2$' <<<"$m" ||
   fail "map entries: $(grep bpfex_bpf_map_entries <<<"$m")"
 grep -q 'bpfex_bpf_program_info{object="traffic",program="bpfex_xdp_count",type="xdp"' <<<"$m" || fail "program info"
-pass "daemon: 700 packets -> run counts 700 (xdp, tc ingress), 2 map entries"
+ifa=$(ip -n "$BPFEX_T_NS_A" -o link show "$BPFEX_T_IF_A" | cut -d: -f1)
+grep -q "^t_packets_total{ifindex=\"$ifa\",hook=\"BPFEX_HOOK_XDP\"} 700\$" <<<"$m" || fail "rule: $(grep '^t_packets' <<<"$m")"
+grep -q "^t_packets_total{ifindex=\"$ifa\",hook=\"BPFEX_HOOK_TC_INGRESS\"} 700\$" <<<"$m" || fail "rule tc: $(grep '^t_packets' <<<"$m")"
+grep -q "^t_bytes_total{ifindex=\"$ifa\",hook=\"BPFEX_HOOK_XDP\"} 74200\$" <<<"$m" || fail "rule bytes: $(grep '^t_bytes' <<<"$m")"
+pass "daemon: 700 packets -> run counts 700 (xdp, tc ingress), 2 map entries; a Lua rule serves 700 packets, 74200 bytes"
 
 kill -TERM $pid; wait $pid
 ip -n "$BPFEX_T_NS_A" -d link show "$BPFEX_T_IF_A" | grep -q 'prog/xdp' && fail "xdp still attached after SIGTERM"
