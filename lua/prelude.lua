@@ -60,6 +60,12 @@ env.host = api.host
 env.bpfex = api.bpfex
 env.re = api.re
 env.log = api.log
+-- Operator parameters (config rule_params), read-only.
+env.params = setmetatable({}, {
+  __index = api.params,
+  __newindex = function() error("params are read-only", 2) end,
+  __metatable = false,
+})
 
 -- BPF maps ----------------------------------------------------------------
 

@@ -46,6 +46,7 @@ pids+=($!)
 
 # The daemon with the bundled iface_traffic program attached to bpfex0 (XDP,
 # TC ingress and egress) inside the router namespace: deploy/demo/bpfex.yaml.
-"$BPFEX_ROOT/build/src/bpfex" run --config "$BPFEX_ROOT/deploy/demo/bpfex.yaml" --listen "$LISTEN" "$@" &
+"$BPFEX_ROOT/build/src/bpfex" run --config "$BPFEX_ROOT/deploy/demo/bpfex.yaml" --rules "$BPFEX_ROOT/rules" \
+  --listen "$LISTEN" "$@" &
 pids+=($!)
 wait "${pids[-1]}"

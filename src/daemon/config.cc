@@ -99,6 +99,17 @@ struct Walker {
       else if (key == "exposition") st = exposition(v);
       else if (key == "bpf") st = bpfSection(v);
       else if (key == "rule_limits") st = ruleLimits(v);
+      else if (key == "rule_params") {
+        if (!v.IsMap()) st = fieldError(file, v, key, "expected a mapping of name: value");
+        else
+          for (const auto& p : v) {
+            if (!p.second.IsScalar()) {
+              st = fieldError(file, p.second, "rule_params." + p.first.as<std::string>(), "expected a scalar");
+              break;
+            }
+            cfg.rule_params[p.first.as<std::string>()] = p.second.Scalar();
+          }
+      }
       else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
       if (!st) return st;
     }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +26,7 @@ struct Config {
   std::string metrics_path = "/metrics";  // metrics_path
   double tick_interval_seconds = 5.0;     // tick_interval: 100ms .. 1h
   std::vector<std::string> rules;         // rules: files or directories of *.lua
+  std::map<std::string, std::string> rule_params;  // rule_params: read by rules as params.<name>
   std::string log_level = "info";         // log_level: debug|info|warn|error
   struct RuleLimits {
     double time_budget_seconds = 0;       // rule_limits.time_budget; 0: a quarter of tick_interval

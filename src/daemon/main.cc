@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "daemon/config.h"
+#include "daemon/rule_test.h"
 #include "daemon/server.h"
 #include "version.h"
 
@@ -65,12 +66,21 @@ int main(int argc, char** argv) {
   CLI::App* check = app.add_subcommand("check", "validate the config and rules, then exit");
   addCommonFlags(check, check_flags);
   app.add_subcommand("version", "print the version");
+  std::vector<std::string> test_files;
+  bool test_verbose = false;
+  CLI::App* test = app.add_subcommand("test", "run rule unit tests (YAML files; docs/rule-tests.md)");
+  test->add_option("files", test_files, "test files")->required();
+  test->add_flag("-v,--verbose", test_verbose, "print every tick's series");
   CLI11_PARSE(app, argc, argv);
 
   bpfex::base::initLogging();
   if (app.got_subcommand("version")) {
     std::printf("bpfex %s (revision %s)\n", bpfex::kVersion, bpfex::kRevision);
     return 0;
+  }
+  if (app.got_subcommand("test")) {
+    (void)bpfex::base::setLogLevel("warn");
+    return bpfex::daemon::runRuleTests(test_files, test_verbose);
   }
   const Flags& flags = app.got_subcommand("run") ? run_flags : check_flags;
   auto cfg = buildConfig(flags);

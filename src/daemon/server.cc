@@ -106,7 +106,7 @@ lua::RuleLimits ruleLimitsOf(const Config& cfg) {
 Status checkRules(const Config& cfg) {
   auto files = engine::ruleFiles(cfg.rules);
   if (!files) return std::move(files).error();
-  auto rules = engine::compileRules(files.value(), ruleLimitsOf(cfg));
+  auto rules = engine::compileRules(files.value(), ruleLimitsOf(cfg), cfg.rule_params);
   if (!rules) return std::move(rules).error();
   // The registry the daemon would have: its own metrics, then the rules'.
   metrics::Registry registry;
@@ -168,8 +168,8 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   // loaded with SIGHUP or POST /-/reload without a restart.
   engine::BpfDataSource data(bpf_runtime);
   engine::RuleEngine rules(registry, &data, ruleLimitsOf(cfg));
-  if (!cfg.rules.empty()) (void)rules.reload(cfg.rules);
-  else (void)rules.reload({});
+  rules.setParams(cfg.rule_params);
+  (void)rules.reload(cfg.rules);
   eng.addCollector("rules", rules.collector(eng));
 
   // Reload: runs on the engine thread; the caller gets the outcome.
@@ -188,6 +188,7 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
         BPFEX_LOG_WARN("reload: BPF objects and maps stay as loaded; changes take effect at the next restart");
       (void)base::setLogLevel(next->log_level);
       rules.setLimits(ruleLimitsOf(next.value()));
+      rules.setParams(next->rule_params);
     }
     auto st = rules.reload(next->rules);
     if (st) {

@@ -40,7 +40,8 @@ Result<std::vector<std::string>> ruleFiles(const std::vector<std::string>& paths
 }
 
 Result<std::vector<std::unique_ptr<lua::Rule>>> compileRules(const std::vector<std::string>& files,
-                                                             const lua::RuleLimits& limits) {
+                                                             const lua::RuleLimits& limits,
+                                                             const std::map<std::string, std::string>& params) {
   std::vector<std::unique_ptr<lua::Rule>> rules;
   std::string errors;
   std::set<std::string> names;
@@ -52,7 +53,7 @@ Result<std::vector<std::unique_ptr<lua::Rule>>> compileRules(const std::vector<s
     }
     std::stringstream ss;
     ss << in.rdbuf();
-    auto r = lua::Rule::load(f, ss.str(), limits);
+    auto r = lua::Rule::load(f, ss.str(), limits, params);
     if (!r) {
       errors += r.error().message() + "\n";
       continue;
@@ -206,7 +207,7 @@ Status RuleEngine::reload(const std::vector<std::string>& paths) {
   };
   auto files = ruleFiles(paths);
   if (!files) return done(std::move(files).error());
-  auto compiled = compileRules(files.value(), limits_);
+  auto compiled = compileRules(files.value(), limits_, params_);
   if (!compiled) {
     // Compile failures are rule errors too, counted against the file.
     std::istringstream lines(compiled.error().message());
@@ -296,8 +297,8 @@ Collector RuleEngine::collector(const Engine& engine) {
   return Collector([this, &engine](metrics::Registry&) -> Status {
     lua::TickContext ctx;
     ctx.tick = engine.ticks() + 1;
-    ctx.now_unix = base::unixSeconds();
-    ctx.now_mono = base::monotonicSeconds();
+    ctx.now_unix = unix_ ? unix_() : base::unixSeconds();
+    ctx.now_mono = mono_ ? mono_() : base::monotonicSeconds();
     ctx.data = data_;
     if (auto* bds = dynamic_cast<BpfDataSource*>(data_)) bds->setTick(ctx.tick);
     for (State& s : rules_) {

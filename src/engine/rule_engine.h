@@ -17,6 +17,8 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,8 +38,9 @@ namespace bpfex::engine {
 base::Result<std::vector<std::string>> ruleFiles(const std::vector<std::string>& paths);
 
 // Compiles the files into rules (not bound). All errors, one per line.
-base::Result<std::vector<std::unique_ptr<lua::Rule>>> compileRules(const std::vector<std::string>& files,
-                                                                   const lua::RuleLimits& limits);
+base::Result<std::vector<std::unique_ptr<lua::Rule>>> compileRules(
+    const std::vector<std::string>& files, const lua::RuleLimits& limits,
+    const std::map<std::string, std::string>& params = {});
 
 // The DataSource rules read: BPF maps through the runtime, per-CPU summed.
 class BpfDataSource : public lua::DataSource {
@@ -74,6 +77,13 @@ class RuleEngine {
   // JSON for /rules: every rule's state, and the last reload.
   std::string statusJson() const;
   size_t size() const { return rules_.size(); }
+  // The clock rules see (monotonic seconds): virtual in `bpfex test`.
+  void setClock(std::function<double()> mono, std::function<double()> unix_now) {
+    mono_ = std::move(mono);
+    unix_ = std::move(unix_now);
+  }
+  // Values rules read as params.<name> (config rule_params).
+  void setParams(std::map<std::string, std::string> p) { params_ = std::move(p); }
   void setLimits(const lua::RuleLimits& l) { limits_ = l; }
 
  private:
@@ -90,6 +100,8 @@ class RuleEngine {
   void watchdog(std::stop_token st);
   void publishStatus();
 
+  std::function<double()> mono_, unix_;
+  std::map<std::string, std::string> params_;
   metrics::Registry& registry_;
   lua::DataSource* data_;
   lua::RuleLimits limits_;

@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "bpf/netns.h"
 #include "lua/history.h"
 #include "lua/instrument.h"
 #include "lua_prelude.h"  // generated: kPreludeSource
@@ -536,11 +537,27 @@ struct Rule::Impl {
 
   // ---- host facts ------------------------------------------------------------
 
+  // host.ifname(ifindex [, netns]): the interface's name, looked up in a
+  // named network namespace when given (cached for a minute: a namespace
+  // switch costs a thread).
+  std::map<std::pair<std::string, unsigned>, std::pair<double, std::string>> ifnames;
   static int hostIfname(lua_State* L) {
     const auto idx = static_cast<unsigned>(luaL_checknumber(L, 1));
-    char buf[IF_NAMESIZE] = {};
-    if (if_indextoname(idx, buf) == nullptr) lua_pushnil(L);
-    else lua_pushstring(L, buf);
+    const std::string netns = luaL_optstring(L, 2, "");
+    Impl& im = impl(L);
+    const double now = base::monotonicSeconds();
+    auto& slot = im.ifnames[{netns, idx}];
+    if (slot.first == 0 || now - slot.first > 60) {
+      std::string name;
+      (void)bpf::inNetns(netns, [&]() -> Status {
+        char buf[IF_NAMESIZE] = {};
+        if (if_indextoname(idx, buf) != nullptr) name = buf;
+        return base::okStatus();
+      });
+      slot = {now, name};
+    }
+    if (slot.second.empty()) lua_pushnil(L);
+    else lua_pushlstring(L, slot.second.data(), slot.second.size());
     return 1;
   }
   static int hostUptime(lua_State* L) {
@@ -663,7 +680,8 @@ void* Rule::allocate(void* ud, void* ptr, size_t osize, size_t nsize) {
 }
 
 Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::string& source,
-                                         const RuleLimits& limits) {
+                                         const RuleLimits& limits,
+                                         const std::map<std::string, std::string>& params) {
   std::unique_ptr<Rule> r(new Rule());
   r->name_ = name;
   r->limits_ = limits;
@@ -734,6 +752,12 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   lua_newtable(L);
   setFunctions(L, {{"match", &guarded<&Impl::reMatch>}});
   lua_setfield(L, -2, "re");
+  lua_newtable(L);
+  for (const auto& [k, v] : params) {
+    lua_pushlstring(L, v.data(), v.size());
+    lua_setfield(L, -2, k.c_str());
+  }
+  lua_setfield(L, -2, "params");
   lua_pushlightuserdata(L, reinterpret_cast<void*>(&bpfexBudgetExpired));
   lua_setfield(L, -2, "budget_fn");
   lua_pushlightuserdata(L, const_cast<uint32_t*>(&r->abort_flag_));

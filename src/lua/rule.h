@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,8 +78,10 @@ struct RunResult {
 class Rule {
  public:
   // `name` is how metrics and errors name the rule (the file name).
+  // `params` become the rule's read-only `params` table (config rule_params).
   static base::Result<std::unique_ptr<Rule>> load(const std::string& name, const std::string& source,
-                                                  const RuleLimits& limits);
+                                                  const RuleLimits& limits,
+                                                  const std::map<std::string, std::string>& params = {});
   ~Rule();
   Rule(const Rule&) = delete;
   Rule& operator=(const Rule&) = delete;
