@@ -38,6 +38,8 @@ for n in "${sizes[@]}"; do
   "$root/build-rel/bench/serve_compare" mem promcpp "$n" | tee -a "$out/memory.txt"
 done
 
+"$root/build-rel/bench/rule_bench" 10000 100000 1000000 | tee "$out/rules.txt"
+
 if [ "$(id -u)" = 0 ]; then
   "$root/build-rel/bench/map_read_bench" 10000 100000 1000000 | tee "$out/map_read.txt"
 else

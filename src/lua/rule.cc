@@ -5,6 +5,7 @@
 #include <regex.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -77,13 +78,8 @@ extern "C" int bpfexBudgetExpired(const uint32_t* flag) {
 }  // namespace
 
 struct Rule::Impl {
-  static Rule* self(lua_State* L) {
-    lua_pushlightuserdata(L, const_cast<char*>(&kRuleKey));
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    auto* r = static_cast<Rule*>(lua_touserdata(L, -1));
-    lua_pop(L, 1);
-    return r;
-  }
+  // Every binding is a closure with the Rule and its Impl as upvalues.
+  static Rule* self(lua_State* L) { return static_cast<Rule*>(lua_touserdata(L, lua_upvalueindex(1))); }
 
   // ---- metric declarations --------------------------------------------------
 
@@ -164,6 +160,11 @@ struct Rule::Impl {
 
   // ---- metric writes -------------------------------------------------------
 
+  static std::vector<std::string>& numbers() {
+    thread_local std::vector<std::string> v(64);
+    return v;
+  }
+
   // Pushes the label values onto the stack (so the views stay valid) and
   // fills `out`. Labels: a positional array in label order, or a table by name.
   static void labels(lua_State* L, int idx, const FamilyOptions& o, std::vector<std::string_view>& out) {
@@ -176,12 +177,29 @@ struct Rule::Impl {
     }
     if (!lua_istable(L, idx)) luaL_error(L, "metric %s: labels must be a table", o.name.c_str());
     luaL_checkstack(L, static_cast<int>(n) + 2, "labels");
+    if (n > numbers().size()) numbers().resize(n);
     const bool positional = lua_objlen(L, idx) > 0;
     for (size_t i = 0; i < n; ++i) {
       if (positional) lua_rawgeti(L, idx, static_cast<int>(i + 1));
       else lua_getfield(L, idx, o.label_names[i].c_str());
       const int t = lua_type(L, -1);
-      if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN)
+      if (t == LUA_TNUMBER) {
+        // Formatted here rather than by lua_tolstring, which would create
+        // (and intern) a Lua string per value. Integers as digits, the rest
+        // as Lua's tostring does (%.14g).
+        const double d = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        std::string& buf = numbers()[i];
+        char tmp[32];
+        size_t len;
+        if (d > -9.0e15 && d < 9.0e15 && static_cast<double>(static_cast<int64_t>(d)) == d)
+          len = static_cast<size_t>(std::to_chars(tmp, tmp + sizeof tmp, static_cast<int64_t>(d)).ptr - tmp);
+        else len = static_cast<size_t>(std::snprintf(tmp, sizeof tmp, "%.14g", d));
+        buf.assign(tmp, len);
+        out.emplace_back(buf);
+        continue;
+      }
+      if (t != LUA_TSTRING && t != LUA_TBOOLEAN)
         luaL_error(L, "metric %s: label %s is %s, not a string", o.name.c_str(), o.label_names[i].c_str(),
                    lua_typename(L, t));
       if (t == LUA_TBOOLEAN) {
@@ -314,13 +332,7 @@ struct Rule::Impl {
   std::unordered_map<std::string, EventCache> events;
   std::unordered_map<std::string, std::unique_ptr<HistoryWindow>> windows;
 
-  static Impl& impl(lua_State* L) {
-    lua_pushlightuserdata(L, const_cast<char*>(&kRuleKey) + 1);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    auto* i = static_cast<Impl*>(lua_touserdata(L, -1));
-    lua_pop(L, 1);
-    return *i;
-  }
+  static Impl& impl(lua_State* L) { return *static_cast<Impl*>(lua_touserdata(L, lua_upvalueindex(2))); }
 
   static const MapView& view(lua_State* L, const std::string& name) {
     Rule* r = self(L);
@@ -649,9 +661,13 @@ void Rule::Impl::abortHook(lua_State* L, lua_Debug*) { luaL_error(L, "time budge
 
 namespace {
 
-void setFunctions(lua_State* L, std::initializer_list<std::pair<const char*, lua_CFunction>> fns) {
+// Registers closures carrying the rule and its Impl as upvalues 1 and 2.
+void setFunctions(lua_State* L, void* rule, void* impl,
+                  std::initializer_list<std::pair<const char*, lua_CFunction>> fns) {
   for (const auto& [n, f] : fns) {
-    lua_pushcfunction(L, f);
+    lua_pushlightuserdata(L, rule);
+    lua_pushlightuserdata(L, impl);
+    lua_pushcclosure(L, f, 2);
     lua_setfield(L, -2, n);
   }
 }
@@ -705,7 +721,7 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
 
   luaL_newmetatable(L, kMetricMeta);
   lua_newtable(L);
-  setFunctions(L, {{"set", &guarded<&Impl::mSetMethod>}, {"add", &guarded<&Impl::mAdd>},
+  setFunctions(L, r.get(), impl, {{"set", &guarded<&Impl::mSetMethod>}, {"add", &guarded<&Impl::mAdd>},
                    {"inc", &guarded<&Impl::mAdd>}, {"observe", &guarded<&Impl::mObserve>},
                    {"set_buckets", &guarded<&Impl::mSetBuckets>}, {"remove", &guarded<&Impl::mRemove>}});
   lua_setfield(L, -2, "__index");
@@ -714,7 +730,7 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   lua_pop(L, 1);
   luaL_newmetatable(L, kWindowMeta);
   lua_newtable(L);
-  setFunctions(L, {{"rate", &guarded<&Impl::windowOp<&HistoryWindow::rate>>},
+  setFunctions(L, r.get(), impl, {{"rate", &guarded<&Impl::windowOp<&HistoryWindow::rate>>},
                    {"increase", &guarded<&Impl::windowOp<&HistoryWindow::increase>>},
                    {"delta", &guarded<&Impl::windowOp<&HistoryWindow::delta>>},
                    {"avg", &guarded<&Impl::windowOp<&HistoryWindow::avg>>},
@@ -732,25 +748,25 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
     return Error::msg(std::string("prelude: ") + lua_tostring(L, -1));
   lua_newtable(L);  // api
   lua_newtable(L);
-  setFunctions(L, {{"counter", &guarded<&Impl::declCounter>}, {"gauge", &guarded<&Impl::declGauge>},
+  setFunctions(L, r.get(), impl, {{"counter", &guarded<&Impl::declCounter>}, {"gauge", &guarded<&Impl::declGauge>},
                    {"histogram", &guarded<&Impl::declHistogram>}, {"summary", &guarded<&Impl::declSummary>},
                    {"info", &guarded<&Impl::declInfo>}});
   lua_setfield(L, -2, "metric");
-  setFunctions(L, {{"on_tick", &guarded<&Impl::onTick>}, {"interval", &guarded<&Impl::interval>},
+  setFunctions(L, r.get(), impl, {{"on_tick", &guarded<&Impl::onTick>}, {"interval", &guarded<&Impl::interval>},
                    {"window", &guarded<&Impl::window>}, {"log", &guarded<&Impl::log>},
                    {"map_view", &guarded<&Impl::mapView>}, {"map_layout", &guarded<&Impl::mapLayout>},
                    {"map_info", &guarded<&Impl::mapInfo>}, {"read_field", &guarded<&Impl::readField>},
                    {"events_view", &guarded<&Impl::eventsView>}, {"event_field", &guarded<&Impl::eventField>}});
   lua_newtable(L);
-  setFunctions(L, {{"ifname", &guarded<&Impl::hostIfname>}, {"uptime", &guarded<&Impl::hostUptime>},
+  setFunctions(L, r.get(), impl, {{"ifname", &guarded<&Impl::hostIfname>}, {"uptime", &guarded<&Impl::hostUptime>},
                    {"cpu_usage", &guarded<&Impl::hostCpuUsage>}, {"num_cpus", &guarded<&Impl::hostNumCpus>},
                    {"interface_up", &guarded<&Impl::hostInterfaceUp>}});
   lua_setfield(L, -2, "host");
   lua_newtable(L);
-  setFunctions(L, {{"uptime", &guarded<&Impl::bpfexUptime>}, {"now", &guarded<&Impl::bpfexNow>}});
+  setFunctions(L, r.get(), impl, {{"uptime", &guarded<&Impl::bpfexUptime>}, {"now", &guarded<&Impl::bpfexNow>}});
   lua_setfield(L, -2, "bpfex");
   lua_newtable(L);
-  setFunctions(L, {{"match", &guarded<&Impl::reMatch>}});
+  setFunctions(L, r.get(), impl, {{"match", &guarded<&Impl::reMatch>}});
   lua_setfield(L, -2, "re");
   lua_newtable(L);
   for (const auto& [k, v] : params) {

@@ -104,24 +104,24 @@ int64_t Family::findIndex(std::string_view key, uint32_t hash) const {
   if (slots_.empty()) return -1;
   const size_t mask = slots_.size() - 1;
   for (size_t s = hash & mask;; s = (s + 1) & mask) {
-    const uint32_t idx = slots_[s];
-    if (idx == kEmpty) return -1;
-    const SeriesMeta& m = meta_[idx];
-    if (m.hash == hash && labelsOf(m) == key) return idx;
+    const Slot& sl = slots_[s];
+    if (sl.idx == kEmpty) return -1;
+    if (sl.hash == hash && labelsOf(meta_[sl.idx]) == key) return sl.idx;
   }
 }
 
 void Family::insertSlot(uint32_t idx) {
   const size_t mask = slots_.size() - 1;
-  size_t s = meta_[idx].hash & mask;
-  while (slots_[s] != kEmpty) s = (s + 1) & mask;
-  slots_[s] = idx;
+  const uint32_t hash = meta_[idx].hash;
+  size_t s = hash & mask;
+  while (slots_[s].idx != kEmpty) s = (s + 1) & mask;
+  slots_[s] = {idx, hash};
 }
 
 size_t Family::slotOf(uint32_t idx) const {
   const size_t mask = slots_.size() - 1;
   size_t s = meta_[idx].hash & mask;
-  while (slots_[s] != idx) s = (s + 1) & mask;
+  while (slots_[s].idx != idx) s = (s + 1) & mask;
   return s;
 }
 
@@ -131,22 +131,22 @@ void Family::eraseSlot(size_t hole) {
   size_t j = hole;
   for (;;) {
     j = (j + 1) & mask;
-    const uint32_t idx = slots_[j];
-    if (idx == kEmpty) break;
-    const size_t home = meta_[idx].hash & mask;
+    const Slot sl = slots_[j];
+    if (sl.idx == kEmpty) break;
+    const size_t home = sl.hash & mask;
     // The entry at j may fill the hole unless its home lies cyclically in (hole, j].
     const bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (!stays) {
-      slots_[hole] = idx;
+      slots_[hole] = sl;
       hole = j;
     }
   }
-  slots_[hole] = kEmpty;
+  slots_[hole] = {kEmpty, 0};
 }
 
 void Family::growSlots() {
   const size_t cap = std::max<size_t>(16, slots_.size() * 2);
-  slots_.assign(cap, kEmpty);
+  slots_.assign(cap, Slot{kEmpty, 0});
   for (uint32_t i = 0; i < meta_.size(); ++i) insertSlot(i);
 }
 
@@ -158,10 +158,15 @@ int64_t Family::seriesIndex(LabelValues labels, Status* err) {
     return -1;
   }
   buildKey(labels, key_scratch_);
+  if (next_hint_ < meta_.size() && labelsOf(meta_[next_hint_]) == key_scratch_) {
+    meta_[next_hint_].seen = owner_->generation_;
+    return next_hint_++;
+  }
   const uint32_t hash = hashKey(key_scratch_);
   int64_t idx = findIndex(key_scratch_, hash);
   if (idx >= 0) {
     meta_[static_cast<size_t>(idx)].seen = owner_->generation_;
+    next_hint_ = static_cast<uint32_t>(idx) + 1;
     return idx;
   }
   const size_t limit = opts_.max_series ? opts_.max_series : owner_->limits_.max_series_per_family;
@@ -183,6 +188,7 @@ int64_t Family::seriesIndex(LabelValues labels, Status* err) {
   values_.resize(values_.size() + stride_, 0.0);
   insertSlot(new_idx);
   ++owner_->series_count_;
+  next_hint_ = new_idx + 1;
   return new_idx;
 }
 
@@ -191,7 +197,7 @@ void Family::removeAt(uint32_t idx) {
   arena_garbage_ += meta_[idx].len;
   const auto last = static_cast<uint32_t>(meta_.size() - 1);
   if (idx != last) {
-    slots_[slotOf(last)] = idx;
+    slots_[slotOf(last)].idx = idx;
     meta_[idx] = meta_[last];
     std::copy_n(values_.begin() + static_cast<ptrdiff_t>(last * stride_), stride_,
                 values_.begin() + static_cast<ptrdiff_t>(idx * stride_));
