@@ -166,6 +166,12 @@ function Map:entries()
 end
 
 function Map:count() local _, _, n = api.map_view(self.name); return n end
+-- m:lookup({field = value, ...}): one entry's value as a table (a copy), or nil.
+-- Key fields by name; enums by enumerator name or number.
+function Map:lookup(key)
+  if type(key) ~= "table" then error("lookup(key): key must be a table of key fields", 2) end
+  return api.map_lookup(self.name, key)
+end
 function Map:info() return api.map_info(self.name) end
 
 env.bpf = {
@@ -252,6 +258,23 @@ function hist.from_log2(slots, scale)
     local c = slots[k] or 0
     counts[k] = c
     sum = sum + c * 1.5 * (2 ^ (k - 1)) * scale
+  end
+  counts[n + 1] = 0
+  return counts, sum
+end
+-- Linear buckets: slot k counts values in [start + k*width, start + (k+1)*width).
+function hist.linear_bounds(n, start, width)
+  local b = {}
+  for k = 1, n do b[k] = start + k * width end
+  return b
+end
+function hist.from_linear(slots, start, width)
+  local counts, sum = {}, 0
+  local n = #slots
+  for k = 1, n do
+    local c = slots[k] or 0
+    counts[k] = c
+    sum = sum + c * (start + (k - 0.5) * width)
   end
   counts[n + 1] = 0
   return counts, sum

@@ -322,6 +322,8 @@ struct Rule::Impl {
   struct MapCache {
     uint64_t tick = UINT64_MAX;
     MapView view;
+    uint64_t index_tick = UINT64_MAX;  // key bytes -> entry, built on the first lookup of a tick
+    std::unordered_map<std::string, uint32_t> index;
   };
   std::unordered_map<std::string, MapCache> maps;
   struct EventCache {
@@ -436,6 +438,85 @@ struct Rule::Impl {
     } else {
       const std::string s = bpf::formatField(f, base);
       lua_pushlstring(L, s.data(), s.size());
+    }
+    return 1;
+  }
+
+  static void pushDecoded(lua_State* L, const bpf::Field& f, const uint8_t* base) {
+    if (f.count > 1) {
+      lua_createtable(L, static_cast<int>(f.count), 0);
+      for (uint32_t j = 0; j < f.count; ++j) {
+        lua_pushnumber(L, bpf::readNumber(f, base, j));
+        lua_rawseti(L, -2, static_cast<int>(j + 1));
+      }
+    } else if (f.kind == bpf::FieldKind::kBool) {
+      lua_pushboolean(L, bpf::readUnsigned(f, base) != 0);
+    } else if (f.isNumeric() && f.kind != bpf::FieldKind::kEnum) {
+      lua_pushnumber(L, bpf::readNumber(f, base));
+    } else {
+      const std::string s = bpf::formatField(f, base);
+      lua_pushlstring(L, s.data(), s.size());
+    }
+  }
+
+  // m:lookup({field = value, ...}) -> the entry's value as a table, or nil.
+  static int mapLookup(lua_State* L) {
+    const std::string name = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const MapView& v = view(L, name);
+    std::string key(v.key_size, '\0');
+    auto* kb = reinterpret_cast<uint8_t*>(key.data());
+    for (const bpf::Field& f : v.key_layout->fields()) {
+      if (f.bit_size != 0 || f.count > 1) continue;  // not addressable by name: left zero
+      lua_getfield(L, 2, f.name.c_str());
+      const int t = lua_type(L, -1);
+      if (t == LUA_TNIL) return luaL_error(L, "lookup in %s: key field %s missing", name.c_str(), f.name.c_str());
+      if (f.kind == bpf::FieldKind::kString) {
+        size_t len = 0;
+        const char* s = luaL_checklstring(L, -1, &len);
+        std::memcpy(kb + f.offset, s, std::min<size_t>(len, f.size));
+      } else if (f.kind == bpf::FieldKind::kEnum && t == LUA_TSTRING) {
+        const std::string en = lua_tostring(L, -1);
+        bool found = false;
+        for (const auto& [ev, n] : f.enums->values)
+          if (n == en) {
+            std::memcpy(kb + f.offset, &ev, f.size);
+            found = true;
+          }
+        if (!found) return luaL_error(L, "lookup in %s: %s has no enumerator %s", name.c_str(), f.name.c_str(), en.c_str());
+      } else if (f.kind == bpf::FieldKind::kFloat) {
+        const double d = luaL_checknumber(L, -1);
+        if (f.size == 4) {
+          const auto x = static_cast<float>(d);
+          std::memcpy(kb + f.offset, &x, 4);
+        } else {
+          std::memcpy(kb + f.offset, &d, 8);
+        }
+      } else {
+        const auto u = static_cast<uint64_t>(static_cast<int64_t>(t == LUA_TBOOLEAN ? lua_toboolean(L, -1) : luaL_checknumber(L, -1)));
+        std::memcpy(kb + f.offset, &u, f.size);  // little-endian
+      }
+      lua_pop(L, 1);
+    }
+    MapCache& c = impl(L).maps[name];
+    if (c.index_tick != c.tick) {
+      c.index.clear();
+      c.index.reserve(v.count);
+      for (size_t i = 0; i < v.count; ++i)
+        c.index.emplace(std::string(reinterpret_cast<const char*>(v.keys + i * v.key_size), v.key_size),
+                        static_cast<uint32_t>(i));
+      c.index_tick = c.tick;
+    }
+    auto it = c.index.find(key);
+    if (it == c.index.end()) {
+      lua_pushnil(L);
+      return 1;
+    }
+    const uint8_t* vb = v.values + static_cast<size_t>(it->second) * v.value_size;
+    lua_createtable(L, 0, static_cast<int>(v.value_layout->fields().size()));
+    for (const bpf::Field& f : v.value_layout->fields()) {
+      pushDecoded(L, f, vb);
+      lua_setfield(L, -2, f.name.c_str());
     }
     return 1;
   }
@@ -755,7 +836,7 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   setFunctions(L, r.get(), impl, {{"on_tick", &guarded<&Impl::onTick>}, {"interval", &guarded<&Impl::interval>},
                    {"window", &guarded<&Impl::window>}, {"log", &guarded<&Impl::log>},
                    {"map_view", &guarded<&Impl::mapView>}, {"map_layout", &guarded<&Impl::mapLayout>},
-                   {"map_info", &guarded<&Impl::mapInfo>}, {"read_field", &guarded<&Impl::readField>},
+                   {"map_info", &guarded<&Impl::mapInfo>}, {"map_lookup", &guarded<&Impl::mapLookup>}, {"read_field", &guarded<&Impl::readField>},
                    {"events_view", &guarded<&Impl::eventsView>}, {"event_field", &guarded<&Impl::eventField>}});
   lua_newtable(L);
   setFunctions(L, r.get(), impl, {{"ifname", &guarded<&Impl::hostIfname>}, {"uptime", &guarded<&Impl::hostUptime>},
