@@ -60,6 +60,17 @@ env.host = api.host
 env.bpfex = api.bpfex
 env.re = api.re
 env.log = api.log
+-- Push jobs (bpfex push JOB.lua): the job body, HTTP and JSON. `job.run(fn)`
+-- is on_tick for jobs: the runner calls it once.
+env.http = api.http
+env.json = api.json
+env.job = {
+  run = api.on_tick,
+  -- Records the failure; the job's metrics are still pushed.
+  failed = api.job_failed,
+  -- Aborts the job; only the failure itself is pushed.
+  fail = function(msg) error(msg or "job failed", 2) end,
+}
 -- Operator parameters (config rule_params), read-only.
 env.params = setmetatable({}, {
   __index = api.params,

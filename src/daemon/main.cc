@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "daemon/config.h"
+#include "daemon/push_job.h"
 #include "daemon/rule_test.h"
 #include "daemon/server.h"
 #include "version.h"
@@ -26,7 +27,8 @@ struct Flags {
 
 void addCommonFlags(CLI::App* cmd, Flags& f) {
   cmd->add_option("-c,--config", f.config, "YAML config file (default: $BPFEX_CONFIG)");
-  cmd->add_option("-r,--rules", f.rules, "rule file or directory (repeatable; replaces the config's list)");
+  cmd->add_option("-r,--rules", f.rules, "rule file or directory (repeatable; replaces the config's list)")
+      ->allow_extra_args(false);
   cmd->add_option("--listen", f.listen, "HTTP listen address host:port (default 127.0.0.1:9479)");
   cmd->add_option("--tick-interval", f.tick_interval, "collection interval, e.g. 5s");
   cmd->add_option("--log-level", f.log_level, "debug, info, warn or error");
@@ -66,6 +68,26 @@ int main(int argc, char** argv) {
   CLI::App* check = app.add_subcommand("check", "validate the config and rules, then exit");
   addCommonFlags(check, check_flags);
   app.add_subcommand("version", "print the version");
+  bpfex::daemon::PushOptions push_opts;
+  std::vector<std::string> push_labels, push_params;
+  bool push_add = false, push_delete = false;
+  std::string push_timeout = "10s";
+  CLI::App* push = app.add_subcommand("push", "run a job and push its metrics to a Pushgateway");
+  push->add_option("--gateway", push_opts.target.gateway, "Pushgateway URL, e.g. http://127.0.0.1:9091 ($BPFEX_PUSH_GATEWAY)");
+  push->add_option("--job", push_opts.target.job, "job name (the grouping key's job)")->required();
+  push->add_option("--label", push_labels, "grouping label k=v (repeatable)")->allow_extra_args(false);
+  push->add_flag("--add", push_add, "POST: replace only the pushed metric names (default: PUT, replace the group)");
+  push->add_flag("--delete", push_delete, "DELETE the group");
+  push->add_option("--timeout", push_timeout, "per-request timeout (default 10s)");
+  push->add_option("--retries", push_opts.target.retries, "retries on connection errors, timeouts and 5xx (default 2)");
+  push->add_option("--user", push_opts.target.username, "basic auth user (password: $BPFEX_PUSH_PASSWORD)");
+  push->add_option("--ca-file", push_opts.target.ca_file, "TLS CA bundle");
+  push->add_option("--cert-file", push_opts.target.cert_file, "TLS client certificate");
+  push->add_option("--key-file", push_opts.target.key_file, "TLS client key");
+  push->add_flag("--insecure", push_opts.target.insecure_skip_verify, "do not verify the gateway's TLS certificate");
+  push->add_option("--param", push_params, "job parameter k=v, read as params.k (repeatable)")->allow_extra_args(false);
+  push->add_flag("-v,--verbose", push_opts.verbose, "report what was pushed");
+  push->add_option("source", push_opts.source, "JOB.lua, FILE.prom, or - for stdin");
   std::vector<std::string> test_files;
   bool test_verbose = false;
   CLI::App* test = app.add_subcommand("test", "run rule unit tests (YAML files; docs/rule-tests.md)");
@@ -77,6 +99,57 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("version")) {
     std::printf("bpfex %s (revision %s)\n", bpfex::kVersion, bpfex::kRevision);
     return 0;
+  }
+  if (app.got_subcommand("push")) {
+    auto split = [](const std::string& kv, std::string* k, std::string* v) {
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) return false;
+      *k = kv.substr(0, eq);
+      *v = kv.substr(eq + 1);
+      return true;
+    };
+    for (const auto& l : push_labels) {
+      std::string k, v;
+      if (!split(l, &k, &v)) {
+        std::fprintf(stderr, "bpfex push: --label %s: expected name=value\n", l.c_str());
+        return 2;
+      }
+      push_opts.target.grouping.emplace_back(k, v);
+    }
+    for (const auto& p : push_params) {
+      std::string k, v;
+      if (!split(p, &k, &v)) {
+        std::fprintf(stderr, "bpfex push: --param %s: expected name=value\n", p.c_str());
+        return 2;
+      }
+      push_opts.params[k] = v;
+    }
+    if (push_opts.target.gateway.empty())
+      if (const char* g = std::getenv("BPFEX_PUSH_GATEWAY")) push_opts.target.gateway = g;
+    if (const char* pw = std::getenv("BPFEX_PUSH_PASSWORD")) push_opts.target.password = pw;
+    if (push_opts.target.gateway.empty()) {
+      std::fprintf(stderr, "bpfex push: --gateway (or BPFEX_PUSH_GATEWAY) is required\n");
+      return 2;
+    }
+    auto t = bpfex::daemon::parseDuration(push_timeout);
+    if (!t || t.value() <= 0) {
+      std::fprintf(stderr, "bpfex push: --timeout %s: not a positive duration\n", push_timeout.c_str());
+      return 2;
+    }
+    push_opts.target.timeout_seconds = t.value();
+    if (push_add && push_delete) {
+      std::fprintf(stderr, "bpfex push: --add and --delete exclude each other\n");
+      return 2;
+    }
+    push_opts.method = push_delete ? bpfex::exporter::PushMethod::kDelete
+                       : push_add  ? bpfex::exporter::PushMethod::kAdd
+                                   : bpfex::exporter::PushMethod::kReplace;
+    if (!push_delete && push_opts.source.empty()) {
+      std::fprintf(stderr, "bpfex push: give a source: JOB.lua, FILE.prom, or - for stdin\n");
+      return 2;
+    }
+    (void)bpfex::base::setLogLevel("warn");
+    return bpfex::daemon::runPush(push_opts);
   }
   if (app.got_subcommand("test")) {
     (void)bpfex::base::setLogLevel("warn");

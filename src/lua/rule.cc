@@ -14,6 +14,8 @@
 #include <sstream>
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
+
 #include "base/clock.h"
 #include "base/log.h"
 #include "bpf/netns.h"
@@ -705,6 +707,12 @@ struct Rule::Impl {
     lua_pushnumber(L, base::monotonicSeconds() - start);
     return 1;
   }
+  // Real monotonic seconds, for timing work within a run (bpfex.now() is the
+  // tick's time and does not move during it).
+  static int bpfexClock(lua_State* L) {
+    lua_pushnumber(L, base::monotonicSeconds());
+    return 1;
+  }
   static int bpfexNow(lua_State* L) {
     Rule* r = self(L);
     lua_pushnumber(L, r->ctx_ ? r->ctx_->now_unix : luaNow());
@@ -732,6 +740,75 @@ struct Rule::Impl {
       it = im.regexes.emplace(pat, std::move(re)).first;
     }
     lua_pushboolean(L, regexec(it->second.get(), s, 0, nullptr, 0) == 0);
+    return 1;
+  }
+
+  // ---- push jobs: http.get, json.decode --------------------------------------
+
+  static JobHost* jobHost(lua_State* L, const char* what) {
+    Rule* r = self(L);
+    if (r->ctx_ == nullptr || r->ctx_->job == nullptr) luaL_error(L, "%s is available to push jobs only", what);
+    return r->ctx_->job;
+  }
+  // status, body = http.get(url [, timeout_seconds]); on failure: nil, message
+  static int httpGet(lua_State* L) {
+    const std::string url = luaL_checkstring(L, 1);
+    const double timeout = luaL_optnumber(L, 2, 10);
+    auto r = jobHost(L, "http.get")->httpGet(url, timeout);
+    if (!r) {
+      lua_pushnil(L);
+      lua_pushstring(L, r.error().message().c_str());
+      return 2;
+    }
+    lua_pushnumber(L, static_cast<double>(r->first));
+    lua_pushlstring(L, r->second.data(), r->second.size());
+    return 2;
+  }
+  static void pushJson(lua_State* L, const nlohmann::json& j, int depth) {
+    if (depth > 100) luaL_error(L, "json.decode: nesting deeper than 100");
+    luaL_checkstack(L, 4, "json");
+    switch (j.type()) {
+      case nlohmann::json::value_t::object:
+        lua_createtable(L, 0, static_cast<int>(j.size()));
+        for (const auto& [k, v] : j.items()) {
+          pushJson(L, v, depth + 1);
+          lua_setfield(L, -2, k.c_str());
+        }
+        break;
+      case nlohmann::json::value_t::array: {
+        lua_createtable(L, static_cast<int>(j.size()), 0);
+        int i = 1;
+        for (const auto& v : j) {
+          pushJson(L, v, depth + 1);
+          lua_rawseti(L, -2, i++);
+        }
+        break;
+      }
+      case nlohmann::json::value_t::string: {
+        const auto& s = j.get_ref<const std::string&>();
+        lua_pushlstring(L, s.data(), s.size());
+        break;
+      }
+      case nlohmann::json::value_t::boolean: lua_pushboolean(L, j.get<bool>()); break;
+      case nlohmann::json::value_t::number_integer:
+      case nlohmann::json::value_t::number_unsigned:
+      case nlohmann::json::value_t::number_float: lua_pushnumber(L, j.get<double>()); break;
+      default: lua_pushnil(L);
+    }
+  }
+  // job.failed(reason): the job records its failure and goes on; its metrics
+  // are still pushed (with POST, keeping the last success time).
+  static int jobFailed(lua_State* L) {
+    (void)jobHost(L, "job.failed");
+    self(L)->job_failure_ = luaL_optstring(L, 1, "job failed");
+    return 0;
+  }
+  static int jsonDecode(lua_State* L) {
+    size_t len = 0;
+    const char* s = luaL_checklstring(L, 1, &len);
+    auto j = nlohmann::json::parse(s, s + len, nullptr, false);
+    if (j.is_discarded()) return luaL_error(L, "json.decode: not valid JSON");
+    pushJson(L, j, 0);
     return 1;
   }
 
@@ -844,11 +921,18 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
                    {"interface_up", &guarded<&Impl::hostInterfaceUp>}});
   lua_setfield(L, -2, "host");
   lua_newtable(L);
-  setFunctions(L, r.get(), impl, {{"uptime", &guarded<&Impl::bpfexUptime>}, {"now", &guarded<&Impl::bpfexNow>}});
+  setFunctions(L, r.get(), impl, {{"uptime", &guarded<&Impl::bpfexUptime>}, {"now", &guarded<&Impl::bpfexNow>}, {"clock", &guarded<&Impl::bpfexClock>}});
   lua_setfield(L, -2, "bpfex");
   lua_newtable(L);
   setFunctions(L, r.get(), impl, {{"match", &guarded<&Impl::reMatch>}});
   lua_setfield(L, -2, "re");
+  lua_newtable(L);
+  setFunctions(L, r.get(), impl, {{"get", &guarded<&Impl::httpGet>}});
+  lua_setfield(L, -2, "http");
+  setFunctions(L, r.get(), impl, {{"job_failed", &guarded<&Impl::jobFailed>}});
+  lua_newtable(L);
+  setFunctions(L, r.get(), impl, {{"decode", &guarded<&Impl::jsonDecode>}});
+  lua_setfield(L, -2, "json");
   lua_newtable(L);
   for (const auto& [k, v] : params) {
     lua_pushlstring(L, v.data(), v.size());

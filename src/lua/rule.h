@@ -54,6 +54,14 @@ class DataSource {
   virtual base::Result<const bpf::EventReader*> events(const std::string& name) = 0;
 };
 
+// What a push job may use beyond the rule API (bpfex push JOB.lua).
+class JobHost {
+ public:
+  virtual ~JobHost() = default;
+  // GET url; the status and body, or an error naming the URL.
+  virtual base::Result<std::pair<long, std::string>> httpGet(const std::string& url, double timeout_seconds) = 0;
+};
+
 struct RuleLimits {
   double time_budget_seconds = 1.25;
   size_t memory_bytes = 64u << 20;
@@ -64,6 +72,7 @@ struct TickContext {
   double now_unix = 0;
   double now_mono = 0;
   DataSource* data = nullptr;
+  JobHost* job = nullptr;  // set only for push jobs
 };
 
 enum class ErrorKind : uint8_t { kNone, kCompile, kRuntime, kTimeout, kMemory, kMetric };
@@ -99,6 +108,8 @@ class Rule {
   void abort();
   size_t memoryBytes() const { return mem_used_; }
   const std::string& lastMetricError() const { return last_metric_error_; }
+  // Push jobs: the reason given to job.failed(), empty if none.
+  const std::string& jobFailure() const { return job_failure_; }
 
   // Internal, for the Lua bindings.
   struct Impl;
@@ -122,6 +133,7 @@ class Rule {
   std::string last_metric_error_;
   bool in_tick_ = false;
   Impl* impl_ = nullptr;
+  std::string job_failure_;
   friend struct Impl;
 };
 

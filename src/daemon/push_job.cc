@@ -1,0 +1,229 @@
+#include "daemon/push_job.h"
+
+#include <curl/curl.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "base/clock.h"
+#include "lua/rule.h"
+#include "metrics/exposition.h"
+#include "metrics/registry.h"
+#include "metrics/text_validate.h"
+
+namespace bpfex::daemon {
+
+using base::Error;
+using base::Result;
+using metrics::MetricType;
+
+namespace {
+
+size_t collect(char* p, size_t s, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(p, s * n);
+  return s * n;
+}
+
+Result<std::pair<long, std::string>> httpGetWith(const exporter::PushTarget& t, const std::string& url, double timeout) {
+  CURL* c = curl_easy_init();
+  if (c == nullptr) return Error::msg("curl_easy_init failed");
+  std::string body;
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout * 1000));
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  if (!t.username.empty()) {
+    curl_easy_setopt(c, CURLOPT_USERNAME, t.username.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, t.password.c_str());
+  }
+  if (!t.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, t.ca_file.c_str());
+  if (t.insecure_skip_verify) curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+  const CURLcode rc = curl_easy_perform(c);
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(c);
+  if (rc != CURLE_OK) return Error::msg("GET " + url + ": " + curl_easy_strerror(rc));
+  return std::make_pair(status, body);
+}
+
+class CurlJobHost : public lua::JobHost {
+ public:
+  base::Result<std::pair<long, std::string>> httpGet(const std::string& url, double timeout) override {
+    return httpGetWith({}, url, timeout);
+  }
+};
+
+// The batch-job metrics of this run, as text.
+std::string jobMetrics(bool success, double duration, double now) {
+  metrics::Registry r;
+  auto gauge = [&](const char* name, const char* help, const char* unit, double v) {
+    (void)r.family({.name = name, .help = help, .unit = unit}).value()->set({}, v);
+  };
+  gauge("bpfex_job_duration_seconds", "How long the job's last run took.", "seconds", duration);
+  gauge("bpfex_job_success", "Whether the job's last run succeeded (1) or failed (0).", "", success ? 1 : 0);
+  gauge("bpfex_job_last_run_timestamp_seconds", "When the job last ran, successful or not.", "seconds", now);
+  if (success)
+    gauge("bpfex_job_last_success_timestamp_seconds", "When the job last succeeded.", "seconds", now);
+  metrics::Buffer b;
+  metrics::renderRegistry(r, metrics::Format::kText004, b);
+  return std::string(b.view());
+}
+
+std::string gatewayBase(const exporter::PushTarget& t) {
+  std::string b = t.gateway;
+  while (!b.empty() && b.back() == '/') b.pop_back();
+  return b;
+}
+
+// Counters and histograms continue from what the gateway holds for this
+// group, so pushed totals accumulate across runs.
+void preloadFromGateway(const PushOptions& o, metrics::Registry& reg) {
+  auto got = httpGetWith(o.target, gatewayBase(o.target) + "/api/v1/metrics", o.target.timeout_seconds);
+  if (!got || got->first != 200) {
+    std::fprintf(stderr, "bpfex push: previous values unavailable (%s); counters start at 0\n",
+                 got ? ("HTTP " + std::to_string(got->first)).c_str() : got.error().message().c_str());
+    return;
+  }
+  auto j = nlohmann::json::parse(got->second, nullptr, false);
+  if (j.is_discarded() || !j.contains("data")) return;
+  std::map<std::string, std::string> key = {{"job", o.target.job}};
+  for (const auto& [k, v] : o.target.grouping) key[k] = v;
+  for (const auto& group : j["data"]) {
+    std::map<std::string, std::string> gl;
+    for (const auto& [k, v] : group["labels"].items()) gl[k] = v.get<std::string>();
+    if (gl != key) continue;
+    for (const auto& fam : reg.families()) {
+      const MetricType t = fam->type();
+      if (t != MetricType::kCounter && t != MetricType::kHistogram) continue;
+      if (!group.contains(fam->name())) continue;
+      for (const auto& m : group[fam->name()]["metrics"]) {
+        std::vector<std::string> values;
+        for (const auto& ln : fam->options().label_names)
+          values.push_back(m["labels"].contains(ln) ? m["labels"][ln].get<std::string>() : "");
+        std::vector<std::string_view> lv(values.begin(), values.end());
+        if (t == MetricType::kCounter) {
+          (void)fam->set(lv, std::stod(m["value"].get<std::string>()));
+          continue;
+        }
+        // Histograms: cumulative buckets back to per-bucket counts, if the
+        // bounds are the ones the job declares.
+        const auto& bounds = fam->options().buckets;
+        if (!m.contains("buckets")) continue;
+        size_t finite = 0;  // the gateway lists +Inf among the buckets
+        for (const auto& [le, v] : m["buckets"].items()) finite += le != "+Inf";
+        if (finite != bounds.size()) continue;
+        std::vector<double> counts;
+        double prev = 0;
+        bool ok = true;
+        for (double b : bounds) {
+          double cum = -1;
+          for (const auto& [le, v] : m["buckets"].items())
+            if (le != "+Inf" && std::stod(le) == b) cum = std::stod(v.get<std::string>());
+          if (cum < 0) ok = false;
+          counts.push_back(cum - prev);
+          prev = cum;
+        }
+        const double count = std::stod(m["count"].get<std::string>());
+        counts.push_back(count - prev);
+        if (ok) (void)fam->setHistogram(lv, counts, std::stod(m["sum"].get<std::string>()));
+      }
+    }
+  }
+}
+
+int pushBody(const PushOptions& o, exporter::PushMethod method, const std::string& body) {
+  auto r = exporter::push(o.target, method, body);
+  if (!r) {
+    std::fprintf(stderr, "bpfex push: %s\n", r.error().message().c_str());
+    return 1;
+  }
+  if (o.verbose)
+    std::fprintf(stderr, "bpfex push: %s accepted (HTTP %ld, %d attempt%s)\n",
+                 std::string(exporter::pushMethodHttp(method)).c_str(), r->status, r->attempts,
+                 r->attempts > 1 ? "s" : "");
+  return 0;
+}
+
+// A failed job: push its failure (POST keeps the group's previous metrics),
+// report, exit 3 (or 1 when even the failure could not be pushed).
+int failJob(const PushOptions& o, const std::string& why, double t0) {
+  std::fprintf(stderr, "bpfex push: job %s failed: %s\n", o.target.job.c_str(), why.c_str());
+  const int rc = pushBody(o, exporter::PushMethod::kAdd, jobMetrics(false, base::monotonicSeconds() - t0, base::unixSeconds()));
+  return rc == 0 ? 3 : 1;
+}
+
+}  // namespace
+
+int runPush(const PushOptions& o) {
+  if (o.method == exporter::PushMethod::kDelete) return pushBody(o, o.method, "");
+  const double t0 = base::monotonicSeconds();
+  std::string text;
+  const bool lua_job = o.source.size() > 4 && o.source.substr(o.source.size() - 4) == ".lua";
+  if (o.source == "-") {
+    std::stringstream ss;
+    ss << std::cin.rdbuf();
+    text = ss.str();
+  } else {
+    std::ifstream in(o.source);
+    if (!in) {
+      std::fprintf(stderr, "bpfex push: %s\n", Error::fromErrno(errno, "read " + o.source).message().c_str());
+      return 2;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+
+  std::string body;
+  if (lua_job) {
+    auto rule = lua::Rule::load(o.source, text, {.time_budget_seconds = 300, .memory_bytes = 512u << 20}, o.params);
+    if (!rule) {
+      std::fprintf(stderr, "bpfex push: %s\n", rule.error().message().c_str());
+      return 2;
+    }
+    metrics::Registry reg;
+    if (auto st = rule.value()->bind(reg); !st) {
+      std::fprintf(stderr, "bpfex push: %s\n", st.error().message().c_str());
+      return 2;
+    }
+    preloadFromGateway(o, reg);
+    CurlJobHost host;
+    lua::TickContext ctx{.tick = 1, .now_unix = base::unixSeconds(), .now_mono = base::monotonicSeconds(), .data = nullptr, .job = &host};
+    const lua::RunResult res = rule.value()->run(ctx);
+    if (res.kind != lua::ErrorKind::kNone && res.kind != lua::ErrorKind::kMetric)
+      return failJob(o, res.message, t0);
+    if (res.kind == lua::ErrorKind::kMetric)
+      std::fprintf(stderr, "bpfex push: %zu metric writes rejected: %s\n", res.metric_errors, res.message.c_str());
+    metrics::Buffer b;
+    metrics::renderRegistry(reg, metrics::Format::kText004, b);
+    body = std::string(b.view());
+    if (!rule.value()->jobFailure().empty()) {
+      // A failure the job recorded itself: its metrics go out with POST, so
+      // the group keeps the last success time of an earlier run.
+      std::fprintf(stderr, "bpfex push: job %s failed: %s\n", o.target.job.c_str(),
+                   rule.value()->jobFailure().c_str());
+      body += jobMetrics(false, base::monotonicSeconds() - t0, base::unixSeconds());
+      const int rc = pushBody(o, exporter::PushMethod::kAdd, body);
+      return rc == 0 ? 3 : 1;
+    }
+  } else {
+    metrics::TextValidation v{.forbid_timestamps = true, .forbidden_labels = {"job"}};
+    for (const auto& [k, val] : o.target.grouping) v.forbidden_labels.insert(k);
+    auto st = metrics::validateText004(text, o.source == "-" ? "stdin" : o.source, v);
+    if (!st) {
+      std::fprintf(stderr, "bpfex push: %s\n", st.error().message().c_str());
+      const int rc = failJob(o, "invalid exposition input", t0);
+      return rc == 3 ? 2 : rc;
+    }
+    body = text;
+  }
+  body += jobMetrics(true, base::monotonicSeconds() - t0, base::unixSeconds());
+  return pushBody(o, o.method, body);
+}
+
+}  // namespace bpfex::daemon
