@@ -64,6 +64,7 @@ env.log = api.log
 -- is on_tick for jobs: the runner calls it once.
 env.http = api.http
 env.json = api.json
+env.fs = api.fs
 env.job = {
   run = api.on_tick,
   -- Records the failure; the job's metrics are still pushed.

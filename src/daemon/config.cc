@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "base/log.h"
@@ -99,6 +100,7 @@ struct Walker {
       else if (key == "exposition") st = exposition(v);
       else if (key == "bpf") st = bpfSection(v);
       else if (key == "rule_limits") st = ruleLimits(v);
+      else if (key == "push") st = pushSection(v);
       else if (key == "rule_params") {
         if (!v.IsMap()) st = fieldError(file, v, key, "expected a mapping of name: value");
         else
@@ -141,6 +143,46 @@ struct Walker {
         st = integer<unsigned>(kv.second, key, cfg.http.max_connections, 1, 10000);
       else if (key == "http.timeout") st = duration(kv.second, key, cfg.http.timeout_seconds);
       else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
+      if (!st) return st;
+    }
+    return base::okStatus();
+  }
+
+  Status pushSection(const YAML::Node& v) {
+    if (!v.IsMap()) return fieldError(file, v, "push", "expected a mapping");
+    auto& p = cfg.push;
+    for (const auto& kv : v) {
+      const std::string key = "push." + kv.first.as<std::string>();
+      const YAML::Node& n = kv.second;
+      Status st;
+      if (key == "push.gateway") st = scalar(n, key, p.gateway);
+      else if (key == "push.job") st = scalar(n, key, p.job);
+      else if (key == "push.interval") st = duration(n, key, p.interval_seconds);
+      else if (key == "push.timeout") st = duration(n, key, p.timeout_seconds);
+      else if (key == "push.retries") st = integer<int>(n, key, p.retries, 0, 10);
+      else if (key == "push.on_shutdown") st = boolean(n, key, p.on_shutdown);
+      else if (key == "push.username") st = scalar(n, key, p.username);
+      else if (key == "push.ca_file") st = scalar(n, key, p.ca_file);
+      else if (key == "push.cert_file") st = scalar(n, key, p.cert_file);
+      else if (key == "push.key_file") st = scalar(n, key, p.key_file);
+      else if (key == "push.insecure") st = boolean(n, key, p.insecure);
+      else if (key == "push.labels") {
+        if (!n.IsMap()) st = fieldError(file, n, key, "expected a mapping of label: value");
+        else
+          for (const auto& l : n) p.labels.emplace_back(l.first.as<std::string>(), l.second.as<std::string>());
+      } else if (key == "push.families") {
+        if (!n.IsSequence()) st = fieldError(file, n, key, "expected a list of regexes");
+        else
+          for (const auto& f : n) {
+            try {
+              std::regex re(f.as<std::string>(), std::regex::extended);
+            } catch (const std::regex_error& e) {
+              st = fieldError(file, f, key, "\"" + f.as<std::string>() + "\" is not a valid regex");
+              break;
+            }
+            p.families.push_back(f.as<std::string>());
+          }
+      } else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
       if (!st) return st;
     }
     return base::okStatus();
@@ -443,6 +485,9 @@ Status validateConfig(const Config& cfg) {
   if (cfg.http.max_connections < 1) return Error::msg("http.max_connections: must be at least 1");
   if (cfg.exposition.gzip_level < 1 || cfg.exposition.gzip_level > 9)
     return Error::msg("exposition.gzip_level: must be 1..9");
+  if (!cfg.push.gateway.empty() && cfg.push.gateway.rfind("http://", 0) != 0 && cfg.push.gateway.rfind("https://", 0) != 0)
+    return Error::msg("push.gateway: \"" + cfg.push.gateway + "\" must start with http:// or https://");
+  if (!cfg.push.gateway.empty() && cfg.push.job.empty()) return Error::msg("push.job: must not be empty");
   if (!cfg.bpf.objects.empty() && (cfg.bpf.pin_path.empty() || cfg.bpf.pin_path.front() != '/'))
     return Error::msg("bpf.pin_path: \"" + cfg.bpf.pin_path + "\" must be an absolute path");
   if (cfg.exposition.max_series_per_family > cfg.exposition.max_series)

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -44,6 +45,20 @@ struct Config {
     size_t max_series_per_family = 1'000'000;  // exposition.max_series_per_family
   } exposition;
   engine::BpfConfig bpf;  // bpf: pin_path, stats, objects[], maps[] (docs/configuration.md)
+  // push: the daemon's optional periodic push (docs/configuration.md). Off
+  // unless push.gateway is set.
+  struct Push {
+    std::string gateway;
+    std::string job = "bpfex";
+    std::vector<std::pair<std::string, std::string>> labels;
+    double interval_seconds = 60;
+    std::vector<std::string> families;
+    bool on_shutdown = true;
+    double timeout_seconds = 10;
+    int retries = 2;
+    std::string username, ca_file, cert_file, key_file;
+    bool insecure = false;
+  } push;
 };
 
 // Parses a YAML file over `cfg` (only the keys present change). Unknown keys

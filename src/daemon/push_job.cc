@@ -3,7 +3,9 @@
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -55,6 +57,32 @@ class CurlJobHost : public lua::JobHost {
  public:
   base::Result<std::pair<long, std::string>> httpGet(const std::string& url, double timeout) override {
     return httpGetWith({}, url, timeout);
+  }
+  base::Result<std::string> readFile(const std::string& path, size_t max_bytes) override {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Error::fromErrno(errno, "read " + path);
+    std::string s(max_bytes, '\0');
+    in.read(s.data(), static_cast<std::streamsize>(max_bytes));
+    s.resize(static_cast<size_t>(in.gcount()));
+    return s;
+  }
+  base::Result<std::vector<std::string>> walk(const std::string& dir, size_t limit) override {
+    namespace fs = std::filesystem;
+    std::vector<std::string> out;
+    std::error_code ec;
+    fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+    if (ec) return Error::fromErrno(ec.value(), "walk " + dir);
+    for (; it != end && out.size() < limit; it.increment(ec)) {
+      if (ec) break;
+      const std::string name = it->path().filename().string();
+      if (it->is_directory() && (name == ".git" || name == "node_modules")) {
+        it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file()) out.push_back(it->path().string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
   }
 };
 

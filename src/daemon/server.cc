@@ -15,6 +15,7 @@
 #include "engine/rule_engine.h"
 #include "engine/process_collector.h"
 #include "export/http_server.h"
+#include "export/periodic_push.h"
 #include "metrics/registry.h"
 #include "metrics/snapshot.h"
 #include "version.h"
@@ -254,6 +255,36 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   }
   server_ptr = srv.value().get();
 
+  // Optional push mode (hosts that cannot be scraped): its own thread.
+  std::unique_ptr<exporter::PeriodicPusher> pusher;
+  if (!cfg.push.gateway.empty()) {
+    exporter::PeriodicPushOptions po;
+    po.target = {.gateway = cfg.push.gateway, .job = cfg.push.job, .grouping = cfg.push.labels,
+                 .username = cfg.push.username, .ca_file = cfg.push.ca_file, .cert_file = cfg.push.cert_file,
+                 .key_file = cfg.push.key_file, .insecure_skip_verify = cfg.push.insecure,
+                 .timeout_seconds = cfg.push.timeout_seconds, .retries = cfg.push.retries};
+    if (const char* pw = std::getenv("BPFEX_PUSH_PASSWORD")) po.target.password = pw;
+    po.interval_seconds = cfg.push.interval_seconds;
+    po.families = cfg.push.families;
+    po.on_shutdown = cfg.push.on_shutdown;
+    pusher = std::make_unique<exporter::PeriodicPusher>(publisher, std::move(po));
+    auto pushes = registry.family({.name = "bpfex_push_total", .help = "Pushes of the daemon's push mode, by result.",
+                                   .type = MetricType::kCounter, .label_names = {"result"}});
+    auto last = registry.family({.name = "bpfex_push_last_success_timestamp_seconds",
+                                 .help = "When the daemon's push mode last pushed successfully.", .unit = "seconds"});
+    if (pushes && last)
+      eng.addCollector("push", [p = pusher.get(), f = pushes.value(), l = last.value()](metrics::Registry&) {
+        const exporter::PushStats s = p->stats();
+        (void)f->set({"ok"}, static_cast<double>(s.ok));
+        (void)f->set({"failed"}, static_cast<double>(s.failed));
+        (void)f->set({"skipped"}, static_cast<double>(s.skipped));
+        if (s.last_success_unix > 0) (void)l->set({}, s.last_success_unix);
+        return base::okStatus();
+      });
+    pusher->start();
+    BPFEX_LOG_INFO("push mode: {} every {} s (job {})", cfg.push.gateway, cfg.push.interval_seconds, cfg.push.job);
+  }
+
   std::jthread engine_thread([&eng](std::stop_token st) { eng.run(st); });
 
   auto hp = exporter::parseListenAddress(cfg.listen);
@@ -277,6 +308,7 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   }
   engine_thread.request_stop();
   engine_thread.join();
+  if (pusher) pusher->stop();  // the final push, from the last snapshot
   server_ptr = nullptr;
   srv.value().reset();
   bpf_runtime.stop();

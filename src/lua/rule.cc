@@ -796,6 +796,33 @@ struct Rule::Impl {
       default: lua_pushnil(L);
     }
   }
+  // fs.read(path) -> contents (at most 64 MiB), or nil, message
+  static int fsRead(lua_State* L) {
+    auto r = jobHost(L, "fs.read")->readFile(luaL_checkstring(L, 1), 64u << 20);
+    if (!r) {
+      lua_pushnil(L);
+      lua_pushstring(L, r.error().message().c_str());
+      return 2;
+    }
+    lua_pushlstring(L, r->data(), r->size());
+    return 1;
+  }
+  // fs.walk(dir) -> a list of file paths under dir (recursive), or nil, message
+  static int fsWalk(lua_State* L) {
+    auto r = jobHost(L, "fs.walk")->walk(luaL_checkstring(L, 1), 100000);
+    if (!r) {
+      lua_pushnil(L);
+      lua_pushstring(L, r.error().message().c_str());
+      return 2;
+    }
+    lua_createtable(L, static_cast<int>(r->size()), 0);
+    for (size_t i = 0; i < r->size(); ++i) {
+      lua_pushstring(L, (*r)[i].c_str());
+      lua_rawseti(L, -2, static_cast<int>(i + 1));
+    }
+    return 1;
+  }
+
   // job.failed(reason): the job records its failure and goes on; its metrics
   // are still pushed (with POST, keeping the last success time).
   static int jobFailed(lua_State* L) {
@@ -930,6 +957,9 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   setFunctions(L, r.get(), impl, {{"get", &guarded<&Impl::httpGet>}});
   lua_setfield(L, -2, "http");
   setFunctions(L, r.get(), impl, {{"job_failed", &guarded<&Impl::jobFailed>}});
+  lua_newtable(L);
+  setFunctions(L, r.get(), impl, {{"read", &guarded<&Impl::fsRead>}, {"walk", &guarded<&Impl::fsWalk>}});
+  lua_setfield(L, -2, "fs");
   lua_newtable(L);
   setFunctions(L, r.get(), impl, {{"decode", &guarded<&Impl::jsonDecode>}});
   lua_setfield(L, -2, "json");

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <utility>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,6 +61,10 @@ class JobHost {
   virtual ~JobHost() = default;
   // GET url; the status and body, or an error naming the URL.
   virtual base::Result<std::pair<long, std::string>> httpGet(const std::string& url, double timeout_seconds) = 0;
+  // Reads a file (at most max_bytes); errors name the path.
+  virtual base::Result<std::string> readFile(const std::string& path, size_t max_bytes) = 0;
+  // Regular files under dir, recursively (skipping .git and node_modules), at most `limit`.
+  virtual base::Result<std::vector<std::string>> walk(const std::string& dir, size_t limit) = 0;
 };
 
 struct RuleLimits {

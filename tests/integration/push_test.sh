@@ -125,3 +125,72 @@ grep -q '^vpn_idp_sync_duration_seconds_count{instance="",job="idp_sync"} 3$' <<
 grep -q '^vpn_idp_users_synced{instance="",job="idp_sync"} 4$' <<<"$m" || fail "users synced"
 grep -q '^vpn_idp_connected{instance="",job="idp_sync"} 0$' <<<"$m" || fail "connected after the failed sync"
 pass "IDP job: 2 successes and 1 failure counted across runs, 4 users, disconnected after the failure"
+
+# The bundled SBOM scan job over a directory of lock files and a vulnerability DB.
+S="$WORK/sbom"; mkdir -p "$S/svc/node_modules/x" "$S/crate"
+cat > "$S/crate/Cargo.lock" <<'LOCK'
+version = 3
+
+[[package]]
+name = "openssl"
+version = "0.10.40"
+
+[[package]]
+name = "serde"
+version = "1.0.150"
+
+[[package]]
+name = "tokio"
+version = "1.20.0"
+LOCK
+cat > "$S/svc/package-lock.json" <<'LOCK'
+{"lockfileVersion": 3, "packages": {"": {"name": "svc"},
+ "node_modules/lodash": {"version": "4.17.20"}, "node_modules/express": {"version": "4.18.2"}}}
+LOCK
+echo '{"lockfileVersion": 3, "packages": {"node_modules/ignored": {"version": "1.0.0"}}}' > "$S/svc/node_modules/x/package-lock.json"
+cat > "$WORK/vulndb.json" <<'DB'
+{"updated": 1763600000, "vulns": [
+ {"id": "CVE-2021-23337", "ecosystem": "npm", "package": "lodash", "versions": ["4.17.20"], "severity": "high"},
+ {"id": "CVE-X-1", "ecosystem": "cargo", "package": "openssl", "versions": ["0.10.40"], "severity": "critical"},
+ {"id": "CVE-X-2", "ecosystem": "cargo", "package": "tokio", "versions": ["1.99.0"], "severity": "low"}]}
+DB
+SBOM="$(dirname "$0")/../../rules/jobs/sbom_scan.lua"
+push --job sbom_scan --param dir="$S" --param vulndb="$WORK/vulndb.json" "$SBOM"
+push --job sbom_scan --param dir="$S" --param vulndb="$WORK/vulndb.json" "$SBOM"
+m=$(curl -s $GW/metrics | grep 'job="sbom_scan"')
+for want in 'ironpost_sbom_scanner_packages_scanned_total{ecosystem="cargo",instance="",job="sbom_scan"} 6' \
+            'ironpost_sbom_scanner_packages_scanned_total{ecosystem="npm",instance="",job="sbom_scan"} 4' \
+            'ironpost_sbom_scanner_cves_found{instance="",job="sbom_scan",severity="high"} 1' \
+            'ironpost_sbom_scanner_cves_found{instance="",job="sbom_scan",severity="critical"} 1' \
+            'ironpost_sbom_scanner_cves_found{instance="",job="sbom_scan",severity="low"} 0' \
+            'ironpost_sbom_scanner_scans_completed_total{instance="",job="sbom_scan"} 2' \
+            'ironpost_sbom_scanner_scan_duration_seconds_count{instance="",job="sbom_scan"} 2' \
+            'ironpost_sbom_scanner_vulndb_last_update_timestamp{instance="",job="sbom_scan"} 1.7636e+09'; do
+  grep -qF "$want" <<<"$m" || fail "sbom: missing $want; have: $(grep ironpost <<<"$m" | grep -v bucket)"
+done
+pass "SBOM job: 3 cargo + 2 npm packages per scan (node_modules skipped), 1 high + 1 critical CVE, 2 scans counted"
+
+# The daemon's push mode: chosen families every interval, and a final push on SIGTERM.
+P=$(free_port)
+cat > "$WORK/push.yaml" <<YML
+listen: 127.0.0.1:$P
+tick_interval: 300ms
+push:
+  gateway: $GW
+  job: bpfex-node
+  labels: {host: n1}
+  interval: 1s
+  families: ["bpfex_build_info", "process_.*"]
+YML
+"$BPFEX" run --config "$WORK/push.yaml" > "$WORK/daemon.log" 2>&1 &
+dpid=$!; _pids+=($dpid)
+pushed() { [[ "$(names bpfex-node host=n1)" == *"bpfex_build_info"*"process_cpu_seconds_total"* ]]; }
+wait_for 10 pushed || fail "daemon push did not arrive: $(names bpfex-node host=n1)"
+[[ "$(names bpfex-node host=n1)" != *"bpfex_ticks_total"* ]] || fail "families not filtered: $(names bpfex-node host=n1)"
+curl -s http://127.0.0.1:$P/metrics | grep -q '^bpfex_push_total{result="ok"} [1-9]' || fail "push self-metric"
+t_before=$(curl -s $GW/metrics | awk '/^push_time_seconds\{.*job="bpfex-node"/ {print $2}')
+sleep 0.2
+kill -TERM $dpid; wait $dpid
+t_after=$(curl -s $GW/metrics | awk '/^push_time_seconds\{.*job="bpfex-node"/ {print $2}')
+python3 -c "import sys; sys.exit(0 if float('$t_after') > float('$t_before') else 1)" || fail "no final push ($t_before -> $t_after)"
+pass "daemon push mode: chosen families every second, a final push at SIGTERM"
