@@ -73,6 +73,8 @@ int main(int argc, char** argv) {
   bool push_add = false, push_delete = false;
   std::string push_timeout = "10s";
   CLI::App* push = app.add_subcommand("push", "run a job and push its metrics to a Pushgateway");
+  std::string push_config;
+  push->add_option("-c,--config", push_config, "YAML config whose push: section gives defaults (flags win)");
   push->add_option("--gateway", push_opts.target.gateway, "Pushgateway URL, e.g. http://127.0.0.1:9091 ($BPFEX_PUSH_GATEWAY)");
   push->add_option("--job", push_opts.target.job, "job name (the grouping key's job)")->required();
   push->add_option("--label", push_labels, "grouping label k=v (repeatable)")->allow_extra_args(false);
@@ -123,6 +125,24 @@ int main(int argc, char** argv) {
         return 2;
       }
       push_opts.params[k] = v;
+    }
+    if (!push_config.empty()) {
+      // The config file's push: section: defaults for what the flags leave unset.
+      bpfex::daemon::Config fc;
+      if (auto st = bpfex::daemon::loadConfigFile(push_config, fc); !st) {
+        std::fprintf(stderr, "bpfex push: %s\n", st.error().message().c_str());
+        return 2;
+      }
+      auto& t = push_opts.target;
+      if (t.gateway.empty()) t.gateway = fc.push.gateway;
+      if (t.username.empty()) t.username = fc.push.username;
+      if (t.ca_file.empty()) t.ca_file = fc.push.ca_file;
+      if (t.cert_file.empty()) t.cert_file = fc.push.cert_file;
+      if (t.key_file.empty()) t.key_file = fc.push.key_file;
+      t.insecure_skip_verify = t.insecure_skip_verify || fc.push.insecure;
+      if (push->count("--retries") == 0) t.retries = fc.push.retries;
+      if (push->count("--timeout") == 0) push_timeout = std::to_string(fc.push.timeout_seconds);
+      if (push_opts.target.grouping.empty() && push_labels.empty()) t.grouping = fc.push.labels;
     }
     if (push_opts.target.gateway.empty())
       if (const char* g = std::getenv("BPFEX_PUSH_GATEWAY")) push_opts.target.gateway = g;

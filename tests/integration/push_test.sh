@@ -194,3 +194,9 @@ kill -TERM $dpid; wait $dpid
 t_after=$(curl -s $GW/metrics | awk '/^push_time_seconds\{.*job="bpfex-node"/ {print $2}')
 python3 -c "import sys; sys.exit(0 if float('$t_after') > float('$t_before') else 1)" || fail "no final push ($t_before -> $t_after)"
 pass "daemon push mode: chosen families every second, a final push at SIGTERM"
+
+# bpfex push takes its gateway and grouping labels from a config file's push: section.
+printf 'push:\n  gateway: %s\n  labels: {site: lab}\n  timeout: 5s\n' "$GW" > "$WORK/pushcfg.yaml"
+"$BPFEX" push --config "$WORK/pushcfg.yaml" --job fromcfg "$WORK/c.prom"
+[ -n "$(names fromcfg site=lab)" ] || fail "push --config: group job=fromcfg,site=lab missing"
+pass "bpfex push --config: gateway and labels from the push: section"
