@@ -54,6 +54,7 @@ env._G = env
 -- Declarations and writes (C++).
 env.metric = api.metric
 env.on_tick = api.on_tick
+env.alert = api.alert
 env.interval = api.interval
 env.window = api.window
 env.host = api.host

@@ -221,6 +221,12 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   routes.push_back({"/", {"GET"}, [&landing](const exporter::HttpRequest&) {
                       return exporter::HttpResponse{200, "text/html; charset=utf-8", landing, {}};
                     }});
+  routes.push_back({"/api/v1/alerts", {"GET"}, [&rules](const exporter::HttpRequest&) {
+                      return exporter::HttpResponse{200, "application/json", rules.alertsJson(), {}};
+                    }});
+  routes.push_back({"/api/v1/rules", {"GET"}, [&rules](const exporter::HttpRequest&) {
+                      return exporter::HttpResponse{200, "application/json", rules.rulesJson(), {}};
+                    }});
   routes.push_back({"/rules", {"GET"}, [&rules](const exporter::HttpRequest&) {
                       return exporter::HttpResponse{200, "application/json", rules.statusJson(), {}};
                     }});

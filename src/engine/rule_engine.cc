@@ -3,6 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -136,7 +139,23 @@ RuleEngine::RuleEngine(metrics::Registry& registry, lua::DataSource* data, lua::
                     .help = "Whether the last configuration and rules reload succeeded."});
   reload_time_ = reg({.name = "bpfex_config_last_reload_success_timestamp_seconds",
                       .help = "When the last successful reload happened.", .unit = "seconds"});
+  alerts_series_ = reg({.name = "ALERTS", .help = "Pending and firing alerts of the loaded rules.",
+                        .expire_unwritten = true, .free_labels = true});
+  alerts_for_state_ = reg({.name = "ALERTS_FOR_STATE", .help = "When each pending or firing alert became active (Unix seconds).",
+                           .expire_unwritten = true, .free_labels = true});
   watchdog_ = std::jthread([this](std::stop_token st) { watchdog(st); });
+}
+
+Result<std::vector<AlertingRule>> RuleEngine::makeAlerts(const lua::Rule& r) {
+  std::vector<AlertingRule> out;
+  for (const auto& d : r.alerts()) {
+    auto a = AlertingRule::create({.name = d.name, .for_seconds = d.for_seconds,
+                                   .keep_firing_for_seconds = d.keep_firing_for_seconds,
+                                   .labels = d.labels, .annotations = d.annotations});
+    if (!a) return Error::msg(r.name() + ":" + std::to_string(d.line) + ": " + a.error().message());
+    out.push_back(std::move(a).value());
+  }
+  return out;
 }
 
 RuleEngine::~RuleEngine() {
@@ -171,6 +190,7 @@ Status RuleEngine::validate(const std::vector<std::unique_ptr<lua::Rule>>& rules
   std::map<std::string, std::string> owner;
   std::string errors;
   for (const auto& r : rules) {
+    if (auto a = makeAlerts(*r); !a) errors += a.error().message() + "\n";
     for (const auto& d : r->declarations()) {
       if (auto it = owner.find(d.name); it != owner.end()) {
         errors += r->name() + ": metric " + d.name + " is also declared by " + it->second + "\n";
@@ -249,6 +269,7 @@ Status RuleEngine::reload(const std::vector<std::string>& paths) {
       return done(std::move(st));
     }
     State s;
+    s.alerts = makeAlerts(*r).value();  // validated above
     s.rule = std::move(r);
     fresh.push_back(std::move(s));
   }
@@ -261,6 +282,10 @@ Status RuleEngine::reload(const std::vector<std::string>& paths) {
         s.last_error = rules_[i].last_error;
         s.last_error_kind = rules_[i].last_error_kind;
         s.last_error_time = rules_[i].last_error_time;
+        // Alerts of the same name keep their instances (pending, firing).
+        for (auto& a : s.alerts)
+          for (const auto& oa : rules_[i].alerts)
+            if (oa.spec().name == a.spec().name) a.inheritFrom(oa);
       }
   }
   rules_ = std::move(fresh);
@@ -286,6 +311,21 @@ void RuleEngine::runRule(State& s, const lua::TickContext& ctx) {
     s.last_error_kind = kind;
     s.last_error_time = ctx.now_unix;
     BPFEX_LOG_WARN("rule {}: {} error: {}", s.rule->name(), kind, res.message);
+  }
+  // Alerts evaluate on what the run fired; a failed run leaves their state.
+  if (res.kind == lua::ErrorKind::kNone || res.kind == lua::ErrorKind::kMetric) {
+    std::vector<std::vector<std::pair<LabelMap, double>>> by_alert(s.alerts.size());
+    for (const auto& f : s.rule->fired())
+      by_alert[f.decl].emplace_back(LabelMap(f.labels.begin(), f.labels.end()), f.value);
+    for (size_t i = 0; i < s.alerts.size(); ++i) {
+      if (auto st = s.alerts[i].eval(by_alert[i], ctx.now_unix); !st) {
+        s.errors["alert"] += 1;
+        s.last_error = st.error().message();
+        s.last_error_kind = "alert";
+        s.last_error_time = ctx.now_unix;
+      }
+    }
+    s.last_eval_unix = ctx.now_unix;
   }
   // A failed run keeps the rule's last good series; a run that completed
   // (even with rejected writes) has written what it produces.
@@ -313,10 +353,57 @@ Collector RuleEngine::collector(const Engine& engine) {
       (void)memory_->set({name}, static_cast<double>(s.rule->memoryBytes()));
       for (const auto& [kind, n] : s.errors) (void)errors_->set({name, kind}, static_cast<double>(n));
     }
+    writeAlertSeries();
     publishStatus();
     return base::okStatus();
   });
 }
+
+void RuleEngine::writeAlertSeries() {
+  // From state, every tick, for every rule (due or not): ALERTS and
+  // ALERTS_FOR_STATE exist while an instance is pending or firing.
+  for (const State& s : rules_)
+    for (const AlertingRule& a : s.alerts)
+      for (const auto& [key, al] : a.alerts()) {
+        if (al.state == AlertState::kInactive) continue;
+        std::vector<std::pair<std::string, std::string>> l(al.labels.begin(), al.labels.end());
+        (void)alerts_for_state_->setLabeled(l, al.active_at);
+        l.emplace_back("alertstate", std::string(alertStateName(al.state)));
+        (void)alerts_series_->setLabeled(l, 1);
+      }
+}
+
+namespace {
+
+std::string rfc3339(double unix_seconds) {
+  if (unix_seconds <= 0) return "0001-01-01T00:00:00Z";
+  const auto secs = static_cast<time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char frac[16];
+  std::snprintf(frac, sizeof frac, "%.9f", unix_seconds - static_cast<double>(secs));
+  std::string f(frac + 1);
+  while (!f.empty() && f.back() == '0') f.pop_back();
+  if (f == ".") f.clear();
+  return std::string(buf) + f + "Z";
+}
+
+std::string apiValue(double v) {  // Prometheus' API: strconv.FormatFloat(v, 'e', -1, 64)
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[40];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  return std::string(buf, r.ptr);
+}
+
+nlohmann::json alertJson(const Alert& a) {
+  return {{"labels", a.labels}, {"annotations", a.annotations}, {"state", std::string(alertStateName(a.state))},
+          {"activeAt", rfc3339(a.active_at)}, {"value", apiValue(a.value)}};
+}
+
+}  // namespace
 
 void RuleEngine::publishStatus() {
   nlohmann::json j;
@@ -338,8 +425,50 @@ void RuleEngine::publishStatus() {
       r["last_error"] = {{"kind", s.last_error_kind}, {"message", s.last_error}, {"time", s.last_error_time}};
     j["rules"].push_back(std::move(r));
   }
+  // /api/v1/alerts and /api/v1/rules, as Prometheus answers them.
+  nlohmann::json alerts = nlohmann::json::array();
+  nlohmann::json groups = nlohmann::json::array();
+  for (const State& s : rules_) {
+    nlohmann::json rules = nlohmann::json::array();
+    for (const AlertingRule& a : s.alerts) {
+      nlohmann::json instances = nlohmann::json::array();
+      for (const auto& [k, al] : a.alerts()) {
+        if (al.state == AlertState::kInactive) continue;
+        instances.push_back(alertJson(al));
+        alerts.push_back(alertJson(al));
+      }
+      nlohmann::json labels = nlohmann::json::object(), annotations = nlohmann::json::object();
+      for (const auto& [n, v] : a.spec().labels) labels[n] = v;
+      for (const auto& [n, v] : a.spec().annotations) annotations[n] = v;
+      rules.push_back({{"state", std::string(alertStateName(a.state()))}, {"name", a.spec().name},
+                       {"query", "lua:" + s.rule->name()}, {"duration", a.spec().for_seconds},
+                       {"keepFiringFor", a.spec().keep_firing_for_seconds}, {"labels", labels},
+                       {"annotations", annotations}, {"alerts", instances},
+                       {"health", s.last_error.empty() ? "ok" : "err"}, {"lastError", s.last_error},
+                       {"type", "alerting"}, {"lastEvaluation", rfc3339(s.last_eval_unix)},
+                       {"evaluationTime", s.last_duration}});
+    }
+    if (s.alerts.empty()) continue;
+    groups.push_back({{"name", s.rule->name()}, {"file", s.rule->name()}, {"rules", rules},
+                      {"interval", s.rule->intervalSeconds()}, {"limit", 0},
+                      {"evaluationTime", s.last_duration}, {"lastEvaluation", rfc3339(s.last_eval_unix)}});
+  }
+  nlohmann::json aj = {{"status", "success"}, {"data", {{"alerts", alerts}}}};
+  nlohmann::json rj = {{"status", "success"}, {"data", {{"groups", groups}}}};
   std::lock_guard lock(status_mu_);
   status_json_ = j.dump(2);
+  alerts_json_ = aj.dump();
+  rules_json_ = rj.dump();
+}
+
+std::string RuleEngine::alertsJson() const {
+  std::lock_guard lock(status_mu_);
+  return alerts_json_;
+}
+
+std::string RuleEngine::rulesJson() const {
+  std::lock_guard lock(status_mu_);
+  return rules_json_;
 }
 
 std::string RuleEngine::statusJson() const {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "engine/alerting.h"
 #include "engine/bpf_runtime.h"
 #include "engine/engine.h"
 #include "lua/rule.h"
@@ -76,6 +77,9 @@ class RuleEngine {
   Collector collector(const Engine& engine);
   // JSON for /rules: every rule's state, and the last reload.
   std::string statusJson() const;
+  // Prometheus' /api/v1/alerts and /api/v1/rules shapes.
+  std::string alertsJson() const;
+  std::string rulesJson() const;
   size_t size() const { return rules_.size(); }
   // The clock rules see (monotonic seconds): virtual in `bpfex test`.
   void setClock(std::function<double()> mono, std::function<double()> unix_now) {
@@ -89,6 +93,8 @@ class RuleEngine {
  private:
   struct State {
     std::unique_ptr<lua::Rule> rule;
+    std::vector<AlertingRule> alerts;  // one per alert the rule declares
+    double last_eval_unix = 0;
     double last_run = -1;
     uint64_t runs = 0;
     double last_duration = 0;
@@ -118,7 +124,10 @@ class RuleEngine {
   std::jthread watchdog_;
 
   mutable std::mutex status_mu_;
-  std::string status_json_;
+  std::string status_json_, alerts_json_, rules_json_;
+  metrics::Family *alerts_series_ = nullptr, *alerts_for_state_ = nullptr;
+  void writeAlertSeries();
+  static base::Result<std::vector<AlertingRule>> makeAlerts(const lua::Rule& r);
 };
 
 }  // namespace bpfex::engine

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "metrics/text_format.h"
 #include "base/log.h"
 #include "bpf/netns.h"
 #include "lua/history.h"
@@ -49,6 +51,11 @@ const char kRuleKey = 'r';  // registry key (address) of the Rule*
 
 constexpr const char* kMetricMeta = "bpfex.metric";
 constexpr const char* kWindowMeta = "bpfex.window";
+constexpr const char* kAlertMeta = "bpfex.alert";
+
+struct AlertHandle {
+  size_t decl = 0;
+};
 
 struct MetricHandle {
   size_t decl = 0;
@@ -281,6 +288,87 @@ struct Rule::Impl {
     if (t == MetricType::kInfo) return mInfo(L);
     if (t == MetricType::kSummary) return mSetSummary(L);
     return mSet(L);
+  }
+
+  // ---- alerts -----------------------------------------------------------------
+
+  static double durationArg(lua_State* L, int idx, const char* what) {
+    if (lua_isnoneornil(L, idx)) return 0;
+    if (lua_type(L, idx) == LUA_TNUMBER) return lua_tonumber(L, idx);
+    const std::string s = luaL_checkstring(L, idx);
+    char* end = nullptr;
+    double v = std::strtod(s.c_str(), &end);
+    const std::string unit(end);
+    if (unit == "ms") v /= 1000;
+    else if (unit == "m") v *= 60;
+    else if (unit == "h") v *= 3600;
+    else if (unit == "d") v *= 86400;
+    else if (!unit.empty() && unit != "s") luaL_error(L, "%s \"%s\": use ms, s, m, h or d", what, s.c_str());
+    if (!(v >= 0)) luaL_error(L, "%s must not be negative", what);
+    return v;
+  }
+  static std::vector<std::pair<std::string, std::string>> stringMap(lua_State* L, int idx, const char* what) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (lua_isnoneornil(L, idx)) return out;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+      if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "%s: keys must be label names", what);
+      const int t = lua_type(L, -1);
+      if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN) luaL_error(L, "%s: values must be strings", what);
+      std::string v;
+      if (t == LUA_TBOOLEAN) v = lua_toboolean(L, -1) ? "true" : "false";
+      else {
+        lua_pushvalue(L, -1);
+        v = lua_tostring(L, -1);
+        lua_pop(L, 1);
+      }
+      out.emplace_back(lua_tostring(L, -2), v);
+      lua_pop(L, 1);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  // alert{name=, ["for"]=, keep_firing_for=, labels={}, annotations={}}
+  static int declAlert(lua_State* L) {
+    Rule* r = self(L);
+    if (r->in_tick_) return luaL_error(L, "alerts are declared at the top level of a rule");
+    luaL_checktype(L, 1, LUA_TTABLE);
+    AlertDecl d;
+    lua_getfield(L, 1, "name");
+    d.name = luaL_checkstring(L, -1);
+    if (!metrics::isValidLabelName(d.name) && !metrics::isValidMetricName(d.name))
+      return luaL_error(L, "alert name \"%s\" is not valid", d.name.c_str());
+    lua_getfield(L, 1, "for");
+    d.for_seconds = durationArg(L, lua_gettop(L), "for");
+    lua_getfield(L, 1, "keep_firing_for");
+    d.keep_firing_for_seconds = durationArg(L, lua_gettop(L), "keep_firing_for");
+    lua_getfield(L, 1, "labels");
+    d.labels = stringMap(L, lua_gettop(L), "labels");
+    lua_getfield(L, 1, "annotations");
+    d.annotations = stringMap(L, lua_gettop(L), "annotations");
+    lua_Debug ar;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar)) d.line = ar.currentline;
+    for (const auto& a : r->alert_decls_)
+      if (a.name == d.name) return luaL_error(L, "alert %s is declared twice in this rule", d.name.c_str());
+    r->alert_decls_.push_back(std::move(d));
+    auto* h = static_cast<AlertHandle*>(lua_newuserdata(L, sizeof(AlertHandle)));
+    h->decl = r->alert_decls_.size() - 1;
+    luaL_getmetatable(L, kAlertMeta);
+    lua_setmetatable(L, -2);
+    return 1;
+  }
+  // a:fire(labels_by_name [, value]): this instance's condition holds now.
+  static int alertFire(lua_State* L) {
+    Rule* r = self(L);
+    auto* h = static_cast<AlertHandle*>(luaL_checkudata(L, 1, kAlertMeta));
+    if (!r->in_tick_) return luaL_error(L, "alerts fire from on_tick functions");
+    AlertFiring f;
+    f.decl = h->decl;
+    f.labels = stringMap(L, 2, "alert labels");
+    f.value = luaL_optnumber(L, 3, 1);
+    r->fired_.push_back(std::move(f));
+    return 0;
   }
 
   // ---- tick functions, interval, log -----------------------------------------
@@ -913,6 +1001,13 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
+  luaL_newmetatable(L, kAlertMeta);
+  lua_newtable(L);
+  setFunctions(L, r.get(), impl, {{"fire", &guarded<&Impl::alertFire>}});
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
   luaL_newmetatable(L, kWindowMeta);
   lua_newtable(L);
   setFunctions(L, r.get(), impl, {{"rate", &guarded<&Impl::windowOp<&HistoryWindow::rate>>},
@@ -937,6 +1032,7 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
                    {"histogram", &guarded<&Impl::declHistogram>}, {"summary", &guarded<&Impl::declSummary>},
                    {"info", &guarded<&Impl::declInfo>}});
   lua_setfield(L, -2, "metric");
+  setFunctions(L, r.get(), impl, {{"alert", &guarded<&Impl::declAlert>}});
   setFunctions(L, r.get(), impl, {{"on_tick", &guarded<&Impl::onTick>}, {"interval", &guarded<&Impl::interval>},
                    {"window", &guarded<&Impl::window>}, {"log", &guarded<&Impl::log>},
                    {"map_view", &guarded<&Impl::mapView>}, {"map_layout", &guarded<&Impl::mapLayout>},
@@ -995,7 +1091,7 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   lua_rawgeti(L, LUA_REGISTRYINDEX, r->tick_fns_ref_);
   const size_t fns = lua_objlen(L, -1);
   lua_pop(L, 1);
-  if (fns == 0 && r->decls_.empty())
+  if (fns == 0 && r->decls_.empty() && r->alert_decls_.empty())
     return Error::msg(name + ": the rule declares no metrics and no on_tick function");
   return r;
 }
@@ -1030,6 +1126,7 @@ RunResult Rule::run(const TickContext& ctx) {
   in_tick_ = true;
   abort_flag_ = 0;
   metric_errors_ = 0;
+  fired_.clear();
   lua_sethook(L, nullptr, 0, 0);
   lua_settop(L, 0);
   lua_pushcfunction(L, traceback);

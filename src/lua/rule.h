@@ -89,6 +89,23 @@ struct RunResult {
   size_t metric_errors = 0;  // rejected writes (the rule itself went on)
 };
 
+// An alert a rule declares: alert{name=..., ["for"]="2m", keep_firing_for=,
+// labels={...}, annotations={...}}. Templates are checked by the engine.
+struct AlertDecl {
+  std::string name;
+  double for_seconds = 0;
+  double keep_firing_for_seconds = 0;
+  std::vector<std::pair<std::string, std::string>> labels, annotations;
+  int line = 0;  // where the rule declares it
+};
+
+// One a:fire(labels, value) of this run: the instance is active now.
+struct AlertFiring {
+  size_t decl = 0;
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
+};
+
 class Rule {
  public:
   // `name` is how metrics and errors name the rule (the file name).
@@ -103,6 +120,9 @@ class Rule {
   const std::string& name() const { return name_; }
   const std::vector<metrics::FamilyOptions>& declarations() const { return decls_; }
   const std::vector<metrics::Family*>& families() const { return families_; }
+  const std::vector<AlertDecl>& alerts() const { return alert_decls_; }
+  // The instances the last run fired (cleared when a run starts).
+  const std::vector<AlertFiring>& fired() const { return fired_; }
   double intervalSeconds() const { return interval_; }
 
   // Registers the declared families. The caller validated them first.
@@ -139,6 +159,8 @@ class Rule {
   bool in_tick_ = false;
   Impl* impl_ = nullptr;
   std::string job_failure_;
+  std::vector<AlertDecl> alert_decls_;
+  std::vector<AlertFiring> fired_;
   friend struct Impl;
 };
 

@@ -335,6 +335,46 @@ Status Family::setInfo(LabelValues labels) {
   return err;
 }
 
+Status Family::setLabeled(const std::vector<std::pair<std::string, std::string>>& labels, double v) {
+  if (!opts_.free_labels) return typeError("setLabeled");
+  std::vector<std::pair<std::string_view, std::string_view>> sorted;
+  for (const auto& [n, val] : labels) {
+    if (!isValidLabelName(n)) return Error(EINVAL, "metric " + opts_.name + ": label name \"" + n + "\" is not valid");
+    if (!val.empty()) sorted.emplace_back(n, val);
+  }
+  std::sort(sorted.begin(), sorted.end());
+  key_scratch_.clear();
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    if (i) key_scratch_ += ',';
+    key_scratch_ += sorted[i].first;
+    key_scratch_ += "=\"";
+    appendEscapedLabelValue(key_scratch_, sorted[i].second);
+    key_scratch_ += '"';
+    if (i && sorted[i].first == sorted[i - 1].first)
+      return Error(EINVAL, "metric " + opts_.name + ": label " + std::string(sorted[i].first) + " appears twice");
+  }
+  const uint32_t hash = hashKey(key_scratch_);
+  int64_t idx = findIndex(key_scratch_, hash);
+  if (idx < 0) {
+    const size_t limit = opts_.max_series ? opts_.max_series : owner_->limits_.max_series_per_family;
+    if (meta_.size() >= limit || owner_->series_count_ >= owner_->limits_.max_series) {
+      ++dropped_;
+      return Error(ENOSPC, "metric " + opts_.name + ": series limit reached");
+    }
+    if ((meta_.size() + 1) * 4 > slots_.size() * 3) growSlots();
+    idx = static_cast<int64_t>(meta_.size());
+    meta_.push_back(SeriesMeta{static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(key_scratch_.size()), hash,
+                               owner_->generation_});
+    arena_ += key_scratch_;
+    values_.resize(values_.size() + stride_, 0.0);
+    insertSlot(static_cast<uint32_t>(idx));
+    ++owner_->series_count_;
+  }
+  meta_[static_cast<size_t>(idx)].seen = owner_->generation_;
+  values_[static_cast<size_t>(idx)] = v;
+  return base::okStatus();
+}
+
 bool Family::remove(LabelValues labels) {
   if (labels.size() != opts_.label_names.size()) return false;
   buildKey(labels, key_scratch_);

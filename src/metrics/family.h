@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <utility>
 #include <span>
 #include <string>
 #include <string_view>
@@ -43,6 +44,10 @@ struct FamilyOptions {
   // "a series a rule stops producing leaves /metrics" rule.
   bool expire_unwritten = false;
   size_t max_series = 0;  // 0: the registry's per-family limit
+  // Series carry their own label names (written with setLabeled): for
+  // families whose label sets vary by series, such as ALERTS. Labels with an
+  // empty value are left out (empty is absent in Prometheus).
+  bool free_labels = false;
 };
 
 // Label values of one series, in the order of the family's label names.
@@ -90,6 +95,8 @@ class Family {
   base::Status setSummary(LabelValues labels, std::span<const double> quantile_values, double sum,
                           double count);
   base::Status setInfo(LabelValues labels);  // info: value 1
+  // Free-label families (gauge/untyped): the series' labels as name/value pairs.
+  base::Status setLabeled(const std::vector<std::pair<std::string, std::string>>& labels, double v);
 
   bool remove(LabelValues labels);
   void clear();

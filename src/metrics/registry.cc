@@ -55,6 +55,10 @@ base::Status validate(FamilyOptions& o) {
     if (o.type == MetricType::kSummary && l == "quantile")
       return fail("a summary cannot have label quantile");
   }
+  if (o.free_labels) {
+    if (!o.label_names.empty()) return fail("a free-label family declares no label names");
+    if (o.type != MetricType::kGauge && o.type != MetricType::kUntyped) return fail("only gauges can have free labels");
+  }
   if (o.type == MetricType::kHistogram) {
     if (!o.buckets.empty() && std::isinf(o.buckets.back()) && o.buckets.back() > 0)
       o.buckets.pop_back();  // +Inf is implied

@@ -186,3 +186,27 @@ TEST(Registry, SetHistogramValidatesCounts) {
 
 }  // namespace
 }  // namespace bpfex::metrics
+
+namespace bpfex::metrics {
+namespace {
+
+TEST(Registry, FreeLabelFamiliesTakeAnyLabelSetAndDropEmptyValues) {
+  Registry r;
+  Family* a = mk(r, {.name = "ALERTS", .free_labels = true});
+  ASSERT_TRUE(a->setLabeled({{"alertname", "X"}, {"alertstate", "firing"}, {"hook", "xdp"}, {"empty", ""}}, 1).ok());
+  ASSERT_TRUE(a->setLabeled({{"alertname", "Y"}, {"alertstate", "pending"}}, 1).ok());
+  ASSERT_TRUE(a->setLabeled({{"hook", "xdp"}, {"alertstate", "firing"}, {"alertname", "X"}}, 1).ok());  // same series
+  EXPECT_EQ(a->size(), 2u);
+  Buffer out;
+  a->render(Format::kText004, out);
+  EXPECT_EQ(out.view(),
+            "# TYPE ALERTS gauge\n"
+            "ALERTS{alertname=\"X\",alertstate=\"firing\",hook=\"xdp\"} 1\n"
+            "ALERTS{alertname=\"Y\",alertstate=\"pending\"} 1\n");
+  EXPECT_FALSE(a->setLabeled({{"bad-name", "v"}}, 1).ok());
+  EXPECT_FALSE(r.family({.name = "f", .label_names = {"a"}, .free_labels = true}).ok());
+  EXPECT_FALSE(r.family({.name = "c_total", .type = MetricType::kCounter, .free_labels = true}).ok());
+}
+
+}  // namespace
+}  // namespace bpfex::metrics

@@ -1,0 +1,121 @@
+// The state machine on a controlled clock, on the scenarios the reference
+// verified against Prometheus 2.42 (prometheus-semantics.md §1.3).
+#include "engine/alerting.h"
+
+#include <gtest/gtest.h>
+
+namespace bpfex::engine {
+namespace {
+
+constexpr double kMin = 60;
+
+AlertingRule rule(double for_s, double keep = 0) {
+  return AlertingRule::create({.name = "HighPacketDropRate",
+                               .for_seconds = for_s,
+                               .keep_firing_for_seconds = keep,
+                               .labels = {{"severity", "warning"}},
+                               .annotations = {{"summary", "drop rate {{ $value | humanizePercentage }} on {{ $labels.hook }}"}}})
+      .value();
+}
+
+const Alert& only(const AlertingRule& r) {
+  EXPECT_EQ(r.alerts().size(), 1u);
+  return r.alerts().begin()->second;
+}
+
+TEST(Alerting, PendingThenFiringExactlyWhenForHasPassed) {
+  // for: 2m, evaluated every minute from 0m with the condition true:
+  // pending at 0m and 1m, firing at 2m.
+  AlertingRule r = rule(2 * kMin);
+  const std::vector<std::pair<LabelMap, double>> on = {{{{"hook", "xdp"}}, 0.07}};
+  ASSERT_TRUE(r.eval(on, 0).ok());
+  EXPECT_EQ(only(r).state, AlertState::kPending);
+  EXPECT_EQ(only(r).active_at, 0);
+  ASSERT_TRUE(r.eval(on, 1 * kMin).ok());
+  EXPECT_EQ(only(r).state, AlertState::kPending);
+  ASSERT_TRUE(r.eval(on, 2 * kMin).ok());
+  EXPECT_EQ(only(r).state, AlertState::kFiring);
+  EXPECT_EQ(only(r).fired_at, 2 * kMin);
+  EXPECT_EQ(only(r).labels.at("alertname"), "HighPacketDropRate");
+  EXPECT_EQ(only(r).labels.at("severity"), "warning");
+  EXPECT_EQ(only(r).annotations.at("summary"), "drop rate 7% on xdp");
+}
+
+TEST(Alerting, ForZeroFiresAtTheFirstEvaluation) {
+  AlertingRule r = rule(0);
+  ASSERT_TRUE(r.eval({{{{"hook", "tc"}}, 1}}, 10).ok());
+  EXPECT_EQ(only(r).state, AlertState::kFiring);
+}
+
+TEST(Alerting, APendingInstanceThatGoesAwayIsDeletedUnsent) {
+  AlertingRule r = rule(5 * kMin);
+  ASSERT_TRUE(r.eval({{{{"hook", "xdp"}}, 1}}, 0).ok());
+  EXPECT_TRUE(r.due(0, kMin).empty());  // pending alerts are never sent
+  ASSERT_TRUE(r.eval({}, kMin).ok());
+  EXPECT_TRUE(r.alerts().empty());
+}
+
+TEST(Alerting, KeepFiringForHoldsThenResolves) {
+  // for: 2m, keep_firing_for: 3m, condition false from 5m:
+  // firing at 5m, 6m and 7m, resolved at 8m.
+  AlertingRule r = rule(2 * kMin, 3 * kMin);
+  const std::vector<std::pair<LabelMap, double>> on = {{{{"hook", "xdp"}}, 1}};
+  for (int m = 0; m <= 4; ++m) ASSERT_TRUE(r.eval(on, m * kMin).ok());
+  EXPECT_EQ(only(r).state, AlertState::kFiring);
+  for (int m = 5; m <= 7; ++m) {
+    ASSERT_TRUE(r.eval({}, m * kMin).ok());
+    EXPECT_EQ(only(r).state, AlertState::kFiring) << m << "m";
+  }
+  ASSERT_TRUE(r.eval({}, 8 * kMin).ok());
+  EXPECT_EQ(only(r).state, AlertState::kInactive);
+  EXPECT_EQ(only(r).resolved_at, 8 * kMin);
+}
+
+TEST(Alerting, ResolvedIsRetainedFifteenMinutesAndAReturnStartsFresh) {
+  AlertingRule r = rule(0);
+  const std::vector<std::pair<LabelMap, double>> on = {{{{"hook", "xdp"}}, 1}};
+  ASSERT_TRUE(r.eval(on, 0).ok());
+  ASSERT_TRUE(r.eval({}, kMin).ok());
+  EXPECT_EQ(only(r).state, AlertState::kInactive);
+  ASSERT_EQ(r.due(kMin, kMin).size(), 1u);  // resolved: sent
+  ASSERT_TRUE(r.eval(on, 2 * kMin).ok());   // back: a fresh instance
+  EXPECT_EQ(only(r).state, AlertState::kFiring);
+  EXPECT_EQ(only(r).active_at, 2 * kMin);
+  ASSERT_TRUE(r.eval({}, 3 * kMin).ok());
+  ASSERT_TRUE(r.eval({}, 3 * kMin + AlertingRule::kResolvedRetention).ok());
+  EXPECT_EQ(r.alerts().size(), 1u);  // exactly at retention: still kept
+  ASSERT_TRUE(r.eval({}, 3 * kMin + AlertingRule::kResolvedRetention + 1).ok());
+  EXPECT_TRUE(r.alerts().empty());
+}
+
+TEST(Alerting, IdentityIsTheLabelSetAndDuplicatesAreAnError) {
+  AlertingRule r = rule(0);
+  ASSERT_TRUE(r.eval({{{{"hook", "xdp"}}, 1}, {{{"hook", "tc"}}, 2}}, 0).ok());
+  EXPECT_EQ(r.alerts().size(), 2u);
+  auto st = r.eval({{{{"hook", "xdp"}}, 1}, {{{"hook", "xdp"}}, 2}}, kMin);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("same labelset"), std::string::npos);
+  EXPECT_EQ(r.alerts().size(), 2u);  // the state is unchanged
+}
+
+TEST(Alerting, ResendHonoursTheDelay) {
+  AlertingRule r = rule(0);
+  const std::vector<std::pair<LabelMap, double>> on = {{{{"hook", "xdp"}}, 1}};
+  ASSERT_TRUE(r.eval(on, 0).ok());
+  auto due = r.due(0, kMin);
+  ASSERT_EQ(due.size(), 1u);
+  due[0]->last_sent_at = 0.001;
+  ASSERT_TRUE(r.eval(on, 30).ok());
+  EXPECT_TRUE(r.due(30, kMin).empty());
+  ASSERT_TRUE(r.eval(on, 61).ok());
+  EXPECT_EQ(r.due(61, kMin).size(), 1u);
+}
+
+TEST(Alerting, TemplatesThatDoNotParseFailTheRule) {
+  auto r = AlertingRule::create({.name = "X", .annotations = {{"summary", "{{ $value | nope }}"}}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("alert X annotation summary"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bpfex::engine
