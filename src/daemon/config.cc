@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "export/http_server.h"
+#include "metrics/text_format.h"
 
 namespace bpfex::daemon {
 
@@ -101,6 +102,7 @@ struct Walker {
       else if (key == "bpf") st = bpfSection(v);
       else if (key == "rule_limits") st = ruleLimits(v);
       else if (key == "push") st = pushSection(v);
+      else if (key == "alerting") st = alertingSection(v);
       else if (key == "rule_params") {
         if (!v.IsMap()) st = fieldError(file, v, key, "expected a mapping of name: value");
         else
@@ -143,6 +145,43 @@ struct Walker {
         st = integer<unsigned>(kv.second, key, cfg.http.max_connections, 1, 10000);
       else if (key == "http.timeout") st = duration(kv.second, key, cfg.http.timeout_seconds);
       else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
+      if (!st) return st;
+    }
+    return base::okStatus();
+  }
+
+  Status alertingSection(const YAML::Node& v) {
+    if (!v.IsMap()) return fieldError(file, v, "alerting", "expected a mapping");
+    auto& a = cfg.alerting;
+    for (const auto& kv : v) {
+      const std::string key = "alerting." + kv.first.as<std::string>();
+      const YAML::Node& n = kv.second;
+      Status st;
+      if (key == "alerting.resend_delay") st = duration(n, key, a.resend_delay_seconds);
+      else if (key == "alerting.timeout") st = duration(n, key, a.timeout_seconds);
+      else if (key == "alerting.external_url") st = scalar(n, key, a.external_url);
+      else if (key == "alerting.alertmanagers") {
+        if (!n.IsSequence()) st = fieldError(file, n, key, "expected a list of URLs");
+        else
+          for (const auto& u : n) {
+            const std::string url = u.as<std::string>();
+            if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+              st = fieldError(file, u, key, "\"" + url + "\" must start with http:// or https://");
+              break;
+            }
+            a.alertmanagers.push_back(url);
+          }
+      } else if (key == "alerting.external_labels") {
+        if (!n.IsMap()) st = fieldError(file, n, key, "expected a mapping of label: value");
+        else
+          for (const auto& l : n) {
+            if (!metrics::isValidLabelName(l.first.as<std::string>())) {
+              st = fieldError(file, l.first, key, "\"" + l.first.as<std::string>() + "\" is not a valid label name");
+              break;
+            }
+            a.external_labels[l.first.as<std::string>()] = l.second.as<std::string>();
+          }
+      } else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
       if (!st) return st;
     }
     return base::okStatus();

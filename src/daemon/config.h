@@ -47,6 +47,14 @@ struct Config {
   engine::BpfConfig bpf;  // bpf: pin_path, stats, objects[], maps[] (docs/configuration.md)
   // push: the daemon's optional periodic push (docs/configuration.md). Off
   // unless push.gateway is set.
+  // alerting: where alerts go (docs/configuration.md). Off without alertmanagers.
+  struct Alerting {
+    std::vector<std::string> alertmanagers;
+    double resend_delay_seconds = 60;
+    double timeout_seconds = 10;
+    std::map<std::string, std::string> external_labels;
+    std::string external_url;  // generatorURL base; default http://<listen>
+  } alerting;
   struct Push {
     std::string gateway;
     std::string job = "bpfex";

@@ -15,6 +15,7 @@
 #include "engine/rule_engine.h"
 #include "engine/process_collector.h"
 #include "export/http_server.h"
+#include "export/alertmanager.h"
 #include "export/periodic_push.h"
 #include "metrics/registry.h"
 #include "metrics/snapshot.h"
@@ -170,6 +171,44 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   engine::BpfDataSource data(bpf_runtime);
   engine::RuleEngine rules(registry, &data, ruleLimitsOf(cfg));
   rules.setParams(cfg.rule_params);
+  rules.setTickInterval(cfg.tick_interval_seconds);
+
+  // Alert delivery: a notifier thread per daemon, fed after each evaluation.
+  std::unique_ptr<exporter::AlertmanagerNotifier> notifier;
+  if (!cfg.alerting.alertmanagers.empty()) {
+    notifier = std::make_unique<exporter::AlertmanagerNotifier>(
+        exporter::NotifierOptions{.urls = cfg.alerting.alertmanagers, .timeout_seconds = cfg.alerting.timeout_seconds});
+    auto hp = exporter::parseListenAddress(cfg.listen);
+    const std::string generator = cfg.alerting.external_url.empty()
+                                      ? "http://" + hp->first + ":" + std::to_string(hp->second) + "/api/v1/rules"
+                                      : cfg.alerting.external_url + "/api/v1/rules";
+    rules.setAlertSink(
+        [n = notifier.get(), generator](std::vector<engine::RuleEngine::SentAlert> alerts) {
+          std::vector<exporter::AmAlert> out;
+          for (auto& a : alerts)
+            out.push_back({std::move(a.labels), std::move(a.annotations), a.starts_at, a.ends_at, generator});
+          n->enqueue(std::move(out));
+        },
+        {.resend_delay_seconds = cfg.alerting.resend_delay_seconds,
+         .external_labels = engine::LabelMap(cfg.alerting.external_labels.begin(), cfg.alerting.external_labels.end())});
+    auto sent = registry.family({.name = "bpfex_notifications_sent_total", .help = "Alerts delivered to Alertmanagers.",
+                                 .type = MetricType::kCounter});
+    auto errs = registry.family({.name = "bpfex_notifications_errors_total",
+                                 .help = "Failed deliveries to Alertmanagers (requests).", .type = MetricType::kCounter});
+    auto dropped = registry.family({.name = "bpfex_notifications_dropped_total",
+                                    .help = "Alerts dropped from a full notification queue.", .type = MetricType::kCounter});
+    auto queued = registry.family({.name = "bpfex_notifications_queue_length", .help = "Alerts waiting to be sent."});
+    if (sent && errs && dropped && queued)
+      eng.addCollector("notifier", [n = notifier.get(), s = sent.value(), e = errs.value(), d = dropped.value(),
+                                    q = queued.value()](metrics::Registry&) {
+        const exporter::NotifierStats st = n->stats();
+        (void)s->set({}, static_cast<double>(st.sent));
+        (void)e->set({}, static_cast<double>(st.errors));
+        (void)d->set({}, static_cast<double>(st.dropped));
+        (void)q->set({}, static_cast<double>(st.queued));
+        return base::okStatus();
+      });
+  }
   (void)rules.reload(cfg.rules);
   eng.addCollector("rules", rules.collector(eng));
 

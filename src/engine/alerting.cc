@@ -118,15 +118,14 @@ AlertState AlertingRule::state() const {
   return s;
 }
 
+// Prometheus' needsSending: never pending; at once when resolved since the
+// last send; otherwise when LastSentAt + resend_delay < ts (strictly).
 std::vector<Alert*> AlertingRule::due(double ts, double resend_delay) {
   std::vector<Alert*> out;
   for (auto& [k, a] : alerts_) {
     if (a.state == AlertState::kPending) continue;
-    if (a.state == AlertState::kInactive && a.resolved_at != 0) {
-      out.push_back(&a);  // resolved: re-sent during retention
-      continue;
-    }
-    if (a.state == AlertState::kFiring && (a.last_sent_at == 0 || ts - a.last_sent_at >= resend_delay)) out.push_back(&a);
+    if (a.state == AlertState::kInactive && a.resolved_at == 0) continue;
+    if (a.resolved_at > a.last_sent_at || a.last_sent_at + resend_delay < ts) out.push_back(&a);
   }
   return out;
 }

@@ -146,12 +146,13 @@ RuleEngine::RuleEngine(metrics::Registry& registry, lua::DataSource* data, lua::
   watchdog_ = std::jthread([this](std::stop_token st) { watchdog(st); });
 }
 
-Result<std::vector<AlertingRule>> RuleEngine::makeAlerts(const lua::Rule& r) {
+Result<std::vector<AlertingRule>> RuleEngine::makeAlerts(const lua::Rule& r, const LabelMap& external) {
   std::vector<AlertingRule> out;
   for (const auto& d : r.alerts()) {
     auto a = AlertingRule::create({.name = d.name, .for_seconds = d.for_seconds,
                                    .keep_firing_for_seconds = d.keep_firing_for_seconds,
-                                   .labels = d.labels, .annotations = d.annotations});
+                                   .labels = d.labels, .annotations = d.annotations},
+                                  external);
     if (!a) return Error::msg(r.name() + ":" + std::to_string(d.line) + ": " + a.error().message());
     out.push_back(std::move(a).value());
   }
@@ -269,7 +270,7 @@ Status RuleEngine::reload(const std::vector<std::string>& paths) {
       return done(std::move(st));
     }
     State s;
-    s.alerts = makeAlerts(*r).value();  // validated above
+    s.alerts = makeAlerts(*r, alerting_.external_labels).value();  // validated above
     s.rule = std::move(r);
     fresh.push_back(std::move(s));
   }
@@ -326,6 +327,25 @@ void RuleEngine::runRule(State& s, const lua::TickContext& ctx) {
       }
     }
     s.last_eval_unix = ctx.now_unix;
+    if (sink_) {
+      // Firing alerts are valid for 4 x max(evaluation interval, resend
+      // delay): if bpfex stops sending, Alertmanager resolves them itself.
+      const double iv = s.rule->intervalSeconds() > 0 ? s.rule->intervalSeconds() : tick_interval_;
+      const double valid = 4 * std::max(iv, alerting_.resend_delay_seconds);
+      std::vector<SentAlert> out;
+      for (AlertingRule& a : s.alerts)
+        for (Alert* al : a.due(ctx.now_unix, alerting_.resend_delay_seconds)) {
+          SentAlert sa;
+          sa.labels = al->labels;
+          for (const auto& [k, v] : alerting_.external_labels) sa.labels.emplace(k, v);  // rule labels win
+          sa.annotations = al->annotations;
+          sa.starts_at = al->fired_at;
+          sa.ends_at = al->state == AlertState::kFiring ? ctx.now_unix + valid : al->resolved_at;
+          al->last_sent_at = ctx.now_unix;
+          out.push_back(std::move(sa));
+        }
+      if (!out.empty()) sink_(std::move(out));
+    }
   }
   // A failed run keeps the rule's last good series; a run that completed
   // (even with rejected writes) has written what it produces.

@@ -86,9 +86,24 @@ class RuleEngine {
     mono_ = std::move(mono);
     unix_ = std::move(unix_now);
   }
+  // Where due alerts go (the daemon's Alertmanager notifier): called on the
+  // engine thread after each evaluation with the alerts to send.
+  struct SentAlert {
+    LabelMap labels, annotations;
+    double starts_at = 0, ends_at = 0;
+  };
+  struct AlertingOptions {
+    double resend_delay_seconds = 60;
+    LabelMap external_labels;
+  };
+  void setAlertSink(std::function<void(std::vector<SentAlert>)> sink, AlertingOptions o) {
+    sink_ = std::move(sink);
+    alerting_ = std::move(o);
+  }
   // Values rules read as params.<name> (config rule_params).
   void setParams(std::map<std::string, std::string> p) { params_ = std::move(p); }
   void setLimits(const lua::RuleLimits& l) { limits_ = l; }
+  void setTickInterval(double s) { tick_interval_ = s; }
 
  private:
   struct State {
@@ -107,6 +122,9 @@ class RuleEngine {
   void publishStatus();
 
   std::function<double()> mono_, unix_;
+  std::function<void(std::vector<SentAlert>)> sink_;
+  AlertingOptions alerting_;
+  double tick_interval_ = 5;
   std::map<std::string, std::string> params_;
   metrics::Registry& registry_;
   lua::DataSource* data_;
@@ -127,7 +145,7 @@ class RuleEngine {
   std::string status_json_, alerts_json_, rules_json_;
   metrics::Family *alerts_series_ = nullptr, *alerts_for_state_ = nullptr;
   void writeAlertSeries();
-  static base::Result<std::vector<AlertingRule>> makeAlerts(const lua::Rule& r);
+  static base::Result<std::vector<AlertingRule>> makeAlerts(const lua::Rule& r, const LabelMap& external = {});
 };
 
 }  // namespace bpfex::engine

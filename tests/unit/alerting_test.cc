@@ -98,17 +98,26 @@ TEST(Alerting, IdentityIsTheLabelSetAndDuplicatesAreAnError) {
   EXPECT_EQ(r.alerts().size(), 2u);  // the state is unchanged
 }
 
-TEST(Alerting, ResendHonoursTheDelay) {
+TEST(Alerting, SendsOnFiringResendsAfterTheDelayAndResolvesAtOnce) {
+  // The verified capture: eval every 1s, resend delay 3s: sends at t, t+4, t+8
+  // (strictly after LastSentAt + 3s), the resolution at once, then every 4s.
   AlertingRule r = rule(0);
+  const double t = 1.7e9;
   const std::vector<std::pair<LabelMap, double>> on = {{{{"hook", "xdp"}}, 1}};
-  ASSERT_TRUE(r.eval(on, 0).ok());
-  auto due = r.due(0, kMin);
-  ASSERT_EQ(due.size(), 1u);
-  due[0]->last_sent_at = 0.001;
-  ASSERT_TRUE(r.eval(on, 30).ok());
-  EXPECT_TRUE(r.due(30, kMin).empty());
-  ASSERT_TRUE(r.eval(on, 61).ok());
-  EXPECT_EQ(r.due(61, kMin).size(), 1u);
+  std::vector<double> sent;
+  auto step = [&](double ts, bool active) {
+    ASSERT_TRUE(r.eval(active ? on : std::vector<std::pair<LabelMap, double>>{}, ts).ok());
+    for (Alert* a : r.due(ts, 3)) {
+      a->last_sent_at = ts;
+      sent.push_back(ts - t);
+    }
+  };
+  for (int i = 0; i <= 10; ++i) step(t + i, true);
+  EXPECT_EQ(sent, (std::vector<double>{0, 4, 8}));
+  sent.clear();
+  for (int i = 11; i <= 19; ++i) step(t + i, false);
+  EXPECT_EQ(sent, (std::vector<double>{11, 15, 19}));  // resolved at 11: sent at once, then re-sent
+  EXPECT_EQ(only(r).resolved_at, t + 11);
 }
 
 TEST(Alerting, TemplatesThatDoNotParseFailTheRule) {
