@@ -313,4 +313,139 @@ function hist.quantile(q, counts, bounds)
 end
 env.hist = hist
 
+-- Vectors, PromQL-style ------------------------------------------------------
+-- A vector is a list of samples { labels = {name = value, ...}, value = number }.
+-- These are the operations alert conditions need: aggregation by labels,
+-- topk/bottomk, filtering by comparison, and binary operations between two
+-- vectors matched on all labels, on(...) or ignoring(...).
+local vec = {}
+
+local function key_of(labels, names)
+  local parts = {}
+  for i, n in ipairs(names) do parts[i] = n .. "\0" .. tostring(labels[n] or "") end
+  return table.concat(parts, "\1")
+end
+local function sorted_names(labels, except)
+  local names = {}
+  for n in pairs(labels) do
+    if not (except and except[n]) then names[#names + 1] = n end
+  end
+  table.sort(names)
+  return names
+end
+
+-- vec.aggregate(v, "sum"|"avg"|"min"|"max"|"count", by) -> vector (by: list of label names)
+function vec.aggregate(v, op, by)
+  by = by or {}
+  local groups, order = {}, {}
+  for _, s in ipairs(v) do
+    local k = key_of(s.labels, by)
+    local g = groups[k]
+    if not g then
+      local labels = {}
+      for _, n in ipairs(by) do labels[n] = s.labels[n] end
+      g = { labels = labels, sum = 0, count = 0, min = s.value, max = s.value }
+      groups[k] = g
+      order[#order + 1] = k
+    end
+    g.sum, g.count = g.sum + s.value, g.count + 1
+    if s.value < g.min then g.min = s.value end
+    if s.value > g.max then g.max = s.value end
+  end
+  local out = {}
+  for _, k in ipairs(order) do
+    local g = groups[k]
+    local value = (op == "sum" and g.sum) or (op == "avg" and g.sum / g.count) or (op == "min" and g.min)
+      or (op == "max" and g.max) or (op == "count" and g.count)
+    if value == nil then error("vec.aggregate: unknown operation " .. tostring(op), 2) end
+    out[#out + 1] = { labels = g.labels, value = value }
+  end
+  return out
+end
+for _, op in ipairs({ "sum", "avg", "min", "max", "count" }) do
+  vec[op .. "_by"] = function(v, by) return vec.aggregate(v, op, by) end
+end
+
+-- vec.topk(v, k) / vec.bottomk(v, k): the k largest / smallest samples.
+function vec.topk(v, k)
+  local c = {}
+  for i, s in ipairs(v) do c[i] = s end
+  table.sort(c, function(a, b) return a.value > b.value end)
+  local out = {}
+  for i = 1, math.min(k, #c) do out[i] = c[i] end
+  return out
+end
+function vec.bottomk(v, k)
+  local c = {}
+  for i, s in ipairs(v) do c[i] = s end
+  table.sort(c, function(a, b) return a.value < b.value end)
+  local out = {}
+  for i = 1, math.min(k, #c) do out[i] = c[i] end
+  return out
+end
+
+-- vec.filter(v, op, x): the samples whose value compares true (">", ">=",
+-- "<", "<=", "==", "!="), like PromQL's `v > x`.
+local cmp = {
+  [">"] = function(a, b) return a > b end, [">="] = function(a, b) return a >= b end,
+  ["<"] = function(a, b) return a < b end, ["<="] = function(a, b) return a <= b end,
+  ["=="] = function(a, b) return a == b end, ["!="] = function(a, b) return a ~= b end,
+}
+function vec.filter(v, op, x)
+  local f = cmp[op] or error("vec.filter: unknown comparison " .. tostring(op), 2)
+  local out = {}
+  for _, s in ipairs(v) do
+    if f(s.value, x) then out[#out + 1] = s end
+  end
+  return out
+end
+
+-- vec.binop(a, op, b [, {on = {...}} | {ignoring = {...}}]): one-to-one
+-- matching as PromQL does; arithmetic ("+", "-", "*", "/") gives the result
+-- with a's labels (minus ignored ones with ignoring; only `on` labels with
+-- on); comparisons keep a's samples whose comparison holds. Unmatched samples
+-- drop out; several matches for one sample are an error.
+local arith = {
+  ["+"] = function(x, y) return x + y end, ["-"] = function(x, y) return x - y end,
+  ["*"] = function(x, y) return x * y end, ["/"] = function(x, y) return x / y end,
+}
+function vec.binop(a, op, b, matching)
+  matching = matching or {}
+  local ignoring = {}
+  for _, n in ipairs(matching.ignoring or {}) do ignoring[n] = true end
+  local function match_key(labels)
+    if matching.on then return key_of(labels, matching.on) end
+    return key_of(labels, sorted_names(labels, ignoring))
+  end
+  local right = {}
+  for _, s in ipairs(b) do
+    local k = match_key(s.labels)
+    if right[k] then error("vec.binop: several samples on the right match " .. k:gsub("%z", "="):gsub("\1", ","), 2) end
+    right[k] = s
+  end
+  local out = {}
+  for _, s in ipairs(a) do
+    local r = right[match_key(s.labels)]
+    if r then
+      if arith[op] then
+        local labels = {}
+        if matching.on then
+          for _, n in ipairs(matching.on) do labels[n] = s.labels[n] end
+        else
+          for n, v in pairs(s.labels) do
+            if not ignoring[n] then labels[n] = v end
+          end
+        end
+        out[#out + 1] = { labels = labels, value = arith[op](s.value, r.value) }
+      elseif cmp[op] then
+        if cmp[op](s.value, r.value) then out[#out + 1] = s end
+      else
+        error("vec.binop: unknown operator " .. tostring(op), 2)
+      end
+    end
+  end
+  return out
+end
+env.vec = vec
+
 return env, chk

@@ -148,7 +148,7 @@ TEST_P(LuaApiTests, PassInsideTheSandbox) {
   EXPECT_EQ(h.value("bpfex_rule_errors_total", {path, "timeout"}).value_or(0), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Files, LuaApiTests, ::testing::Values("sandbox_test.lua", "api_test.lua"));
+INSTANTIATE_TEST_SUITE_P(Files, LuaApiTests, ::testing::Values("sandbox_test.lua", "api_test.lua", "vec_test.lua"));
 
 TEST(Rules, ApiTestProducesTheExpectedSeries) {
   Harness h;
