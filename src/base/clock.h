@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace bpfex::base {
 
@@ -18,6 +19,11 @@ inline double unixSeconds() {
   using namespace std::chrono;
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
+
+// RFC 3339 in UTC: "2026-11-20T23:25:52.123Z". frac_digits 3 gives
+// milliseconds (Alertmanager's API); -1 gives up to nanoseconds with trailing
+// zeros trimmed (Prometheus' API). Non-positive times give Go's zero time.
+std::string rfc3339(double unix_seconds, int frac_digits = -1);
 
 inline int64_t monotonicNanos() {
   using namespace std::chrono;

@@ -395,21 +395,6 @@ void RuleEngine::writeAlertSeries() {
 
 namespace {
 
-std::string rfc3339(double unix_seconds) {
-  if (unix_seconds <= 0) return "0001-01-01T00:00:00Z";
-  const auto secs = static_cast<time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char frac[16];
-  std::snprintf(frac, sizeof frac, "%.9f", unix_seconds - static_cast<double>(secs));
-  std::string f(frac + 1);
-  while (!f.empty() && f.back() == '0') f.pop_back();
-  if (f == ".") f.clear();
-  return std::string(buf) + f + "Z";
-}
-
 std::string apiValue(double v) {  // Prometheus' API: strconv.FormatFloat(v, 'e', -1, 64)
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
@@ -420,7 +405,7 @@ std::string apiValue(double v) {  // Prometheus' API: strconv.FormatFloat(v, 'e'
 
 nlohmann::json alertJson(const Alert& a) {
   return {{"labels", a.labels}, {"annotations", a.annotations}, {"state", std::string(alertStateName(a.state))},
-          {"activeAt", rfc3339(a.active_at)}, {"value", apiValue(a.value)}};
+          {"activeAt", base::rfc3339(a.active_at)}, {"value", apiValue(a.value)}};
 }
 
 }  // namespace
@@ -465,13 +450,13 @@ void RuleEngine::publishStatus() {
                        {"keepFiringFor", a.spec().keep_firing_for_seconds}, {"labels", labels},
                        {"annotations", annotations}, {"alerts", instances},
                        {"health", s.last_error.empty() ? "ok" : "err"}, {"lastError", s.last_error},
-                       {"type", "alerting"}, {"lastEvaluation", rfc3339(s.last_eval_unix)},
+                       {"type", "alerting"}, {"lastEvaluation", base::rfc3339(s.last_eval_unix)},
                        {"evaluationTime", s.last_duration}});
     }
     if (s.alerts.empty()) continue;
     groups.push_back({{"name", s.rule->name()}, {"file", s.rule->name()}, {"rules", rules},
                       {"interval", s.rule->intervalSeconds()}, {"limit", 0},
-                      {"evaluationTime", s.last_duration}, {"lastEvaluation", rfc3339(s.last_eval_unix)}});
+                      {"evaluationTime", s.last_duration}, {"lastEvaluation", base::rfc3339(s.last_eval_unix)}});
   }
   nlohmann::json aj = {{"status", "success"}, {"data", {{"alerts", alerts}}}};
   nlohmann::json rj = {{"status", "success"}, {"data", {{"groups", groups}}}};

@@ -6,23 +6,12 @@
 #include <cmath>
 #include <ctime>
 
+#include "base/clock.h"
 #include "base/log.h"
 
 namespace bpfex::exporter {
 
 namespace {
-
-std::string rfc3339ms(double t) {
-  const auto secs = static_cast<time_t>(std::floor(t));
-  const int ms = static_cast<int>(std::lround((t - std::floor(t)) * 1000)) % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, ms);
-  return out;
-}
 
 size_t collect(char* p, size_t s, size_t n, void* out) {
   static_cast<std::string*>(out)->append(p, s * n);
@@ -43,8 +32,8 @@ AlertmanagerNotifier::~AlertmanagerNotifier() {
 std::string AlertmanagerNotifier::body(const std::vector<AmAlert>& alerts) {
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& a : alerts)
-    arr.push_back({{"labels", a.labels}, {"annotations", a.annotations}, {"startsAt", rfc3339ms(a.starts_at)},
-                   {"endsAt", rfc3339ms(a.ends_at)}, {"generatorURL", a.generator_url}});
+    arr.push_back({{"labels", a.labels}, {"annotations", a.annotations}, {"startsAt", base::rfc3339(a.starts_at, 3)},
+                   {"endsAt", base::rfc3339(a.ends_at, 3)}, {"generatorURL", a.generator_url}});
   return arr.dump();
 }
 

@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "engine/engine.h"
+#include "engine/recorded_data.h"
 #include "metrics/exposition.h"
 
 namespace bpfex::engine {
@@ -19,76 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class FakeData : public lua::DataSource {
- public:
-  using Value = std::variant<double, std::string>;
-  struct Map {
-    bpf::Layout kl, vl;
-    bpf::MapInfo info;
-    std::vector<uint8_t> keys, values;
-    size_t count = 0;
-  };
-  void addMap(const std::string& name, const std::string& kdecl, const std::string& vdecl, uint32_t max) {
-    Map m;
-    m.kl = bpf::Layout::fromDeclaration(kdecl).value();
-    m.vl = bpf::Layout::fromDeclaration(vdecl).value();
-    m.info.name = name;
-    m.info.type = 1;  // hash
-    m.info.max_entries = max;
-    m.info.key_size = m.kl.size();
-    m.info.value_size = m.vl.size();
-    maps_[name] = std::move(m);
-  }
-  void setRows(const std::string& name, const std::vector<std::pair<std::map<std::string, Value>, std::map<std::string, Value>>>& rows) {
-    Map& m = maps_.at(name);
-    m.count = rows.size();
-    m.keys.assign(rows.size() * m.kl.size(), 0);
-    m.values.assign(rows.size() * m.vl.size(), 0);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      write(m.kl, m.keys.data() + i * m.kl.size(), rows[i].first);
-      write(m.vl, m.values.data() + i * m.vl.size(), rows[i].second);
-    }
-  }
-  base::Result<lua::MapView> mapView(const std::string& name) override {
-    auto it = maps_.find(name);
-    if (it == maps_.end()) return base::Error::msg("bpf map \"" + name + "\" is not configured");
-    const Map& m = it->second;
-    lua::MapView v;
-    v.keys = m.keys.data();
-    v.values = m.values.data();
-    v.count = m.count;
-    v.key_size = m.kl.size();
-    v.value_size = m.vl.size();
-    v.key_layout = &m.kl;
-    v.value_layout = &m.vl;
-    v.info = &m.info;
-    return v;
-  }
-  base::Result<const bpf::EventReader*> events(const std::string& name) override {
-    return base::Error::msg("no events " + name);
-  }
-
- private:
-  static void write(const bpf::Layout& l, uint8_t* base, const std::map<std::string, Value>& vals) {
-    for (const auto& [name, v] : vals) {
-      std::string field = name;
-      uint32_t idx = 0;
-      if (auto lb = name.find('['); lb != std::string::npos) {
-        field = name.substr(0, lb);
-        idx = static_cast<uint32_t>(std::stoul(name.substr(lb + 1)));
-      }
-      const bpf::Field* f = l.find(field);
-      ASSERT_NE(f, nullptr) << name;
-      if (std::holds_alternative<std::string>(v)) {
-        std::strncpy(reinterpret_cast<char*>(base + f->offset), std::get<std::string>(v).c_str(), f->size);
-      } else {
-        const auto u = static_cast<uint64_t>(static_cast<int64_t>(std::get<double>(v)));
-        std::memcpy(base + f->offset + idx * f->size, &u, f->size);
-      }
-    }
-  }
-  std::map<std::string, Map> maps_;
-};
+// Map contents for the rules come from RecordedData (what `bpfex test` uses).
+using FakeData = RecordedData;
 
 // A registry, an engine and a rule engine, driven tick by tick.
 struct Harness {
@@ -127,10 +60,12 @@ struct Harness {
 };
 
 void addFlows(FakeData& d) {
-  d.addMap("t/flows", "u32 ifindex; char proto[8]", "u64 packets; u64 bytes; u64 slots[4]", 64);
-  d.setRows("t/flows", {{{{"ifindex", 2.0}, {"proto", std::string("tcp")}},
-                         {{"packets", 100.0}, {"bytes", 6400.0}, {"slots[0]", 1.0}, {"slots[3]", 9.0}}},
-                        {{{"ifindex", 3.0}, {"proto", std::string("udp")}}, {{"packets", 7.0}, {"bytes", 700.0}}}});
+  ASSERT_TRUE(d.addMap("t/flows", "u32 ifindex; char proto[8]", "u64 packets; u64 bytes; u64 slots[4]", 64).ok());
+  ASSERT_TRUE(d.setEntries("t/flows", {{{{"ifindex", 2.0}, {"proto", std::string("tcp")}},
+                                        {{"packets", 100.0}, {"bytes", 6400.0}, {"slots[0]", 1.0}, {"slots[3]", 9.0}}},
+                                       {{{"ifindex", 3.0}, {"proto", std::string("udp")}},
+                                        {{"packets", 7.0}, {"bytes", 700.0}}}})
+                  .ok());
 }
 
 class LuaApiTests : public ::testing::TestWithParam<std::string> {};
@@ -311,13 +246,13 @@ TEST(Rules, ARuleRunsAtItsOwnInterval) {
 
 TEST(Rules, RatesComeFromTheWindow) {
   Harness h;
-  h.data.addMap("t/c", "u32 id", "u64 n", 4);
+  ASSERT_TRUE(h.data.addMap("t/c", "u32 id", "u64 n", 4).ok());
   h.file("rate.lua", "local g = metric.gauge('rate_g', 'x')\nlocal w = window('1h')\n"
                      "on_tick(function() for k, v in bpf.map('t/c'):entries() do\n"
                      "  local r = w:increase('x', v.n); if r then g:set({}, r) end end end)\n");
   ASSERT_TRUE(h.rules.reload({h.dir.string()}).ok());
   for (double n : {10.0, 25.0, 5.0 /* reset */, 8.0}) {
-    h.data.setRows("t/c", {{{{"id", 1.0}}, {{"n", n}}}});
+    ASSERT_TRUE(h.data.setEntries("t/c", {{{{"id", 1.0}}, {{"n", n}}}}).ok());
     h.engine.tick();
   }
   EXPECT_EQ(h.value("rate_g"), 15 + 5 + 3);  // 10->25, reset to 5, 5->8
