@@ -187,7 +187,9 @@ dpid=$!; _pids+=($dpid)
 pushed() { [[ "$(names bpfex-node host=n1)" == *"bpfex_build_info"*"process_cpu_seconds_total"* ]]; }
 wait_for 10 pushed || fail "daemon push did not arrive: $(names bpfex-node host=n1)"
 [[ "$(names bpfex-node host=n1)" != *"bpfex_ticks_total"* ]] || fail "families not filtered: $(names bpfex-node host=n1)"
-curl -s http://127.0.0.1:$P/metrics | grep -q '^bpfex_push_total{result="ok"} [1-9]' || fail "push self-metric"
+# The self-metric reaches /metrics with the tick after the push.
+push_counted() { curl -s http://127.0.0.1:$P/metrics | grep -q '^bpfex_push_total{result="ok"} [1-9]'; }
+wait_for 5 push_counted || fail "push self-metric"
 t_before=$(curl -s $GW/metrics | awk '/^push_time_seconds\{.*job="bpfex-node"/ {print $2}')
 sleep 0.2
 kill -TERM $dpid; wait $dpid

@@ -39,8 +39,9 @@ sleep 0.5
 ip netns exec "$BPFEX_T_NS_B" python3 "$BPFEX_UDP_SEND" send "$BPFEX_T_IP_A" 7790 700 >/dev/null
 wait %2 2>/dev/null || true
 [ "$(cat "$WORK/sink.txt")" = 700 ] || fail "sink received $(cat "$WORK/sink.txt") of 700"
-sleep 1.2  # two ticks
-
+# The counts reach /metrics with the next ticks (500 ms each).
+counted() { curl -s http://127.0.0.1:$P/metrics | grep -q '^bpfex_bpf_program_run_count_total{object="traffic",program="bpfex_tc_ingress"} 700$'; }
+wait_for 10 counted || true
 m=$(curl -s http://127.0.0.1:$P/metrics)
 runs=$(awk '/^bpfex_bpf_program_run_count_total\{object="traffic",program="bpfex_xdp_count"\}/ {print $2}' <<<"$m")
 [ "$runs" = 700 ] || fail "xdp program ran $runs times for 700 packets"
