@@ -450,7 +450,8 @@ TEST(Errors, NameTheObjectAndTheCause) {
   EXPECT_NE(e4.error().message().find("/nonexistent/x.bpf.o"), std::string::npos);
 
   engine::BpfRuntime rt;
-  rt.start({.objects = {{.name = "rejected", .path = REJECT_TEST_OBJ}},
+  rt.start({.pin_path = env("BPFEX_T_PIN") + "/runtime",  // run.sh removes it
+            .objects = {{.name = "rejected", .path = REJECT_TEST_OBJ}},
             .maps = {{.name = "ghost", .pinned = "/sys/fs/bpf/bpfex-ghost"}}});
   EXPECT_EQ((rt.errors().at({"load", "rejected"})), 1u);
   EXPECT_EQ((rt.errors().at({"open_map", "ghost"})), 1u);
