@@ -114,6 +114,11 @@ void BpfRuntime::refreshForeign(MapEntry& e) {
         ::close(fd);
       }
     } else {
+      // Resolving a name enumerates every map in the kernel: at most every
+      // 10 s, not on every read.
+      const double now = base::monotonicSeconds();
+      if (e.ok && e.map != nullptr && now - e.last_name_check < 10) return;
+      e.last_name_check = now;
       auto m = bpf::Map::openByName(e.foreign.kernel_name);
       if (m) now_id = m->info().id;
     }
@@ -169,25 +174,20 @@ Result<const bpf::EventReader*> BpfRuntime::events(MapEntry& m, uint64_t tick) {
   return m.events.get();
 }
 
-Result<const bpf::Layout*> BpfRuntime::keyLayout(MapEntry& m) {
-  if (!m.key_layout) {
+Result<const bpf::Layout*> BpfRuntime::layout(MapEntry& m, bool key) {
+  std::optional<bpf::Layout>& slot = key ? m.key_layout : m.value_layout;
+  if (!slot) {
     if (m.map == nullptr) return Error(ENOENT, "map " + m.name + " is not available");
-    auto l = m.foreign.key_layout.empty() ? m.map->keyLayout() : bpf::Layout::fromDeclaration(m.foreign.key_layout);
+    const std::string& decl = key ? m.foreign.key_layout : m.foreign.value_layout;
+    auto l = !decl.empty() ? bpf::Layout::fromDeclaration(decl) : key ? m.map->keyLayout() : m.map->valueLayout();
     if (!l) return std::move(l).error();
-    m.key_layout = std::move(l).value();
+    slot = std::move(l).value();
   }
-  return &*m.key_layout;
+  return &*slot;
 }
 
-Result<const bpf::Layout*> BpfRuntime::valueLayout(MapEntry& m) {
-  if (!m.value_layout) {
-    if (m.map == nullptr) return Error(ENOENT, "map " + m.name + " is not available");
-    auto l = m.foreign.value_layout.empty() ? m.map->valueLayout() : bpf::Layout::fromDeclaration(m.foreign.value_layout);
-    if (!l) return std::move(l).error();
-    m.value_layout = std::move(l).value();
-  }
-  return &*m.value_layout;
-}
+Result<const bpf::Layout*> BpfRuntime::keyLayout(MapEntry& m) { return layout(m, true); }
+Result<const bpf::Layout*> BpfRuntime::valueLayout(MapEntry& m) { return layout(m, false); }
 
 void BpfRuntime::stop() {
   maps_.clear();

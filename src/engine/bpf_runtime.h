@@ -59,6 +59,7 @@ class BpfRuntime {
     std::unique_ptr<bpf::EventReader> events;     // ring buffers, perf event arrays
     std::optional<bpf::Layout> key_layout, value_layout;
     uint64_t read_tick = 0;
+    double last_name_check = 0;  // kernel_name maps: when the name was last resolved
     double read_seconds = 0;
     bool ok = true;
   };
@@ -89,6 +90,7 @@ class BpfRuntime {
  private:
   base::Status openForeign(MapEntry& e);
   void makeReader(MapEntry& e);
+  base::Result<const bpf::Layout*> layout(MapEntry& m, bool key);
   void refreshForeign(MapEntry& e);
 
   BpfConfig cfg_;
