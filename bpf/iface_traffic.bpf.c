@@ -55,9 +55,10 @@ int bpfex_xdp_count(struct xdp_md *ctx) {
 }
 
 static __always_inline int tc_count(struct __sk_buff *skb, enum bpfex_hook hook) {
-  if (ipv4_only && skb->protocol != bpf_htons(ETH_P_IP)) return TC_ACT_OK;
+  /* TC_ACT_UNSPEC: pass, and let later filters on the hook run too. */
+  if (ipv4_only && skb->protocol != bpf_htons(ETH_P_IP)) return TC_ACT_UNSPEC;
   account(skb->ifindex, hook, skb->len);
-  return TC_ACT_OK;
+  return TC_ACT_UNSPEC;
 }
 
 SEC("tc")

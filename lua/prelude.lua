@@ -66,6 +66,7 @@ env.log = api.log
 env.http = api.http
 env.json = api.json
 env.fs = api.fs
+env.state = api.state
 env.job = {
   run = api.on_tick,
   -- Records the failure; the job's metrics are still pushed.
@@ -188,6 +189,8 @@ end
 function Map:info() return api.map_info(self.name) end
 
 env.bpf = {
+  -- {object, name, type, id, stats, run_count, run_time_ns, attached = {{type, target, netns}}}
+  programs = api.bpf_programs,
   map = function(name)
     if type(name) ~= "string" then error("bpf.map(name): name must be a string", 2) end
     return setmetatable({ name = name }, Map)

@@ -4,11 +4,16 @@
 
 #include "bpfex_abi.h"
 #include "iface_traffic.skel.h"
+#include "vpn_router.skel.h"
 
 // The C++ side reads these structs through BTF, but the layout is also the
 // ABI: a change here must be a change in bpf/include/bpfex_abi.h too.
 static_assert(sizeof(struct bpfex_iface_key) == 8);
 static_assert(sizeof(struct bpfex_iface_counters) == 16);
+static_assert(sizeof(struct vpn_if_stats) == 96);
+static_assert(sizeof(struct vpn_latency) == 8 * (2 + VPN_LATENCY_SLOTS));
+static_assert(sizeof(struct vpn_session) == 80);
+static_assert(sizeof(struct vpn_tunnel_hdr) == 16);
 
 namespace bpfex::bpf {
 
@@ -19,6 +24,7 @@ struct Entry {
 };
 const Entry kBundled[] = {
     {"iface_traffic", &iface_traffic_bpf__elf_bytes},
+    {"vpn_router", &vpn_router_bpf__elf_bytes},
 };
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include "bpf/layout.h"
 
+#include <arpa/inet.h>
 #include <bpf/btf.h>
 
 #include <charconv>
@@ -231,6 +232,71 @@ Result<Layout> Layout::fromDeclaration(std::string_view decl) {
   if (fields.empty()) return Error::msg("declaration is empty");
   off = (off + max_align - 1) / max_align * max_align;
   return Layout(std::move(fields), off);
+}
+
+namespace {
+
+base::Result<uint64_t> encodeNumber(const Field& f, const std::string& text) {
+  const std::string what = "field " + f.name;
+  if (f.kind == FieldKind::kBool) {
+    if (text == "true" || text == "1") return 1;
+    if (text == "false" || text == "0") return 0;
+    return base::Error::msg(what + ": \"" + text + "\" is not true or false");
+  }
+  if (f.kind == FieldKind::kEnum && f.enums)
+    for (const auto& [v, name] : f.enums->values)
+      if (name == text) return static_cast<uint64_t>(v);
+  if (f.kind == FieldKind::kUnsigned && f.size == 4 && text.find('.') != std::string::npos) {
+    in_addr a{};
+    if (inet_pton(AF_INET, text.c_str(), &a) != 1) return base::Error::msg(what + ": \"" + text + "\" is not an IPv4 address");
+    return a.s_addr;  // already in network byte order; stored as-is
+  }
+  if (f.kind == FieldKind::kFloat) return base::Error::msg(what + ": floating-point fields cannot be set");
+  std::string_view s = text;
+  const bool neg = !s.empty() && s.front() == '-';
+  if (neg) {
+    if (f.kind != FieldKind::kSigned) return base::Error::msg(what + ": " + text + " is negative");
+    s.remove_prefix(1);
+  }
+  int base = 10;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    base = 16;
+    s.remove_prefix(2);
+  }
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size())
+    return base::Error::msg(what + ": \"" + text + "\" is not a number" +
+                            (f.kind == FieldKind::kEnum ? " or a name of its enum" : ""));
+  if (f.size < 8 && !neg && v >> (f.size * 8) != 0)
+    return base::Error::msg(what + ": " + text + " does not fit in " + std::to_string(f.size) + " bytes");
+  return neg ? static_cast<uint64_t>(-static_cast<int64_t>(v)) : v;
+}
+
+}  // namespace
+
+base::Result<std::vector<uint8_t>> Layout::encode(const std::vector<std::pair<std::string, std::string>>& values) const {
+  std::vector<uint8_t> out(size_, 0);
+  for (const auto& [name, text] : values) {
+    const Field* f = find(name);
+    if (f == nullptr) {
+      std::string known;
+      for (const Field& k : fields_) known += (known.empty() ? "" : ", ") + k.name;
+      return base::Error::msg("no field named " + name + " (fields: " + known + ")");
+    }
+    if (f->bit_size != 0 || f->count != 1) return base::Error::msg("field " + name + ": bitfields and arrays cannot be set");
+    if (f->kind == FieldKind::kString || f->kind == FieldKind::kBytes) {
+      if (text.size() >= f->size && f->kind == FieldKind::kString)
+        return base::Error::msg("field " + name + ": \"" + text + "\" is longer than " + std::to_string(f->size - 1) + " bytes");
+      std::memcpy(out.data() + f->offset, text.data(), std::min<size_t>(text.size(), f->size));
+      continue;
+    }
+    auto v = encodeNumber(*f, text);
+    if (!v) return std::move(v).error();
+    const uint64_t x = v.value();
+    std::memcpy(out.data() + f->offset, &x, f->size);  // little-endian: the low bytes
+  }
+  return out;
 }
 
 const Field* Layout::find(std::string_view name) const {

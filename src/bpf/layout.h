@@ -59,6 +59,12 @@ class Layout {
   const std::vector<Field>& fields() const { return fields_; }
   uint32_t size() const { return size_; }
   const Field* find(std::string_view name) const;
+  // Encodes `values` (field name -> text) into a zeroed buffer of size():
+  // numbers (decimal, 0x hex, negative for signed), true/false, enum names,
+  // strings for char arrays, and dotted IPv4 addresses for 4-byte unsigned
+  // fields (stored in network byte order, as the data path sees them).
+  // Fields not named stay zero. Errors name the field.
+  base::Result<std::vector<uint8_t>> encode(const std::vector<std::pair<std::string, std::string>>& values) const;
   // A C declaration of the layout's leaf fields, e.g. for LuaJIT's ffi.cdef.
   // Bitfields and unions are not representable there and are left out
   // (padding keeps the offsets right).

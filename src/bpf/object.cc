@@ -22,6 +22,7 @@
 
 #include "base/log.h"
 #include "bpf/bundled.h"
+#include "bpf/layout.h"
 #include "bpf/netns.h"
 
 namespace bpfex::bpf {
@@ -196,6 +197,7 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const ObjectSpec& spec, const
     self->maps_.emplace(bpf_map__name(m), std::make_unique<Map>(std::move(map).value()));
   }
 
+  if (auto st = self->initMaps(); !st) return std::move(st).error().context(what);
   for (const AttachSpec& a : spec.attach)
     if (auto st = self->attach(a); !st) return std::move(st).error().context(what);
   return self;
@@ -233,6 +235,38 @@ Status BpfObject::setGlobals() {
   if (int rc = bpf_map__set_initial_value(rodata, data.data(), data.size()); rc != 0)
     return Error::fromErrno(-rc, "set const volatile globals");
   return base::okStatus();
+}
+
+Status BpfObject::initMaps() {
+  const struct btf* btf = bpf_object__btf(obj_);
+  for (const MapInit& init : spec_.init) {
+    bpf_map* m = bpf_object__find_map_by_name(obj_, init.map.c_str());
+    if (m == nullptr || bpf_map__is_internal(m)) return Error(ENOENT, "init: no map named " + init.map);
+    const auto type = bpf_map__type(m);
+    if (type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_LRU_PERCPU_HASH)
+      return Error::msg("init: map " + init.map + " is per-CPU; only shared maps can be initialised");
+    if (btf == nullptr || bpf_map__btf_key_type_id(m) == 0 || bpf_map__btf_value_type_id(m) == 0)
+      return Error::msg("init: map " + init.map + " has no BTF key and value types");
+    auto kl = Layout::fromBtf(btf, bpf_map__btf_key_type_id(m), "key");
+    if (!kl) return std::move(kl).error().context("init: map " + init.map + " key");
+    auto vl = Layout::fromBtf(btf, bpf_map__btf_value_type_id(m), "value");
+    if (!vl) return std::move(vl).error().context("init: map " + init.map + " value");
+    for (const MapInit::Entry& e : init.entries) {
+      auto k = kl->encode(e.key);
+      if (!k) return std::move(k).error().context(e.where + ".key");
+      auto v = vl->encode(e.value);
+      if (!v) return std::move(v).error().context(e.where + ".value");
+      if (int rc = bpf_map_update_elem(bpf_map__fd(m), k->data(), v->data(), BPF_ANY); rc != 0)
+        return Error::fromErrno(errno, e.where + ": update " + init.map);
+    }
+  }
+  return base::okStatus();
+}
+
+std::vector<AttachSpec> BpfObject::attached() const {
+  std::vector<AttachSpec> v;
+  for (const auto& a : attached_) v.push_back(a->spec);
+  return v;
 }
 
 Status BpfObject::attach(const AttachSpec& a) {

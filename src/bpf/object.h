@@ -46,12 +46,25 @@ struct AttachSpec {
   bool xdp_generic = false;  // xdp only: SKB mode instead of native (driver) mode
 };
 
+// Entries written into one of the object's maps after load, before attach
+// (e.g. a policy the data path needs from its first packet). Fields by name,
+// as Layout::encode takes them; `where` names the entry for errors.
+struct MapInit {
+  std::string map;
+  struct Entry {
+    std::vector<std::pair<std::string, std::string>> key, value;
+    std::string where;
+  };
+  std::vector<Entry> entries;
+};
+
 struct ObjectSpec {
   std::string name;     // how rules and metrics refer to it
   std::string bundled;  // a bundled program's name, or
   std::string path;     // an operator's .bpf.o file
   std::map<std::string, std::string> globals;  // const volatile name -> value (decimal or 0x hex)
   std::vector<AttachSpec> attach;
+  std::vector<MapInit> init;
   bool keep_attached = false;
 };
 
@@ -80,11 +93,14 @@ class BpfObject {
   base::Result<std::vector<ProgramStats>> programStats() const;
   // Where each program is attached, for display ("xdp bpfex0 (netns a)").
   std::vector<std::pair<std::string, std::string>> attachments() const;
+  // What is attached now, as configured.
+  std::vector<AttachSpec> attached() const;
 
  private:
   struct Attachment;
   explicit BpfObject(ObjectSpec spec);  // out of line: Attachment is complete only there
   base::Status setGlobals();
+  base::Status initMaps();
   base::Status attach(const AttachSpec& a);
   void detachAll();
 

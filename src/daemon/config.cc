@@ -95,6 +95,7 @@ struct Walker {
       if (key == "listen") st = scalar(v, key, cfg.listen);
       else if (key == "metrics_path") st = scalar(v, key, cfg.metrics_path);
       else if (key == "log_level") st = scalar(v, key, cfg.log_level);
+      else if (key == "state_dir") st = scalar(v, key, cfg.state_dir);
       else if (key == "tick_interval") st = duration(v, key, cfg.tick_interval_seconds);
       else if (key == "rules") st = rules(v);
       else if (key == "http") st = http(v);
@@ -263,6 +264,54 @@ struct Walker {
     return base::okStatus();
   }
 
+  // init: [{map: NAME, entries: [{key: {field: v, ...} | v, value: {...} | v}, ...]}, ...]
+  Status fieldValues(const YAML::Node& n, const std::string& field, const char* scalar_name,
+                     std::vector<std::pair<std::string, std::string>>& out) {
+    if (n.IsScalar()) {
+      out.emplace_back(scalar_name, n.Scalar());
+      return base::okStatus();
+    }
+    if (!n.IsMap()) return fieldError(file, n, field, "expected a mapping of field: value, or one value");
+    for (const auto& f : n) {
+      if (!f.second.IsScalar()) return fieldError(file, f.second, field + "." + f.first.as<std::string>(), "expected a value");
+      out.emplace_back(f.first.as<std::string>(), f.second.Scalar());
+    }
+    return base::okStatus();
+  }
+
+  Status initList(const YAML::Node& v, const std::string& at, bpf::ObjectSpec& spec) {
+    if (!v.IsSequence()) return fieldError(file, v, at, "expected a list of {map, entries}");
+    for (size_t i = 0; i < v.size(); ++i) {
+      const YAML::Node& m = v[i];
+      const std::string here = at + "[" + std::to_string(i) + "]";
+      if (!m.IsMap()) return fieldError(file, m, here, "expected a mapping {map, entries}");
+      bpf::MapInit init;
+      for (const auto& kv : m) {
+        const std::string k = kv.first.as<std::string>();
+        if (k == "map") {
+          if (auto st = scalar(kv.second, here + ".map", init.map); !st) return st;
+        } else if (k == "entries") {
+          if (!kv.second.IsSequence()) return fieldError(file, kv.second, here + ".entries", "expected a list of {key, value}");
+          for (size_t j = 0; j < kv.second.size(); ++j) {
+            const YAML::Node& e = kv.second[j];
+            const std::string ew = here + ".entries[" + std::to_string(j) + "]";
+            if (!e.IsMap() || !e["key"] || !e["value"]) return fieldError(file, e, ew, "expected {key: ..., value: ...}");
+            bpf::MapInit::Entry entry;
+            entry.where = std::string(file) + ":" + std::to_string(e.Mark().line + 1) + ": " + ew;
+            if (auto st = fieldValues(e["key"], ew + ".key", "key", entry.key); !st) return st;
+            if (auto st = fieldValues(e["value"], ew + ".value", "value", entry.value); !st) return st;
+            init.entries.push_back(std::move(entry));
+          }
+        } else {
+          return fieldError(file, kv.first, here + "." + k, "unknown setting (map, entries)");
+        }
+      }
+      if (init.map.empty()) return fieldError(file, m, here + ".map", "required");
+      spec.init.push_back(std::move(init));
+    }
+    return base::okStatus();
+  }
+
   Status bpfObjects(const YAML::Node& v) {
     if (!v.IsSequence()) return fieldError(file, v, "bpf.objects", "expected a list");
     cfg.bpf.objects.clear();
@@ -287,7 +336,8 @@ struct Walker {
               spec.globals[g.first.as<std::string>()] = g.second.Scalar();
             }
         } else if (k == "attach") st = attachList(kv.second, field, spec);
-        else st = fieldError(file, kv.first, field, "unknown setting (name, bundled, file, globals, attach, keep_attached)");
+        else if (k == "init") st = initList(kv.second, field, spec);
+        else st = fieldError(file, kv.first, field, "unknown setting (name, bundled, file, globals, attach, init, keep_attached)");
         if (!st) return st;
       }
       if (spec.name.empty()) return fieldError(file, o, at + ".name", "required");
@@ -445,6 +495,7 @@ Status applyEnvOverrides(Config& cfg, const EnvLookup& env) {
   if (auto v = env("BPFEX_LISTEN")) cfg.listen = *v;
   if (auto v = env("BPFEX_METRICS_PATH")) cfg.metrics_path = *v;
   if (auto v = env("BPFEX_LOG_LEVEL")) cfg.log_level = *v;
+  if (auto v = env("BPFEX_STATE_DIR")) cfg.state_dir = *v;
   if (auto v = env("BPFEX_TICK_INTERVAL")) {
     auto d = parseDuration(*v);
     if (!d) return fail("BPFEX_TICK_INTERVAL", *v, d.error().message());

@@ -29,6 +29,7 @@ struct Config {
   std::vector<std::string> rules;         // rules: files or directories of *.lua
   std::map<std::string, std::string> rule_params;  // rule_params: read by rules as params.<name>
   std::string log_level = "info";         // log_level: debug|info|warn|error
+  std::string state_dir;                  // state_dir: restart count, rules' state.*; empty: none
   struct RuleLimits {
     double time_budget_seconds = 0;       // rule_limits.time_budget; 0: a quarter of tick_interval
     size_t memory_bytes = 64u << 20;      // rule_limits.memory (bytes), 1 MiB .. 4 GiB

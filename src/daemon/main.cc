@@ -23,6 +23,7 @@ struct Flags {
   std::vector<std::string> rules;
   std::string tick_interval;
   std::string log_level;
+  std::string state_dir;
 };
 
 void addCommonFlags(CLI::App* cmd, Flags& f) {
@@ -32,6 +33,7 @@ void addCommonFlags(CLI::App* cmd, Flags& f) {
   cmd->add_option("--listen", f.listen, "HTTP listen address host:port (default 127.0.0.1:9479)");
   cmd->add_option("--tick-interval", f.tick_interval, "collection interval, e.g. 5s");
   cmd->add_option("--log-level", f.log_level, "debug, info, warn or error");
+  cmd->add_option("--state-dir", f.state_dir, "directory for the restart count and rules' state.* (created if missing)");
 }
 
 // defaults -> config file -> BPFEX_* environment -> flags -> validation.
@@ -48,6 +50,7 @@ bpfex::base::Result<bpfex::daemon::Config> buildConfig(const Flags& f) {
   if (!f.listen.empty()) cfg.listen = f.listen;
   if (!f.rules.empty()) cfg.rules = f.rules;
   if (!f.log_level.empty()) cfg.log_level = f.log_level;
+  if (!f.state_dir.empty()) cfg.state_dir = f.state_dir;
   if (!f.tick_interval.empty()) {
     auto d = bpfex::daemon::parseDuration(f.tick_interval);
     if (!d) return Error::msg("--tick-interval: " + d.error().message());
@@ -89,6 +92,7 @@ int main(int argc, char** argv) {
   push->add_flag("--insecure", push_opts.target.insecure_skip_verify, "do not verify the gateway's TLS certificate");
   push->add_option("--param", push_params, "job parameter k=v, read as params.k (repeatable)")->allow_extra_args(false);
   push->add_flag("-v,--verbose", push_opts.verbose, "report what was pushed");
+  push->add_option("--state-dir", push_opts.state_dir, "directory of the job's state.read/state.write files");
   push->add_option("source", push_opts.source, "JOB.lua, FILE.prom, or - for stdin");
   std::vector<std::string> test_files;
   bool test_verbose = false;

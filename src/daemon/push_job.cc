@@ -221,7 +221,13 @@ int runPush(const PushOptions& o) {
     }
     preloadFromGateway(o, reg);
     CurlJobHost host;
-    lua::TickContext ctx{.tick = 1, .now_unix = base::unixSeconds(), .now_mono = base::monotonicSeconds(), .data = nullptr, .job = &host};
+    if (!o.state_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(o.state_dir, ec);
+      if (ec) std::fprintf(stderr, "bpfex push: state directory %s: %s\n", o.state_dir.c_str(), ec.message().c_str());
+    }
+    lua::TickContext ctx{.tick = 1, .now_unix = base::unixSeconds(), .now_mono = base::monotonicSeconds(),
+                         .data = nullptr, .job = &host, .state_dir = o.state_dir, .restarts = 0};
     const lua::RunResult res = rule.value()->run(ctx);
     if (res.kind != lua::ErrorKind::kNone && res.kind != lua::ErrorKind::kMetric)
       return failJob(o, res.message, t0);

@@ -22,6 +22,7 @@ struct PushOptions {
   exporter::PushMethod method = exporter::PushMethod::kReplace;
   std::string source;  // JOB.lua, FILE.prom, or "-" (stdin); empty with kDelete
   std::map<std::string, std::string> params;  // the job's params.<name>
+  std::string state_dir;                       // the job's state.read/state.write directory
   bool verbose = false;
 };
 

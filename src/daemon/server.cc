@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -29,6 +30,31 @@ using metrics::FamilyOptions;
 using metrics::MetricType;
 
 namespace {
+
+// The number of earlier starts with this state directory (the file "starts"
+// holds the count, rewritten atomically). Without a usable directory: 0.
+uint64_t countStart(const std::string& dir) {
+  if (dir.empty()) return 0;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string path = dir + "/starts";
+  uint64_t before = 0;
+  if (std::ifstream in(path); in) in >> before;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << before + 1 << "\n";
+    if (!out.flush()) {
+      BPFEX_LOG_WARN("state_dir {}: cannot write {}: restarts are not counted", dir, tmp);
+      return 0;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    BPFEX_LOG_WARN("state_dir {}: cannot write {}: restarts are not counted", dir, path);
+    return 0;
+  }
+  return before;
+}
 
 std::string htmlEscape(std::string_view s) {
   std::string o;
@@ -171,6 +197,7 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   engine::BpfDataSource data(bpf_runtime);
   engine::RuleEngine rules(registry, &data, ruleLimitsOf(cfg));
   rules.setParams(cfg.rule_params);
+  rules.setState(cfg.state_dir, countStart(cfg.state_dir));
   rules.setTickInterval(cfg.tick_interval_seconds);
 
   // Alert delivery: a notifier thread per daemon, fed after each evaluation.

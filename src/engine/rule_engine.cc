@@ -113,6 +113,27 @@ Result<const bpf::EventReader*> BpfDataSource::events(const std::string& name) {
   return rt_.events(*e, tick_);
 }
 
+std::vector<lua::ProgramView> BpfDataSource::programs() {
+  if (programs_tick_ == tick_ && tick_ != 0) return programs_;
+  programs_.clear();
+  const bool counting = rt_.statsActive() || bpf::globalBpfStatsEnabled();
+  for (const auto& o : rt_.objects()) {
+    auto ps = o->programStats();
+    if (!ps) continue;  // counted by the runtime's own collector
+    const auto att = o->attached();
+    for (const auto& p : ps.value()) {
+      lua::ProgramView v{.object = o->spec().name, .name = p.name, .type = p.type, .id = p.id, .stats = counting,
+                         .run_count = p.run_count, .run_time_ns = p.run_time_ns, .attached = {}};
+      for (const auto& a : att)
+        if (a.program == p.name)
+          v.attached.push_back({std::string(bpf::attachTypeName(a.type)), a.target, a.netns});
+      programs_.push_back(std::move(v));
+    }
+  }
+  programs_tick_ = tick_;
+  return programs_;
+}
+
 // ---- rule engine -----------------------------------------------------------------
 
 RuleEngine::RuleEngine(metrics::Registry& registry, lua::DataSource* data, lua::RuleLimits limits)
@@ -360,6 +381,8 @@ Collector RuleEngine::collector(const Engine& engine) {
     ctx.now_unix = unix_ ? unix_() : base::unixSeconds();
     ctx.now_mono = mono_ ? mono_() : base::monotonicSeconds();
     ctx.data = data_;
+    ctx.state_dir = state_dir_;
+    ctx.restarts = restarts_;
     if (auto* bds = dynamic_cast<BpfDataSource*>(data_)) bds->setTick(ctx.tick);
     for (State& s : rules_) {
       const double iv = s.rule->intervalSeconds();

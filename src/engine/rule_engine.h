@@ -50,6 +50,7 @@ class BpfDataSource : public lua::DataSource {
   void setTick(uint64_t tick) { tick_ = tick; }
   base::Result<lua::MapView> mapView(const std::string& name) override;
   base::Result<const bpf::EventReader*> events(const std::string& name) override;
+  std::vector<lua::ProgramView> programs() override;
 
  private:
   struct Summed {
@@ -59,6 +60,8 @@ class BpfDataSource : public lua::DataSource {
   BpfRuntime& rt_;
   uint64_t tick_ = 0;
   std::map<std::string, Summed> summed_;
+  uint64_t programs_tick_ = 0;
+  std::vector<lua::ProgramView> programs_;
 };
 
 class RuleEngine {
@@ -104,6 +107,11 @@ class RuleEngine {
   void setParams(std::map<std::string, std::string> p) { params_ = std::move(p); }
   void setLimits(const lua::RuleLimits& l) { limits_ = l; }
   void setTickInterval(double s) { tick_interval_ = s; }
+  // The state directory rules read and write (state.*) and bpfex.restarts().
+  void setState(std::string dir, uint64_t restarts) {
+    state_dir_ = std::move(dir);
+    restarts_ = restarts;
+  }
 
  private:
   struct State {
@@ -125,6 +133,8 @@ class RuleEngine {
   std::function<void(std::vector<SentAlert>)> sink_;
   AlertingOptions alerting_;
   double tick_interval_ = 5;
+  std::string state_dir_;
+  uint64_t restarts_ = 0;
   std::map<std::string, std::string> params_;
   metrics::Registry& registry_;
   lua::DataSource* data_;

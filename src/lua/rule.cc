@@ -5,9 +5,11 @@
 #include <regex.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -801,6 +803,39 @@ struct Rule::Impl {
     lua_pushnumber(L, base::monotonicSeconds());
     return 1;
   }
+  static int bpfexRestarts(lua_State* L) {
+    Rule* r = self(L);
+    lua_pushnumber(L, r->ctx_ ? static_cast<double>(r->ctx_->restarts) : 0);
+    return 1;
+  }
+  // bpfex.process() -> {resident_bytes, virtual_bytes, cpu_seconds, threads,
+  // start_time_seconds (since boot)}, from /proc/self.
+  static int bpfexProcess(lua_State* L) {
+    std::ifstream in("/proc/self/stat");
+    std::string line;
+    std::getline(in, line);
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) return luaL_error(L, "bpfex.process: cannot read /proc/self/stat");
+    std::istringstream ss(line.substr(close + 2));
+    std::vector<std::string> f;  // f[0] is field 3 (state)
+    for (std::string x; ss >> x;) f.push_back(x);
+    if (f.size() < 22) return luaL_error(L, "bpfex.process: short /proc/self/stat");
+    const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+    const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+    auto num = [&](size_t field) { return std::strtod(f[field - 3].c_str(), nullptr); };
+    lua_newtable(L);
+    lua_pushnumber(L, (num(14) + num(15)) / hz);
+    lua_setfield(L, -2, "cpu_seconds");
+    lua_pushnumber(L, num(20));
+    lua_setfield(L, -2, "threads");
+    lua_pushnumber(L, num(22) / hz);
+    lua_setfield(L, -2, "start_time_seconds");
+    lua_pushnumber(L, num(23));
+    lua_setfield(L, -2, "virtual_bytes");
+    lua_pushnumber(L, num(24) * page);
+    lua_setfield(L, -2, "resident_bytes");
+    return 1;
+  }
   static int bpfexNow(lua_State* L) {
     Rule* r = self(L);
     lua_pushnumber(L, r->ctx_ ? r->ctx_->now_unix : luaNow());
@@ -918,6 +953,151 @@ struct Rule::Impl {
     self(L)->job_failure_ = luaL_optstring(L, 1, "job failed");
     return 0;
   }
+  // ---- state: small JSON documents in the daemon's state directory ----------
+
+  static std::string statePath(lua_State* L, const char* fn) {
+    Rule* r = self(L);
+    const std::string name = luaL_checkstring(L, 1);
+    if (name.empty() || name.size() > 64 ||
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+      luaL_error(L, "%s: name must be 1-64 letters, digits, _ or -", fn);
+    if (r->ctx_ == nullptr || r->ctx_->state_dir.empty()) return {};
+    return r->ctx_->state_dir + "/" + name + ".json";
+  }
+  // state.read(name) -> the table state.write stored, or nil and why.
+  static int stateRead(lua_State* L) {
+    const std::string path = statePath(L, "state.read");
+    if (path.empty()) {
+      lua_pushnil(L);
+      lua_pushstring(L, "no state directory (config state_dir)");
+      return 2;
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "%s: %s", path.c_str(), std::strerror(errno));
+      return 2;
+    }
+    std::string text;
+    char buf[4096];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+      text.append(buf, static_cast<size_t>(in.gcount()));
+      if (text.size() > (1u << 20)) break;
+    }
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || text.size() > (1u << 20)) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "%s: not valid JSON (or over 1 MiB)", path.c_str());
+      return 2;
+    }
+    pushJson(L, j, 0);
+    return 1;
+  }
+  static nlohmann::json toJson(lua_State* L, int idx, int depth) {
+    if (depth > 32) luaL_error(L, "state.write: nesting deeper than 32");
+    switch (lua_type(L, idx)) {
+      case LUA_TNUMBER: return lua_tonumber(L, idx);
+      case LUA_TBOOLEAN: return lua_toboolean(L, idx) != 0;
+      case LUA_TSTRING: return std::string(lua_tostring(L, idx));
+      case LUA_TTABLE: {
+        nlohmann::json j = nlohmann::json::object();
+        const size_t n = lua_objlen(L, idx);
+        if (n > 0) j = nlohmann::json::array();
+        luaL_checkstack(L, 3, "state.write");
+        lua_pushnil(L);
+        while (lua_next(L, idx) != 0) {
+          const int top = lua_gettop(L);
+          if (n > 0) {
+            if (lua_type(L, -2) != LUA_TNUMBER) luaL_error(L, "state.write: a table mixes list and record keys");
+            const auto i = static_cast<size_t>(lua_tonumber(L, -2));
+            if (i < 1 || i > n) luaL_error(L, "state.write: a list with holes");
+            if (j.size() < i) j.get_ref<nlohmann::json::array_t&>().resize(i);
+            j[i - 1] = toJson(L, top, depth + 1);
+          } else {
+            if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "state.write: record keys must be strings");
+            j[lua_tostring(L, -2)] = toJson(L, top, depth + 1);
+          }
+          lua_pop(L, 1);
+        }
+        return j;
+      }
+      default: luaL_error(L, "state.write: cannot store a %s", luaL_typename(L, idx)); return {};
+    }
+  }
+  // state.write(name, table) -> true, or nil and why. Atomic (temp + rename).
+  static int stateWrite(lua_State* L) {
+    const std::string path = statePath(L, "state.write");
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const std::string text = toJson(L, 2, 0).dump();
+    if (text.size() > (1u << 20)) return luaL_error(L, "state.write: over 1 MiB");
+    if (path.empty()) {
+      lua_pushnil(L);
+      lua_pushstring(L, "no state directory (config state_dir)");
+      return 2;
+    }
+    const std::string tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out << text;
+      out.flush();
+      if (!out) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", tmp.c_str(), std::strerror(errno));
+        return 2;
+      }
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "%s: %s", path.c_str(), std::strerror(errno));
+      return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+
+  // ---- bpf.programs() ----------------------------------------------------------
+
+  static int bpfPrograms(lua_State* L) {
+    Rule* r = self(L);
+    if (!r->in_tick_ || r->ctx_ == nullptr) return luaL_error(L, "bpf.programs: call it in on_tick functions");
+    std::vector<ProgramView> progs;
+    if (r->ctx_->data != nullptr) progs = r->ctx_->data->programs();
+    lua_createtable(L, static_cast<int>(progs.size()), 0);
+    int i = 0;
+    for (const ProgramView& p : progs) {
+      lua_createtable(L, 0, 8);
+      lua_pushstring(L, p.object.c_str());
+      lua_setfield(L, -2, "object");
+      lua_pushstring(L, p.name.c_str());
+      lua_setfield(L, -2, "name");
+      lua_pushstring(L, p.type.c_str());
+      lua_setfield(L, -2, "type");
+      lua_pushnumber(L, p.id);
+      lua_setfield(L, -2, "id");
+      lua_pushboolean(L, p.stats);
+      lua_setfield(L, -2, "stats");
+      lua_pushnumber(L, static_cast<double>(p.run_count));
+      lua_setfield(L, -2, "run_count");
+      lua_pushnumber(L, static_cast<double>(p.run_time_ns));
+      lua_setfield(L, -2, "run_time_ns");
+      lua_createtable(L, static_cast<int>(p.attached.size()), 0);
+      int j = 0;
+      for (const auto& a : p.attached) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, a.type.c_str());
+        lua_setfield(L, -2, "type");
+        lua_pushstring(L, a.target.c_str());
+        lua_setfield(L, -2, "target");
+        lua_pushstring(L, a.netns.c_str());
+        lua_setfield(L, -2, "netns");
+        lua_rawseti(L, -2, ++j);
+      }
+      lua_setfield(L, -2, "attached");
+      lua_rawseti(L, -2, ++i);
+    }
+    return 1;
+  }
+
   static int jsonDecode(lua_State* L) {
     size_t len = 0;
     const char* s = luaL_checklstring(L, 1, &len);
@@ -1037,14 +1217,16 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
                    {"window", &guarded<&Impl::window>}, {"log", &guarded<&Impl::log>},
                    {"map_view", &guarded<&Impl::mapView>}, {"map_layout", &guarded<&Impl::mapLayout>},
                    {"map_info", &guarded<&Impl::mapInfo>}, {"map_lookup", &guarded<&Impl::mapLookup>}, {"read_field", &guarded<&Impl::readField>},
-                   {"events_view", &guarded<&Impl::eventsView>}, {"event_field", &guarded<&Impl::eventField>}});
+                   {"events_view", &guarded<&Impl::eventsView>}, {"event_field", &guarded<&Impl::eventField>},
+                   {"bpf_programs", &guarded<&Impl::bpfPrograms>}});
   lua_newtable(L);
   setFunctions(L, r.get(), impl, {{"ifname", &guarded<&Impl::hostIfname>}, {"uptime", &guarded<&Impl::hostUptime>},
                    {"cpu_usage", &guarded<&Impl::hostCpuUsage>}, {"num_cpus", &guarded<&Impl::hostNumCpus>},
                    {"interface_up", &guarded<&Impl::hostInterfaceUp>}});
   lua_setfield(L, -2, "host");
   lua_newtable(L);
-  setFunctions(L, r.get(), impl, {{"uptime", &guarded<&Impl::bpfexUptime>}, {"now", &guarded<&Impl::bpfexNow>}, {"clock", &guarded<&Impl::bpfexClock>}});
+  setFunctions(L, r.get(), impl, {{"uptime", &guarded<&Impl::bpfexUptime>}, {"now", &guarded<&Impl::bpfexNow>}, {"clock", &guarded<&Impl::bpfexClock>},
+                   {"restarts", &guarded<&Impl::bpfexRestarts>}, {"process", &guarded<&Impl::bpfexProcess>}});
   lua_setfield(L, -2, "bpfex");
   lua_newtable(L);
   setFunctions(L, r.get(), impl, {{"match", &guarded<&Impl::reMatch>}});
@@ -1059,6 +1241,9 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   lua_newtable(L);
   setFunctions(L, r.get(), impl, {{"decode", &guarded<&Impl::jsonDecode>}});
   lua_setfield(L, -2, "json");
+  lua_newtable(L);
+  setFunctions(L, r.get(), impl, {{"read", &guarded<&Impl::stateRead>}, {"write", &guarded<&Impl::stateWrite>}});
+  lua_setfield(L, -2, "state");
   lua_newtable(L);
   for (const auto& [k, v] : params) {
     lua_pushlstring(L, v.data(), v.size());

@@ -46,6 +46,18 @@ struct MapView {
   const bpf::MapInfo* info = nullptr;
 };
 
+// A loaded BPF program, for bpf.programs().
+struct ProgramView {
+  std::string object, name, type;
+  uint32_t id = 0;
+  bool stats = false;  // run_count/run_time_ns are counted (bpf.stats or the sysctl)
+  uint64_t run_count = 0, run_time_ns = 0;
+  struct Attachment {
+    std::string type, target, netns;
+  };
+  std::vector<Attachment> attached;
+};
+
 // What rules read; the engine implements it over the BPF runtime. Each map is
 // read at most once per tick however many rules ask.
 class DataSource {
@@ -53,6 +65,7 @@ class DataSource {
   virtual ~DataSource() = default;
   virtual base::Result<MapView> mapView(const std::string& name) = 0;
   virtual base::Result<const bpf::EventReader*> events(const std::string& name) = 0;
+  virtual std::vector<ProgramView> programs() { return {}; }
 };
 
 // What a push job may use beyond the rule API (bpfex push JOB.lua).
@@ -78,6 +91,10 @@ struct TickContext {
   double now_mono = 0;
   DataSource* data = nullptr;
   JobHost* job = nullptr;  // set only for push jobs
+  // The daemon's state directory (state.read/state.write; empty: none) and
+  // how often bpfex started before with it (bpfex.restarts()).
+  std::string state_dir;
+  uint64_t restarts = 0;
 };
 
 enum class ErrorKind : uint8_t { kNone, kCompile, kRuntime, kTimeout, kMemory, kMetric };
