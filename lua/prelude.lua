@@ -449,6 +449,45 @@ function vec.binop(a, op, b, matching)
   end
   return out
 end
+-- vec.series(name [, match]): the registry's current samples of a metric
+-- (any rule's or bpfex's own), optionally only those whose labels equal
+-- `match`'s values: the instant vector selector name{k="v",...}. A rule sees
+-- what rules that ran before it in this tick wrote, and the rest as of the
+-- previous tick.
+function vec.series(name, match)
+  local all = api.series(name)
+  if not match then return all end
+  local out = {}
+  for _, s in ipairs(all) do
+    local ok = true
+    for k, want in pairs(match) do
+      if (s.labels[k] or "") ~= want then ok = false; break end
+    end
+    if ok then out[#out + 1] = s end
+  end
+  return out
+end
+
+-- vec.rate(w, v), vec.increase(w, v), vec.delta(w, v): rate(x[range]) etc.
+-- over a vector, each series' history kept in window w (declared with the
+-- range); series without two samples in the window yet are left out.
+local function over_window(method)
+  return function(w, v)
+    local out = {}
+    for _, s in ipairs(v) do
+      local r = w[method](w, key_of(s.labels, sorted_names(s.labels)), s.value)
+      if r ~= nil then out[#out + 1] = { labels = s.labels, value = r } end
+    end
+    return out
+  end
+end
+vec.rate = over_window("rate")
+vec.increase = over_window("increase")
+vec.delta = over_window("delta")
+vec.avg_over_time = over_window("avg")
+vec.min_over_time = over_window("min")
+vec.max_over_time = over_window("max")
+
 env.vec = vec
 
 return env, chk

@@ -1055,6 +1055,74 @@ struct Rule::Impl {
     return 1;
   }
 
+  // ---- series(name): the registry's current samples, as Prometheus scrapes them --
+
+  // Pushes {name = value, ...} parsed from escaped label text a="x",b="y".
+  static void pushLabels(lua_State* L, std::string_view text, std::string_view inner_name, std::string_view inner_value) {
+    lua_createtable(L, 0, 4);
+    size_t i = 0;
+    std::string value;
+    while (i < text.size()) {
+      const size_t eq = text.find('=', i);
+      if (eq == std::string_view::npos || eq + 1 >= text.size()) break;
+      const std::string_view name = text.substr(i, eq - i);
+      value.clear();
+      size_t j = eq + 2;  // past ="
+      for (; j < text.size() && text[j] != '"'; ++j) {
+        if (text[j] == '\\' && j + 1 < text.size()) {
+          ++j;
+          value += text[j] == 'n' ? '\n' : text[j];
+        } else {
+          value += text[j];
+        }
+      }
+      lua_pushlstring(L, name.data(), name.size());
+      lua_pushlstring(L, value.data(), value.size());
+      lua_rawset(L, -3);
+      i = j + 2;  // past ",
+    }
+    if (!inner_name.empty()) {
+      lua_pushlstring(L, inner_name.data(), inner_name.size());
+      lua_pushlstring(L, inner_value.data(), inner_value.size());
+      lua_rawset(L, -3);
+    }
+  }
+  // series(name) -> {{labels = {...}, value = n}, ...}: every rule's and
+  // bpfex's own series, as of the rule's run (rules that run earlier in the
+  // tick have written theirs). Histograms and summaries by their sample
+  // names: x_bucket (cumulative, with le), x_sum, x_count; a summary's
+  // quantiles under x itself.
+  static int series(lua_State* L) {
+    Rule* r = self(L);
+    const std::string name = luaL_checkstring(L, 1);
+    if (!r->in_tick_ || r->registry_ == nullptr) return luaL_error(L, "series: call it in on_tick functions");
+    using metrics::Family;
+    const Family* f = r->registry_->find(name);
+    Family::Sample which = Family::Sample::kValue;
+    for (const auto& [suffix, kind] : {std::pair{std::string_view("_bucket"), Family::Sample::kBucket},
+                                       std::pair{std::string_view("_sum"), Family::Sample::kSum},
+                                       std::pair{std::string_view("_count"), Family::Sample::kCount}}) {
+      if (f != nullptr) break;
+      if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        f = r->registry_->find(std::string_view(name).substr(0, name.size() - suffix.size()));
+        which = kind;
+      }
+    }
+    lua_newtable(L);
+    if (f == nullptr) return 1;
+    int n = 0;
+    f->forEachSample(which, [&](std::string_view labels, std::string_view in, std::string_view iv, double v) {
+      luaL_checkstack(L, 4, "series");
+      lua_createtable(L, 0, 2);
+      pushLabels(L, labels, in, iv);
+      lua_setfield(L, -2, "labels");
+      lua_pushnumber(L, v);
+      lua_setfield(L, -2, "value");
+      lua_rawseti(L, -2, ++n);
+    });
+    return 1;
+  }
+
   // ---- bpf.programs() ----------------------------------------------------------
 
   static int bpfPrograms(lua_State* L) {
@@ -1218,7 +1286,7 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
                    {"map_view", &guarded<&Impl::mapView>}, {"map_layout", &guarded<&Impl::mapLayout>},
                    {"map_info", &guarded<&Impl::mapInfo>}, {"map_lookup", &guarded<&Impl::mapLookup>}, {"read_field", &guarded<&Impl::readField>},
                    {"events_view", &guarded<&Impl::eventsView>}, {"event_field", &guarded<&Impl::eventField>},
-                   {"bpf_programs", &guarded<&Impl::bpfPrograms>}});
+                   {"bpf_programs", &guarded<&Impl::bpfPrograms>}, {"series", &guarded<&Impl::series>}});
   lua_newtable(L);
   setFunctions(L, r.get(), impl, {{"ifname", &guarded<&Impl::hostIfname>}, {"uptime", &guarded<&Impl::hostUptime>},
                    {"cpu_usage", &guarded<&Impl::hostCpuUsage>}, {"num_cpus", &guarded<&Impl::hostNumCpus>},
@@ -1287,6 +1355,7 @@ Rule::~Rule() {
 }
 
 Status Rule::bind(metrics::Registry& registry) {
+  registry_ = &registry;
   families_.clear();
   for (const auto& d : decls_) {
     auto f = registry.family(d);

@@ -171,6 +171,7 @@ class Rule {
   int tick_fns_ref_ = -1;  // registry ref of the on_tick function list
   double interval_ = 0;
   const TickContext* ctx_ = nullptr;
+  const metrics::Registry* registry_ = nullptr;  // bind(): what series() reads
   size_t metric_errors_ = 0;
   std::string last_metric_error_;
   bool in_tick_ = false;

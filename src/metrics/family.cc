@@ -405,6 +405,33 @@ std::optional<double> Family::value(LabelValues labels) const {
   return values_[static_cast<size_t>(idx)];
 }
 
+void Family::forEachSample(Sample which, const SampleFn& fn) const {
+  const bool histogram = opts_.type == MetricType::kHistogram;
+  const bool summary = opts_.type == MetricType::kSummary;
+  if ((which == Sample::kBucket && !histogram) || ((which == Sample::kSum || which == Sample::kCount) && stride_ == 1) ||
+      (which == Sample::kValue && histogram))
+    return;
+  for (size_t i = 0; i < meta_.size(); ++i) {
+    const std::string_view labels = labelsOf(meta_[i]);
+    const double* v = &values_[i * stride_];
+    switch (which) {
+      case Sample::kValue:
+        if (!summary) fn(labels, {}, {}, v[0]);
+        else
+          for (size_t q = 0; q < q_text_.size(); ++q) fn(labels, "quantile", q_text_[q], v[q]);
+        break;
+      case Sample::kBucket: {
+        double cumulative = 0;
+        for (size_t b = 0; b < le_text_.size(); ++b) fn(labels, "le", le_text_[b], cumulative += v[b]);
+        fn(labels, "le", "+Inf", cumulative + v[le_text_.size()]);
+        break;
+      }
+      case Sample::kSum: fn(labels, {}, {}, v[stride_ - 2]); break;
+      case Sample::kCount: fn(labels, {}, {}, v[stride_ - 1]); break;
+    }
+  }
+}
+
 size_t Family::renderSizeHint() const {
   const size_t lines = stride_ == 1 ? 1 : stride_;  // buckets/quantiles + _sum + _count
   const size_t per_line = opts_.name.size() + 8 /*suffix*/ + 16 /*le/quantile*/ + 12 /*value*/;

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <utility>
@@ -107,6 +108,16 @@ class Family {
 
   // The scalar value of a series (counter, gauge, untyped, info), if present.
   std::optional<double> value(LabelValues labels) const;
+
+  // The samples Prometheus would scrape from this family under one sample
+  // name: the family's own name (counter, gauge, untyped, info; a summary's
+  // quantiles), or its _bucket (cumulative, with le), _sum or _count.
+  // `labels` is the escaped label text (a="x",b="y"); `inner` the quantile
+  // or le label's name and value, empty for the others.
+  enum class Sample : uint8_t { kValue, kBucket, kSum, kCount };
+  using SampleFn = std::function<void(std::string_view labels, std::string_view inner_name,
+                                      std::string_view inner_value, double v)>;
+  void forEachSample(Sample which, const SampleFn& fn) const;
 
   // Appends this family's block in the given format. Nothing when empty.
   void render(Format format, Buffer& out) const;
