@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Writes grafana/dashboards/vpn-router.json: seed 000's eight panel groups
+over the series rules/vpn_router.lua serves. The dashboard is code here so
+every panel is reviewed as a query, not as a screen of JSON; the lint suite
+checks that the committed JSON is this script's output.
+
+  gen_dashboards.py [--check]   write (or, with --check, compare) the JSON
+"""
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "grafana", "dashboards", "vpn-router.json")
+DS = {"type": "prometheus", "uid": "${datasource}"}
+
+# Each group: (title, [panel]); a panel: (type, title, unit, [(expr, legend)], width, options)
+GROUPS = [
+    ("Overview", [
+        ("stat", "Uptime", "s", [("max(vpn_daemon_uptime_seconds)", "uptime")], 6, {}),
+        ("stat", "Active sessions", "short", [("sum(vpn_sessions_active)", "sessions")], 6, {}),
+        ("timeseries", "Packets per second", "pps",
+         [("sum by (hook) (rate(vpn_packets_total[5m]))", "{{hook}}")], 6, {}),
+        ("timeseries", "Average latency", "µs",
+         [("sum by (hook) (rate(vpn_latency_microseconds_sum[5m])) / sum by (hook) (rate(vpn_latency_microseconds_count[5m]))",
+           "{{hook}}")], 6, {}),
+    ]),
+    ("Packets", [
+        ("timeseries", "Ingress / egress packets", "pps",
+         [("sum by (direction) (rate(vpn_packets_total[5m]))", "{{direction}}")], 8, {"stack": True}),
+        ("timeseries", "Drop rate", "percent",
+         [("100 * sum by (hook) (rate(vpn_packets_total{action=\"drop\"}[5m])) / sum by (hook) (rate(vpn_packets_total[5m]))",
+           "{{hook}}")], 8, {}),
+        ("piechart", "Packets by hook", "short",
+         [("sum by (hook) (increase(vpn_packets_total[1h]))", "{{hook}}")], 8, {}),
+    ]),
+    ("Latency", [
+        ("timeseries", "p50 / p95 / p99 latency", "µs",
+         [("max by (hook, quantile) (vpn_latency_microseconds)", "{{hook}} p{{quantile}}")], 12, {}),
+        ("heatmap", "Latency distribution", "µs",
+         [("sum by (le) (rate(vpn_packet_latency_microseconds_bucket[5m]))", "{{le}}")], 12, {"heatmap": True}),
+    ]),
+    ("Policy", [
+        ("gauge", "Policy lookup hit ratio", "percentunit",
+         [("sum(rate(vpn_policy_lookups_total{result=\"hit\"}[5m])) / sum(rate(vpn_policy_lookups_total[5m]))", "hit ratio")],
+         6, {"min": 0, "max": 1}),
+        ("barchart", "Violations by role (last hour)", "short",
+         [("topk(10, sum by (role) (increase(vpn_policy_violations_total[1h])))", "{{role}}")], 9, {"instant": True}),
+        ("timeseries", "Violations per second", "short",
+         [("sum by (role) (rate(vpn_policy_violations_total[5m]))", "{{role}}")], 9, {}),
+    ]),
+    ("VPN sessions", [
+        ("piechart", "Session states", "short",
+         [("sum(vpn_sessions_active)", "active"),
+          ("sum(vpn_ebpf_map_entries{map_name=\"session_key_map\",status=\"current\"}) - sum(vpn_sessions_active)", "idle")],
+         6, {}),
+        ("timeseries", "Traffic by tunnel", "pps",
+         [("sum by (tunnel_id, direction) (rate(vpn_session_packets_total[5m]))", "{{tunnel_id}} {{direction}}")],
+         9, {"stack": True}),
+        ("timeseries", "Session errors per second", "short",
+         [("sum by (tunnel_id, error_type) (rate(vpn_session_errors_total[5m]))", "{{tunnel_id}} {{error_type}}")], 9, {}),
+    ]),
+    ("eBPF maps", [
+        ("gauge", "Map usage", "percentunit", [("max by (map_name) (vpn_ebpf_map_usage_ratio)", "{{map_name}}")], 12,
+         {"min": 0, "max": 1}),
+        ("timeseries", "Map operations per second", "ops",
+         [("sum by (map_name, operation) (rate(vpn_ebpf_map_operations_total[5m]))", "{{map_name}} {{operation}}")],
+         12, {}),
+    ]),
+    ("IDP", [
+        ("gauge", "Sync success ratio (6h)", "percentunit",
+         [("sum(increase(vpn_idp_sync_total{status=\"success\"}[6h])) / sum(increase(vpn_idp_sync_total[6h]))", "success")],
+         8, {"min": 0, "max": 1}),
+        ("barchart", "Sync duration", "short",
+         [("sum by (le) (vpn_idp_sync_duration_seconds_bucket)", "{{le}}")], 8, {"instant": True, "heatmap": True}),
+        ("stat", "IDP connection", "none", [("min(vpn_idp_connected)", "connected")], 8, {"status": True}),
+    ]),
+    ("System", [
+        ("timeseries", "Daemon CPU", "percent", [("100 * rate(vpn_daemon_cpu_seconds_total[5m])", "{{instance}}")], 8, {}),
+        ("timeseries", "Daemon memory", "bytes", [("vpn_daemon_memory_bytes", "{{instance}} {{type}}")], 8, {}),
+        ("heatmap", "Load by CPU", "percent", [("avg by (cpu) (vpn_cpu_usage_percent)", "cpu {{cpu}}")], 8,
+         {"by_series": True}),
+    ]),
+]
+
+
+def panel(pid, kind, title, unit, targets, width, opts, x, y):
+    p = {
+        "id": pid,
+        "type": kind,
+        "title": title,
+        "datasource": DS,
+        "gridPos": {"h": 8, "w": width, "x": x, "y": y},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "options": {},
+        "targets": [],
+    }
+    for i, (expr, legend) in enumerate(targets):
+        t = {"refId": chr(ord("A") + i), "datasource": DS, "expr": expr, "legendFormat": legend}
+        if opts.get("instant"):
+            t["instant"] = True
+        if opts.get("heatmap"):
+            t["format"] = "heatmap"
+        p["targets"].append(t)
+    d = p["fieldConfig"]["defaults"]
+    if "min" in opts:
+        d["min"], d["max"] = opts["min"], opts["max"]
+    if opts.get("stack"):
+        d["custom"] = {"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 30}
+    if opts.get("status"):
+        d["mappings"] = [{"type": "value", "options": {"0": {"text": "disconnected", "color": "red"},
+                                                        "1": {"text": "connected", "color": "green"}}}]
+        p["options"] = {"colorMode": "background"}
+    if kind == "heatmap":
+        p["options"] = {"calculate": bool(opts.get("by_series")), "yAxis": {"unit": unit},
+                        "color": {"scheme": "Oranges", "mode": "scheme"}}
+    return p
+
+
+def dashboard():
+    panels, pid, y = [], 1, 0
+    for title, group in GROUPS:
+        panels.append({"id": pid, "type": "row", "title": title, "collapsed": False,
+                       "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
+        pid, y, x = pid + 1, y + 1, 0
+        for kind, ptitle, unit, targets, width, opts in group:
+            panels.append(panel(pid, kind, ptitle, unit, targets, width, opts, x, y))
+            pid, x = pid + 1, x + width
+        y += 8
+    return {
+        "uid": "bpfex-vpn-router",
+        "title": "VPN Router (bpfex)",
+        "description": "Seed 000's panels over rules/vpn_router.lua. Generated by tools/gen_dashboards.py.",
+        "tags": ["bpfex", "vpn", "ebpf"],
+        "timezone": "browser",
+        "schemaVersion": 38,
+        "version": 1,
+        "refresh": "15s",
+        "time": {"from": "now-1h", "to": "now"},
+        "templating": {"list": [
+            {"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Data source"},
+            {"name": "filters", "type": "adhoc", "datasource": DS, "label": "Filters"},
+        ]},
+        "panels": panels,
+    }
+
+
+def main():
+    text = json.dumps(dashboard(), indent=2, ensure_ascii=False) + "\n"
+    if sys.argv[1:] == ["--check"]:
+        current = open(OUT, encoding="utf-8").read() if os.path.exists(OUT) else ""
+        if current != text:
+            sys.exit(f"{OUT} is not tools/gen_dashboards.py's output; run it and commit the result")
+        return
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
