@@ -91,7 +91,7 @@ def demo_clients(router):
     n = 0
     while True:
         n += 1
-        for ip, t in CLIENTS.items():
+        for ip, t in list(CLIENTS.items()) + [("10.201.0.2", 1005)]:
             epoch, c = state[t]
             for _ in range(rnd.randint(5, 20)):
                 senders[ip].send(router, message(4, t, epoch, c, b"\0" * 64))

@@ -281,7 +281,10 @@ base::Result<std::vector<uint8_t>> Layout::encode(const std::vector<std::pair<st
     const Field* f = find(name);
     if (f == nullptr) {
       std::string known;
-      for (const Field& k : fields_) known += (known.empty() ? "" : ", ") + k.name;
+      for (const Field& k : fields_) {
+        if (!known.empty()) known += ", ";
+        known += k.name;
+      }
       return base::Error::msg("no field named " + name + " (fields: " + known + ")");
     }
     if (f->bit_size != 0 || f->count != 1) return base::Error::msg("field " + name + ": bitfields and arrays cannot be set");

@@ -237,30 +237,75 @@ Status BpfObject::setGlobals() {
   return base::okStatus();
 }
 
+namespace {
+
+// The init entries of `init` encoded for its map in `obj`: key and value bytes.
+Result<std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>>> encodeInit(bpf_object* obj, const MapInit& init) {
+  const struct btf* btf = bpf_object__btf(obj);
+  bpf_map* m = bpf_object__find_map_by_name(obj, init.map.c_str());
+  if (m == nullptr || bpf_map__is_internal(m)) return Error(ENOENT, "init: no map named " + init.map);
+  const auto type = bpf_map__type(m);
+  if (type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_LRU_PERCPU_HASH)
+    return Error::msg("init: map " + init.map + " is per-CPU; only shared maps can be initialised");
+  if (btf == nullptr || bpf_map__btf_key_type_id(m) == 0 || bpf_map__btf_value_type_id(m) == 0)
+    return Error::msg("init: map " + init.map + " has no BTF key and value types");
+  auto kl = Layout::fromBtf(btf, bpf_map__btf_key_type_id(m), "key");
+  if (!kl) return std::move(kl).error().context("init: map " + init.map + " key");
+  auto vl = Layout::fromBtf(btf, bpf_map__btf_value_type_id(m), "value");
+  if (!vl) return std::move(vl).error().context("init: map " + init.map + " value");
+  std::vector<std::pair<std::vector<uint8_t>, std::vector<uint8_t>>> out;
+  for (const MapInit::Entry& e : init.entries) {
+    auto k = kl->encode(e.key);
+    if (!k) return std::move(k).error().context(e.where + ".key");
+    auto v = vl->encode(e.value);
+    if (!v) return std::move(v).error().context(e.where + ".value");
+    out.emplace_back(std::move(k).value(), std::move(v).value());
+  }
+  if (out.size() > bpf_map__max_entries(m))
+    return Error::msg("init: " + std::to_string(out.size()) + " entries for map " + init.map + " of " +
+                      std::to_string(bpf_map__max_entries(m)));
+  return out;
+}
+
+}  // namespace
+
 Status BpfObject::initMaps() {
-  const struct btf* btf = bpf_object__btf(obj_);
   for (const MapInit& init : spec_.init) {
-    bpf_map* m = bpf_object__find_map_by_name(obj_, init.map.c_str());
-    if (m == nullptr || bpf_map__is_internal(m)) return Error(ENOENT, "init: no map named " + init.map);
-    const auto type = bpf_map__type(m);
-    if (type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY || type == BPF_MAP_TYPE_LRU_PERCPU_HASH)
-      return Error::msg("init: map " + init.map + " is per-CPU; only shared maps can be initialised");
-    if (btf == nullptr || bpf_map__btf_key_type_id(m) == 0 || bpf_map__btf_value_type_id(m) == 0)
-      return Error::msg("init: map " + init.map + " has no BTF key and value types");
-    auto kl = Layout::fromBtf(btf, bpf_map__btf_key_type_id(m), "key");
-    if (!kl) return std::move(kl).error().context("init: map " + init.map + " key");
-    auto vl = Layout::fromBtf(btf, bpf_map__btf_value_type_id(m), "value");
-    if (!vl) return std::move(vl).error().context("init: map " + init.map + " value");
-    for (const MapInit::Entry& e : init.entries) {
-      auto k = kl->encode(e.key);
-      if (!k) return std::move(k).error().context(e.where + ".key");
-      auto v = vl->encode(e.value);
-      if (!v) return std::move(v).error().context(e.where + ".value");
-      if (int rc = bpf_map_update_elem(bpf_map__fd(m), k->data(), v->data(), BPF_ANY); rc != 0)
-        return Error::fromErrno(errno, e.where + ": update " + init.map);
+    auto entries = encodeInit(obj_, init);
+    if (!entries) return std::move(entries).error();
+    const int fd = bpf_map__fd(bpf_object__find_map_by_name(obj_, init.map.c_str()));
+    for (size_t i = 0; i < entries->size(); ++i) {
+      const auto& [k, v] = entries.value()[i];
+      if (bpf_map_update_elem(fd, k.data(), v.data(), BPF_ANY) != 0)
+        return Error::fromErrno(errno, init.entries[i].where + ": update " + init.map);
     }
   }
   return base::okStatus();
+}
+
+Status checkObjectSpec(const ObjectSpec& spec) {
+  if (spec.init.empty()) return base::okStatus();
+  const std::string what = "BPF object " + spec.name;
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = spec.name.c_str());
+  bpf_object* obj = nullptr;
+  if (!spec.bundled.empty()) {
+    auto img = bundledElf(spec.bundled);
+    if (!img) return std::move(img).error().context(what);
+    obj = bpf_object__open_mem(img->data, img->size, &opts);
+  } else {
+    obj = bpf_object__open_file(spec.path.c_str(), &opts);
+  }
+  if (obj == nullptr) return Error::fromErrno(errno, "open " + what);
+  Status st = base::okStatus();
+  for (const MapInit& init : spec.init) {
+    auto entries = encodeInit(obj, init);
+    if (!entries) {
+      st = std::move(entries).error().context(what);
+      break;
+    }
+  }
+  bpf_object__close(obj);
+  return st;
 }
 
 std::vector<AttachSpec> BpfObject::attached() const {

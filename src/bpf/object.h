@@ -115,6 +115,11 @@ class BpfObject {
 // creates `root`. An error names the path.
 base::Status ensureBpffs(const std::string& root);
 
+// Opens the object without loading it (no privileges needed) and encodes its
+// init entries against the maps' BTF: what `bpfex check` can say about a
+// configuration before any kernel sees it.
+base::Status checkObjectSpec(const ObjectSpec& spec);
+
 // kernel.bpf_stats_enabled: on costs ~66 ns per program run on the measured
 // kernel (baselines.md), so bpfex enables stats only when configured, through
 // an fd-scoped BPF_ENABLE_STATS that ends when the fd closes.

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "bpf/object.h"
 #include "engine/bpf_runtime.h"
 #include "engine/engine.h"
 #include "engine/rule_engine.h"
@@ -132,6 +133,8 @@ lua::RuleLimits ruleLimitsOf(const Config& cfg) {
 }
 
 Status checkRules(const Config& cfg) {
+  for (const auto& o : cfg.bpf.objects)
+    if (auto st = bpf::checkObjectSpec(o); !st) return st;
   auto files = engine::ruleFiles(cfg.rules);
   if (!files) return std::move(files).error();
   auto rules = engine::compileRules(files.value(), ruleLimitsOf(cfg), cfg.rule_params);
