@@ -113,6 +113,7 @@ struct {
 struct run {
   struct vpn_counters *c; /* may be NULL only if the array lookup fails (it cannot) */
   enum vpn_component component;
+  __u64 now; /* the run's start (bpf_ktime_get_ns), 0 if not taken: one clock read serves all */
 };
 
 static __always_inline void op(struct run *r, enum vpn_map_id map, enum vpn_map_op o) {
@@ -183,7 +184,7 @@ static __always_inline enum vpn_action tunnel_in(struct run *r, struct vpn_tunne
   __u32 id = bpf_ntohl(h->tunnel_id);
   struct vpn_session *s = bpf_map_lookup_elem(&session_key_map, &id);
   op(r, VPN_MAP_SESSION_KEY, VPN_OP_LOOKUP);
-  __u64 now = bpf_ktime_get_ns();
+  __u64 now = r->now ? r->now : bpf_ktime_get_ns();
 
   switch (h->type) {
     case VPN_MSG_HANDSHAKE:
@@ -240,7 +241,7 @@ static __always_inline void tunnel_out(struct run *r, struct vpn_tunnel_hdr *h) 
     return;
   }
   __sync_fetch_and_add(&s->encrypted, 1);
-  s->last_seen_ns = bpf_ktime_get_ns();
+  s->last_seen_ns = r->now ? r->now : bpf_ktime_get_ns();
 }
 
 /* Policy and sessions for an IPv4 packet in [data, data_end). `enforce`:
@@ -312,7 +313,8 @@ static __always_inline enum vpn_action run(void *data, void *data_end, __u32 ifi
   if (policy) {
     __u32 zero = 0;
     struct run r = {.c = bpf_map_lookup_elem(&counters_map, &zero),
-                    .component = hook == BPFEX_HOOK_XDP ? VPN_COMPONENT_XDP : VPN_COMPONENT_TC};
+                    .component = hook == BPFEX_HOOK_XDP ? VPN_COMPONENT_XDP : VPN_COMPONENT_TC,
+                    .now = t0};
     action = inspect(&r, data, data_end, enforce, egress);
     op(&r, VPN_MAP_STATS, VPN_OP_LOOKUP);
   }
