@@ -996,7 +996,12 @@ struct Rule::Impl {
   static nlohmann::json toJson(lua_State* L, int idx, int depth) {
     if (depth > 32) luaL_error(L, "state.write: nesting deeper than 32");
     switch (lua_type(L, idx)) {
-      case LUA_TNUMBER: return lua_tonumber(L, idx);
+      case LUA_TNUMBER: {
+        const double d = lua_tonumber(L, idx);
+        // Whole numbers as integers (counts read back as 2, not 2.0).
+        if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9007199254740992.0) return static_cast<int64_t>(d);
+        return d;
+      }
       case LUA_TBOOLEAN: return lua_toboolean(L, idx) != 0;
       case LUA_TSTRING: return std::string(lua_tostring(L, idx));
       case LUA_TTABLE: {

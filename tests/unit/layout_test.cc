@@ -175,5 +175,59 @@ TEST(LayoutDeclaration, ErrorsNameTheDeclaration) {
   EXPECT_FALSE(Layout::fromDeclaration("").ok());
 }
 
+TEST(LayoutEncode, NamedFieldsNumbersEnumsStringsAndIpv4) {
+  auto l = Layout::fromDeclaration("u32 addr; u16 port; s32 delta; char name[8]; u8 flag");
+  ASSERT_TRUE(l.ok()) << l.error().message();
+  auto b = l->encode({{"addr", "10.201.0.2"}, {"port", "0x1f90"}, {"delta", "-5"}, {"name", "admin"}});
+  ASSERT_TRUE(b.ok()) << b.error().message();
+  ASSERT_EQ(b->size(), l->size());
+  const uint8_t* p = b->data();
+  EXPECT_EQ(p[0], 10);  // network byte order, as packets carry it
+  EXPECT_EQ(p[3], 2);
+  uint16_t port;
+  std::memcpy(&port, p + l->find("port")->offset, 2);
+  EXPECT_EQ(port, 8080);
+  int32_t delta;
+  std::memcpy(&delta, p + l->find("delta")->offset, 4);
+  EXPECT_EQ(delta, -5);
+  EXPECT_STREQ(reinterpret_cast<const char*>(p + l->find("name")->offset), "admin");
+  EXPECT_EQ(p[l->find("flag")->offset], 0);  // not named: zero
+}
+
+TEST(LayoutEncode, MistakesNameTheField) {
+  auto l = Layout::fromDeclaration("u32 addr; u8 small; char name[4]");
+  ASSERT_TRUE(l.ok());
+  auto e = l->encode({{"adr", "1"}});
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message().find("no field named adr (fields: addr, small, name)"), std::string::npos) << e.error().message();
+  e = l->encode({{"small", "256"}});
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message().find("field small: 256 does not fit in 1 bytes"), std::string::npos) << e.error().message();
+  e = l->encode({{"small", "-1"}});
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message().find("is negative"), std::string::npos);
+  e = l->encode({{"name", "toolong"}});
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message().find("longer than 3 bytes"), std::string::npos);
+  e = l->encode({{"addr", "10.1.2"}});
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message().find("not an IPv4 address"), std::string::npos);
+}
+
+TEST_F(LayoutFromObject, EncodeTakesEnumeratorNames) {
+  for (const Field& f : key_.fields()) {
+    if (f.kind != FieldKind::kEnum || !f.enums || f.enums->values.empty()) continue;
+    const auto& [v, name] = f.enums->values.back();
+    auto b = key_.encode({{f.name, name}});
+    ASSERT_TRUE(b.ok()) << b.error().message();
+    uint64_t got = 0;
+    std::memcpy(&got, b->data() + f.offset, f.size);
+    const uint64_t mask = f.size >= 8 ? ~0ull : (1ull << (8 * f.size)) - 1;
+    EXPECT_EQ(got, static_cast<uint64_t>(v) & mask) << f.name << " " << name;
+    return;
+  }
+  GTEST_SKIP() << "the test object's key has no enum field";
+}
+
 }  // namespace
 }  // namespace bpfex::bpf

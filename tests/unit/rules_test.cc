@@ -258,5 +258,87 @@ TEST(Rules, RatesComeFromTheWindow) {
   EXPECT_EQ(h.value("rate_g"), 15 + 5 + 3);  // 10->25, reset to 5, 5->8
 }
 
+TEST(Rules, SeriesReadsOtherFamiliesAsPrometheusWouldScrapeThem) {
+  Harness h;
+  // The writer runs first (file order), the reader sees this tick's values.
+  const std::string w = h.file("a_writer.lua", R"(
+local c = metric.counter("w_total", "w", {"hook", "action"})
+local s = metric.summary("w_lat", "w", {"hook"}, {0.5, 0.99})
+local hi = metric.histogram("w_hist", "w", {}, {1, 2})
+local n = 0
+on_tick(function()
+  n = n + 10
+  c:set({"xdp", "drop"}, n)
+  c:set({"xdp", "pass"}, 3 * n)
+  c:set({"tc", "pass"}, n)
+  s:set({"xdp"}, {7, 12}, 100, 10)
+  hi:set_buckets({}, {1, 2, 3}, 9)
+end)
+)");
+  const std::string r = h.file("b_reader.lua", R"(
+local g = metric.gauge("r_out", "r", {"what"})
+local w = window("1m")
+on_tick(function()
+  local drops = vec.series("w_total", {action = "drop"})
+  assert(#drops == 1 and drops[1].labels.hook == "xdp" and drops[1].labels.action == "drop")
+  g:set({"drop"}, drops[1].value)
+  g:set({"all"}, #vec.series("w_total"))
+  local q = vec.series("w_lat", {quantile = "0.99"})
+  assert(#q == 1 and q[1].labels.hook == "xdp", "summary quantiles under the family name")
+  g:set({"p99"}, q[1].value)
+  local b = vec.series("w_hist_bucket", {le = "+Inf"})
+  g:set({"inf"}, b[1].value)
+  g:set({"count"}, vec.series("w_lat_count")[1].value)
+  g:set({"missing"}, #vec.series("no_such_family"))
+  local rates = vec.sum_by(vec.rate(w, vec.series("w_total")), {"hook"})
+  for _, s in ipairs(rates) do g:set({"rate_" .. s.labels.hook}, s.value) end
+end)
+)");
+  ASSERT_TRUE(h.rules.reload({w, r}).ok());
+  h.rules.setClock([] { return 0.0; }, [] { return 1000.0; });
+  h.engine.tick();
+  h.rules.setClock([] { return 5.0; }, [] { return 1005.0; });
+  h.engine.tick();
+  EXPECT_EQ(h.value("r_out", {"drop"}), 20) << h.rules.statusJson();
+  EXPECT_EQ(h.value("r_out", {"all"}), 3);
+  EXPECT_EQ(h.value("r_out", {"p99"}), 12);
+  EXPECT_EQ(h.value("r_out", {"inf"}), 6);  // cumulative: 1 + 2 + 3
+  EXPECT_EQ(h.value("r_out", {"count"}), 10);
+  EXPECT_EQ(h.value("r_out", {"missing"}), 0);
+  EXPECT_EQ(h.value("r_out", {"rate_xdp"}), 8);  // (10 + 30) per 5 s
+  EXPECT_EQ(h.value("r_out", {"rate_tc"}), 2);
+}
+
+TEST(Rules, StateRoundTripsThroughTheStateDirectory) {
+  Harness h;
+  h.rules.setState(h.dir.string(), 4);
+  const std::string r = h.file("state.lua", R"(
+local g = metric.gauge("st_out", "s", {"what"})
+on_tick(function()
+  local before = state.read("counter")
+  local n = (before and before.n or 0) + 1
+  assert(state.write("counter", {n = n, list = {1, 2, 3}, nested = {ok = true, name = "x"}}))
+  local after = state.read("counter")
+  assert(after.list[3] == 3 and after.nested.ok == true and after.nested.name == "x")
+  g:set({"n"}, after.n)
+  g:set({"restarts"}, bpfex.restarts())
+  local ok = pcall(state.write, "../escape", {})
+  g:set({"bad_name_refused"}, ok and 0 or 1)
+  local p = bpfex.process()
+  g:set({"rss_positive"}, p.resident_bytes > 0 and p.virtual_bytes >= p.resident_bytes and 1 or 0)
+end)
+)");
+  ASSERT_TRUE(h.rules.reload({r}).ok());
+  h.engine.tick();
+  h.engine.tick();
+  EXPECT_EQ(h.value("st_out", {"n"}), 2) << h.rules.statusJson();
+  EXPECT_EQ(h.value("st_out", {"restarts"}), 4);
+  EXPECT_EQ(h.value("st_out", {"bad_name_refused"}), 1);
+  EXPECT_EQ(h.value("st_out", {"rss_positive"}), 1);
+  std::ifstream in(h.dir / "counter.json");
+  std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(json.find("\"n\":2"), std::string::npos) << json;
+}
+
 }  // namespace
 }  // namespace bpfex::engine
