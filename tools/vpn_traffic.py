@@ -22,6 +22,8 @@ import struct
 import sys
 import time
 
+from udp_send import sink  # drains a port so the kernel sends no ICMP answers
+
 PORT = 51820
 
 
@@ -61,18 +63,6 @@ def udp(src, dst, port, count, size=64):
     s = Sender(src)
     for _ in range(count):
         s.send(dst, b"u" * size, port)
-
-
-def sink(port, seconds):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("0.0.0.0", port))
-        s.settimeout(0.2)
-        end = time.time() + seconds
-        while time.time() < end:
-            try:
-                s.recv(65535)
-            except socket.timeout:
-                pass
 
 
 # The demo: five clients with roles (see deploy/demo/bpfex.yaml), five

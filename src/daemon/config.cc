@@ -264,6 +264,19 @@ struct Walker {
     return base::okStatus();
   }
 
+  // Calls fn(item, "at[i]") for each item of a list of mappings; a list that
+  // is not one, or an item that is not a mapping, is an error naming it.
+  template <class Fn>
+  Status eachMapping(const YAML::Node& v, const std::string& at, const std::string& what, Fn&& fn) {
+    if (!v.IsSequence()) return fieldError(file, v, at, "expected a list of " + what);
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::string here = at + "[" + std::to_string(i) + "]";
+      if (!v[i].IsMap()) return fieldError(file, v[i], here, "expected a mapping");
+      if (auto st = fn(v[i], here); !st) return st;
+    }
+    return base::okStatus();
+  }
+
   // init: [{map: NAME, entries: [{key: {field: v, ...} | v, value: {...} | v}, ...]}, ...]
   Status fieldValues(const YAML::Node& n, const std::string& field, const char* scalar_name,
                      std::vector<std::pair<std::string, std::string>>& out) {
@@ -280,45 +293,36 @@ struct Walker {
   }
 
   Status initList(const YAML::Node& v, const std::string& at, bpf::ObjectSpec& spec) {
-    if (!v.IsSequence()) return fieldError(file, v, at, "expected a list of {map, entries}");
-    for (size_t i = 0; i < v.size(); ++i) {
-      const YAML::Node& m = v[i];
-      const std::string here = at + "[" + std::to_string(i) + "]";
-      if (!m.IsMap()) return fieldError(file, m, here, "expected a mapping {map, entries}");
+    return eachMapping(v, at, "{map, entries}", [&](const YAML::Node& m, const std::string& here) -> Status {
       bpf::MapInit init;
       for (const auto& kv : m) {
         const std::string k = kv.first.as<std::string>();
         if (k == "map") {
           if (auto st = scalar(kv.second, here + ".map", init.map); !st) return st;
         } else if (k == "entries") {
-          if (!kv.second.IsSequence()) return fieldError(file, kv.second, here + ".entries", "expected a list of {key, value}");
-          for (size_t j = 0; j < kv.second.size(); ++j) {
-            const YAML::Node& e = kv.second[j];
-            const std::string ew = here + ".entries[" + std::to_string(j) + "]";
-            if (!e.IsMap() || !e["key"] || !e["value"]) return fieldError(file, e, ew, "expected {key: ..., value: ...}");
+          auto st = eachMapping(kv.second, here + ".entries", "{key, value}", [&](const YAML::Node& e, const std::string& ew) -> Status {
+            if (!e["key"] || !e["value"]) return fieldError(file, e, ew, "expected {key: ..., value: ...}");
             bpf::MapInit::Entry entry;
             entry.where = std::string(file) + ":" + std::to_string(e.Mark().line + 1) + ": " + ew;
-            if (auto st = fieldValues(e["key"], ew + ".key", "key", entry.key); !st) return st;
-            if (auto st = fieldValues(e["value"], ew + ".value", "value", entry.value); !st) return st;
+            if (auto fs = fieldValues(e["key"], ew + ".key", "key", entry.key); !fs) return fs;
+            if (auto fs = fieldValues(e["value"], ew + ".value", "value", entry.value); !fs) return fs;
             init.entries.push_back(std::move(entry));
-          }
+            return base::okStatus();
+          });
+          if (!st) return st;
         } else {
           return fieldError(file, kv.first, here + "." + k, "unknown setting (map, entries)");
         }
       }
       if (init.map.empty()) return fieldError(file, m, here + ".map", "required");
       spec.init.push_back(std::move(init));
-    }
-    return base::okStatus();
+      return base::okStatus();
+    });
   }
 
   Status bpfObjects(const YAML::Node& v) {
-    if (!v.IsSequence()) return fieldError(file, v, "bpf.objects", "expected a list");
     cfg.bpf.objects.clear();
-    for (size_t i = 0; i < v.size(); ++i) {
-      const YAML::Node& o = v[i];
-      const std::string at = "bpf.objects[" + std::to_string(i) + "]";
-      if (!o.IsMap()) return fieldError(file, o, at, "expected a mapping");
+    return eachMapping(v, "bpf.objects", "objects", [&](const YAML::Node& o, const std::string& at) -> Status {
       bpf::ObjectSpec spec;
       for (const auto& kv : o) {
         const std::string k = kv.first.as<std::string>();
@@ -346,16 +350,12 @@ struct Walker {
       for (const auto& other : cfg.bpf.objects)
         if (other.name == spec.name) return fieldError(file, o, at + ".name", "\"" + spec.name + "\" is used twice");
       cfg.bpf.objects.push_back(std::move(spec));
-    }
-    return base::okStatus();
+      return base::okStatus();
+    });
   }
 
   Status attachList(const YAML::Node& v, const std::string& at, bpf::ObjectSpec& spec) {
-    if (!v.IsSequence()) return fieldError(file, v, at, "expected a list");
-    for (size_t i = 0; i < v.size(); ++i) {
-      const YAML::Node& a = v[i];
-      const std::string here = at + "[" + std::to_string(i) + "]";
-      if (!a.IsMap()) return fieldError(file, a, here, "expected a mapping");
+    return eachMapping(v, at, "attachments", [&](const YAML::Node& a, const std::string& here) -> Status {
       bpf::AttachSpec as;
       std::string type = "auto", mode = "native";
       for (const auto& kv : a) {
@@ -380,17 +380,13 @@ struct Walker {
       if (mode != "native" && mode != "generic") return fieldError(file, a, here + ".mode", "expected native or generic");
       as.xdp_generic = mode == "generic";
       spec.attach.push_back(std::move(as));
-    }
-    return base::okStatus();
+      return base::okStatus();
+    });
   }
 
   Status bpfMaps(const YAML::Node& v) {
-    if (!v.IsSequence()) return fieldError(file, v, "bpf.maps", "expected a list");
     cfg.bpf.maps.clear();
-    for (size_t i = 0; i < v.size(); ++i) {
-      const YAML::Node& m = v[i];
-      const std::string at = "bpf.maps[" + std::to_string(i) + "]";
-      if (!m.IsMap()) return fieldError(file, m, at, "expected a mapping");
+    return eachMapping(v, "bpf.maps", "maps", [&](const YAML::Node& m, const std::string& at) -> Status {
       engine::ForeignMapSpec fm;
       for (const auto& kv : m) {
         const std::string k = kv.first.as<std::string>();
@@ -414,8 +410,8 @@ struct Walker {
       for (const auto& other : cfg.bpf.maps)
         if (other.name == fm.name) return fieldError(file, m, at + ".name", "\"" + fm.name + "\" is used twice");
       cfg.bpf.maps.push_back(std::move(fm));
-    }
-    return base::okStatus();
+      return base::okStatus();
+    });
   }
 
   Status exposition(const YAML::Node& v) {
