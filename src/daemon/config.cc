@@ -160,6 +160,8 @@ struct Walker {
       Status st;
       if (key == "alerting.resend_delay") st = duration(n, key, a.resend_delay_seconds);
       else if (key == "alerting.timeout") st = duration(n, key, a.timeout_seconds);
+      else if (key == "alerting.for_grace_period") st = duration(n, key, a.for_grace_period_seconds);
+      else if (key == "alerting.for_outage_tolerance") st = duration(n, key, a.for_outage_tolerance_seconds);
       else if (key == "alerting.external_url") st = scalar(n, key, a.external_url);
       else if (key == "alerting.alertmanagers") {
         if (!n.IsSequence()) st = fieldError(file, n, key, "expected a list of URLs");

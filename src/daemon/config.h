@@ -53,6 +53,8 @@ struct Config {
     std::vector<std::string> alertmanagers;
     double resend_delay_seconds = 60;
     double timeout_seconds = 10;
+    double for_grace_period_seconds = 600;       // for-state restore after a restart (needs state_dir)
+    double for_outage_tolerance_seconds = 3600;
     std::map<std::string, std::string> external_labels;
     std::string external_url;  // generatorURL base; default http://<listen>
   } alerting;

@@ -200,7 +200,8 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   engine::BpfDataSource data(bpf_runtime);
   engine::RuleEngine rules(registry, &data, ruleLimitsOf(cfg));
   rules.setParams(cfg.rule_params);
-  rules.setState(cfg.state_dir, countStart(cfg.state_dir));
+  rules.setState(cfg.state_dir, countStart(cfg.state_dir), cfg.alerting.for_grace_period_seconds,
+                 cfg.alerting.for_outage_tolerance_seconds);
   rules.setTickInterval(cfg.tick_interval_seconds);
 
   // Alert delivery: a notifier thread per daemon, fed after each evaluation.

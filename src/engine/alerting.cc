@@ -45,6 +45,21 @@ Result<AlertingRule> AlertingRule::create(AlertRuleSpec spec, LabelMap external)
   return r;
 }
 
+void AlertingRule::restoreForState(std::map<std::string, double>& saved, double down_at, double ts, double grace) {
+  if (spec_.for_seconds < grace) return;
+  for (auto& [key, a] : alerts_) {
+    if (a.state != AlertState::kPending) continue;
+    auto it = saved.find(key);
+    if (it == saved.end()) continue;
+    const double restored = it->second;
+    const double remaining = spec_.for_seconds - (down_at - restored);
+    if (remaining <= 0) a.active_at = restored;                       // it was firing: fires at the next evaluation
+    else if (remaining < grace) a.active_at = ts + grace - spec_.for_seconds;  // fires a grace period from now
+    else a.active_at = restored + (ts - down_at);                     // the downtime does not count as pending
+    saved.erase(it);
+  }
+}
+
 Status AlertingRule::eval(const std::vector<std::pair<LabelMap, double>>& active, double ts) {
   // The result vector, with the rule's labels applied: identity is the label set.
   std::map<std::string, Alert> now;

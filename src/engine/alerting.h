@@ -68,6 +68,15 @@ class AlertingRule {
   // Takes over another rule's instances (a reload of the same alert).
   void inheritFrom(const AlertingRule& old) { alerts_ = old.alerts_; }
 
+  // For-state restoration after a restart, as Prometheus' RestoreForState:
+  // `saved` holds ActiveAt by label key as last written at `down_at`, before
+  // the restart; call it after an evaluation at `ts`. Each pending instance
+  // found in `saved` gets its ActiveAt back, shifted by the downtime, or so
+  // that it fires no sooner than `grace` after `ts` when less than `grace`
+  // was left; it is then erased from `saved`. Rules whose `for` is shorter
+  // than `grace` are not restored (they wait their `for` again).
+  void restoreForState(std::map<std::string, double>& saved, double down_at, double ts, double grace);
+
  private:
   struct Compiled {
     std::string name;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -340,7 +341,15 @@ void RuleEngine::runRule(State& s, const lua::TickContext& ctx) {
     for (const auto& f : s.rule->fired())
       by_alert[f.decl].emplace_back(LabelMap(f.labels.begin(), f.labels.end()), f.value);
     for (size_t i = 0; i < s.alerts.size(); ++i) {
-      if (auto st = s.alerts[i].eval(by_alert[i], ctx.now_unix); !st) {
+      const Status st = s.alerts[i].eval(by_alert[i], ctx.now_unix);
+      if (st && !saved_for_state_.empty()) {
+        auto it = saved_for_state_.find(s.rule->name() + "\n" + s.alerts[i].spec().name);
+        if (it != saved_for_state_.end() && ctx.now_unix - saved_down_at_ <= for_outage_tolerance_) {
+          s.alerts[i].restoreForState(it->second, saved_down_at_, ctx.now_unix, for_grace_);
+          if (it->second.empty()) saved_for_state_.erase(it);
+        }
+      }
+      if (!st) {
         s.errors["alert"] += 1;
         s.last_error = st.error().message();
         s.last_error_kind = "alert";
@@ -397,9 +406,59 @@ Collector RuleEngine::collector(const Engine& engine) {
       for (const auto& [kind, n] : s.errors) (void)errors_->set({name, kind}, static_cast<double>(n));
     }
     writeAlertSeries();
+    persistForState(ctx.now_unix);
     publishStatus();
     return base::okStatus();
   });
+}
+
+void RuleEngine::setState(std::string dir, uint64_t restarts, double grace, double outage_tolerance) {
+  state_dir_ = std::move(dir);
+  restarts_ = restarts;
+  for_grace_ = grace;
+  for_outage_tolerance_ = outage_tolerance;
+  saved_for_state_.clear();
+  if (state_dir_.empty()) return;
+  std::ifstream in(state_dir_ + "/alerts_for_state.json");
+  if (!in) return;
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j["written_at"].is_number() || !j["alerts"].is_array()) {
+    BPFEX_LOG_WARN("{}/alerts_for_state.json: not what bpfex writes; alert for-state is not restored", state_dir_);
+    return;
+  }
+  saved_down_at_ = j["written_at"].get<double>();
+  for (const auto& a : j["alerts"]) {
+    if (!a.is_object() || !a["labels"].is_object() || !a["active_at"].is_number() || !a["rule"].is_string() ||
+        !a["alert"].is_string())
+      continue;
+    LabelMap labels;
+    for (const auto& [k, v] : a["labels"].items())
+      if (v.is_string()) labels[k] = v.get<std::string>();
+    saved_for_state_[a["rule"].get<std::string>() + "\n" + a["alert"].get<std::string>()][labelKey(labels)] =
+        a["active_at"].get<double>();
+  }
+}
+
+void RuleEngine::persistForState(double now) {
+  if (state_dir_.empty()) return;
+  nlohmann::json list = nlohmann::json::array();
+  for (const State& s : rules_)
+    for (const AlertingRule& a : s.alerts)
+      for (const auto& [key, al] : a.alerts())
+        if (al.state != AlertState::kInactive)
+          list.push_back({{"rule", s.rule->name()}, {"alert", a.spec().name}, {"labels", al.labels}, {"active_at", al.active_at}});
+  // Written every evaluation while anything is active (written_at is when
+  // bpfex was last seen up); once more when the last instance goes.
+  const std::string body = list.dump();
+  if (list.empty() && body == last_for_state_) return;
+  last_for_state_ = body;
+  const std::string path = state_dir_ + "/alerts_for_state.json", tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << nlohmann::json{{"written_at", now}, {"alerts", std::move(list)}}.dump() << "\n";
+    if (!out.flush()) return;
+  }
+  std::rename(tmp.c_str(), path.c_str());
 }
 
 void RuleEngine::writeAlertSeries() {

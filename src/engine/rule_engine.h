@@ -108,10 +108,11 @@ class RuleEngine {
   void setLimits(const lua::RuleLimits& l) { limits_ = l; }
   void setTickInterval(double s) { tick_interval_ = s; }
   // The state directory rules read and write (state.*) and bpfex.restarts().
-  void setState(std::string dir, uint64_t restarts) {
-    state_dir_ = std::move(dir);
-    restarts_ = restarts;
-  }
+  // With a directory, alerts' for-state is kept there (alerts_for_state.json)
+  // and restored after a restart, as Prometheus restores it from
+  // ALERTS_FOR_STATE: within `outage_tolerance` of the last write, with
+  // `grace` for rules whose `for` is at least that long.
+  void setState(std::string dir, uint64_t restarts, double grace = 600, double outage_tolerance = 3600);
 
  private:
   struct State {
@@ -135,6 +136,10 @@ class RuleEngine {
   double tick_interval_ = 5;
   std::string state_dir_;
   uint64_t restarts_ = 0;
+  // For-state saved before the restart: "rule\nalert" -> label key -> ActiveAt.
+  std::map<std::string, std::map<std::string, double>> saved_for_state_;
+  double saved_down_at_ = 0, for_grace_ = 600, for_outage_tolerance_ = 3600;
+  std::string last_for_state_;  // what was last written, to skip unchanged quiet writes
   std::map<std::string, std::string> params_;
   metrics::Registry& registry_;
   lua::DataSource* data_;
@@ -155,6 +160,7 @@ class RuleEngine {
   std::string status_json_, alerts_json_, rules_json_;
   metrics::Family *alerts_series_ = nullptr, *alerts_for_state_ = nullptr;
   void writeAlertSeries();
+  void persistForState(double now);
   static base::Result<std::vector<AlertingRule>> makeAlerts(const lua::Rule& r, const LabelMap& external = {});
 };
 

@@ -126,5 +126,53 @@ TEST(Alerting, TemplatesThatDoNotParseFailTheRule) {
   EXPECT_NE(r.error().message().find("alert X annotation summary"), std::string::npos);
 }
 
+// For-state restoration after a restart (Prometheus' RestoreForState): the
+// three cases, by how much of `for` was left when bpfex went down.
+TEST(AlertingRestore, ShiftsByDowntimeGivesGraceOrFiresNext) {
+  const double grace = 600, for_s = 1800;  // for: 30m
+  auto make = [&] { return AlertingRule::create({.name = "A", .for_seconds = for_s}).value(); };
+  const LabelMap inst{{"hook", "xdp"}};
+  auto key = [&](AlertingRule& r) { return r.alerts().begin()->first; };
+
+  // Active at 1000, down at 1600 (600 s pending, 1200 left >= grace), back at 2000:
+  // ActiveAt moves by the 400 s downtime, so it fires at 1400 + 1800 = 3200.
+  AlertingRule a = make();
+  ASSERT_TRUE(a.eval({{inst, 1}}, 2000).ok());
+  std::map<std::string, double> saved{{key(a), 1000}};
+  a.restoreForState(saved, 1600, 2000, grace);
+  EXPECT_TRUE(saved.empty());
+  EXPECT_EQ(a.alerts().begin()->second.active_at, 1400);
+  ASSERT_TRUE(a.eval({{inst, 1}}, 3190).ok());
+  EXPECT_EQ(a.state(), AlertState::kPending);
+  ASSERT_TRUE(a.eval({{inst, 1}}, 3200).ok());
+  EXPECT_EQ(a.state(), AlertState::kFiring);
+
+  // Active at 1000, down at 2500 (300 s left < grace), back at 2600: fires a
+  // grace period after the restart, at 3200.
+  AlertingRule b = make();
+  ASSERT_TRUE(b.eval({{inst, 1}}, 2600).ok());
+  saved = {{key(b), 1000}};
+  b.restoreForState(saved, 2500, 2600, grace);
+  EXPECT_EQ(b.alerts().begin()->second.active_at, 2600 + grace - for_s);
+
+  // Active at 1000, down at 3000 (firing already), back at 3100: firing at the
+  // next evaluation, with its original ActiveAt.
+  AlertingRule c = make();
+  ASSERT_TRUE(c.eval({{inst, 1}}, 3100).ok());
+  saved = {{key(c), 1000}};
+  c.restoreForState(saved, 3000, 3100, grace);
+  ASSERT_TRUE(c.eval({{inst, 1}}, 3130).ok());
+  EXPECT_EQ(c.state(), AlertState::kFiring);
+  EXPECT_EQ(c.alerts().begin()->second.active_at, 1000);
+
+  // for shorter than the grace period: not restored, it waits its `for` again.
+  AlertingRule d = AlertingRule::create({.name = "A", .for_seconds = 120}).value();
+  ASSERT_TRUE(d.eval({{inst, 1}}, 3100).ok());
+  saved = {{key(d), 1000}};
+  d.restoreForState(saved, 3000, 3100, grace);
+  EXPECT_EQ(d.alerts().begin()->second.active_at, 3100);
+  EXPECT_EQ(saved.size(), 1u);
+}
+
 }  // namespace
 }  // namespace bpfex::engine

@@ -340,5 +340,40 @@ end)
   EXPECT_NE(json.find("\"n\":2"), std::string::npos) << json;
 }
 
+TEST(Rules, AlertForStateSurvivesARestartThroughTheStateDirectory) {
+  const std::string src = R"(
+local a = alert{ name = "Slow", ["for"] = "20m", labels = { severity = "warning" } }
+on_tick(function() a:fire({ hook = "xdp" }, 1) end)
+)";
+  fs::path dir;
+  std::string rule;
+  {
+    Harness h;
+    dir = h.dir / "state";
+    fs::create_directories(dir);
+    rule = h.file("slow.lua", src);
+    h.rules.setState(dir.string(), 0);
+    ASSERT_TRUE(h.rules.reload({rule}).ok());
+    h.rules.setClock([] { return 0.0; }, [] { return 10000.0; });
+    h.engine.tick();  // active at 10000
+    h.rules.setClock([] { return 600.0; }, [] { return 10600.0; });
+    h.engine.tick();  // last seen up at 10600: 10 of 20 minutes pending
+    ASSERT_TRUE(fs::exists(dir / "alerts_for_state.json"));
+    // The "restart": a new engine over the same state directory, 5 minutes later.
+    Harness h2;
+    h2.rules.setState(dir.string(), 1);
+    ASSERT_TRUE(h2.rules.reload({rule}).ok());
+    h2.rules.setClock([] { return 0.0; }, [] { return 10900.0; });
+    h2.engine.tick();
+    // Restored: ActiveAt 10000 + 300 s of downtime, not 10900.
+    const std::string t = h2.text();
+    EXPECT_NE(t.find("ALERTS_FOR_STATE{alertname=\"Slow\",hook=\"xdp\",severity=\"warning\"} 10300\n"), std::string::npos) << t;
+    h2.rules.setClock([] { return 1.0; }, [] { return 11500.0; });  // 10300 + 1200
+    h2.engine.tick();
+    EXPECT_NE(h2.text().find("ALERTS{alertname=\"Slow\",alertstate=\"firing\",hook=\"xdp\",severity=\"warning\"} 1"),
+              std::string::npos) << h2.text();
+  }
+}
+
 }  // namespace
 }  // namespace bpfex::engine
