@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstdarg>
 #include <cstring>
 #include <filesystem>
@@ -61,30 +60,6 @@ std::string logTail(size_t lines) {
   size_t pos = s.size();
   for (size_t i = 0; i <= lines && pos != std::string::npos && pos > 0; ++i) pos = s.rfind('\n', pos - 1);
   return s.substr(pos == std::string::npos ? 0 : pos + 1);
-}
-
-Result<uint64_t> parseValue(const std::string& v, uint32_t size, const std::string& what) {
-  if (v == "true") return 1;
-  if (v == "false") return 0;
-  uint64_t out = 0;
-  bool neg = false;
-  std::string_view s = v;
-  if (!s.empty() && s.front() == '-') {
-    neg = true;
-    s.remove_prefix(1);
-  }
-  int base = 10;
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-    base = 16;
-    s.remove_prefix(2);
-  }
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, base);
-  if (ec != std::errc() || p != s.data() + s.size() || s.empty())
-    return Error::msg(what + ": \"" + v + "\" is not a number (decimal, 0x hex, true, false)");
-  if (neg) out = static_cast<uint64_t>(-static_cast<int64_t>(out));
-  if (size < 8 && !neg && out >> (size * 8) != 0)
-    return Error::msg(what + ": " + v + " does not fit in " + std::to_string(size) + " bytes");
-  return out;
 }
 
 // Stable per object+program, so a re-attach after a restart replaces our own
@@ -224,10 +199,14 @@ Status BpfObject::setGlobals() {
     for (uint16_t i = 0; i < btf_vlen(sec); ++i, ++vs) {
       const struct btf_type* var = btf__type_by_id(btf, vs->type);
       if (name != btf__name_by_offset(btf, var->name_off)) continue;
-      auto v = parseValue(value, vs->size, "global " + name);
-      if (!v) return std::move(v).error();
-      if (vs->offset + vs->size > size) return Error::msg("global " + name + ": outside .rodata");
-      std::memcpy(data.data() + vs->offset, &v.value(), vs->size);  // little-endian: the low bytes
+      // The variable's own type decides what its value may be (a number that
+      // fits, an enumerator name, true/false for bool), as for map init.
+      auto layout = Layout::fromBtf(btf, var->type, name);
+      if (!layout) return std::move(layout).error().context("global " + name);
+      auto bytes = layout->encode({{name, value}});
+      if (!bytes) return std::move(bytes).error().context("const volatile global");
+      if (vs->offset + vs->size > size || bytes->size() != vs->size) return Error::msg("global " + name + ": outside .rodata");
+      std::memcpy(data.data() + vs->offset, bytes->data(), vs->size);
       found = true;
     }
     if (!found) return Error(ENOENT, "no const volatile global named " + name);
