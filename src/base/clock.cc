@@ -1,5 +1,6 @@
 #include "base/clock.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -8,29 +9,35 @@ namespace bpfex::base {
 
 std::string rfc3339(double t, int frac_digits) {
   if (t <= 0) return "0001-01-01T00:00:00Z";
+  const int digits = frac_digits >= 0 ? std::min(frac_digits, 9) : 9;
+  const auto scale = static_cast<int64_t>(std::pow(10.0, digits));
   double whole = std::floor(t);
-  double frac = t - whole;
-  if (frac_digits >= 0) {
-    const double scale = std::pow(10.0, frac_digits);
-    frac = std::round(frac * scale) / scale;
-    if (frac >= 1) {
-      whole += 1;
-      frac = 0;
-    }
+  auto units = static_cast<int64_t>(std::llround((t - whole) * static_cast<double>(scale)));
+  if (units >= scale) {
+    whole += 1;
+    units = 0;
   }
-  const auto secs = static_cast<time_t>(whole);
+  const auto nanos = static_cast<uint32_t>(units * static_cast<int64_t>(std::pow(10.0, 9 - digits)));
+  return formatUtc(static_cast<int64_t>(whole), nanos, 'T', frac_digits) + "Z";
+}
+
+std::string formatUtc(int64_t seconds, uint32_t nanos, char sep, int frac_digits) {
+  const auto secs = static_cast<time_t>(seconds);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  const char format[] = {'%', 'Y', '-', '%', 'm', '-', '%', 'd', sep, '%', 'H', ':', '%', 'M', ':', '%', 'S', '\0'};
+  char buf[48];
+  std::string out(buf, std::strftime(buf, sizeof buf, format, &tm));
   char f[16];
-  std::snprintf(f, sizeof f, "%.*f", frac_digits >= 0 ? frac_digits : 9, frac);
-  std::string fs(f + 1);  // ".ddd"
+  std::snprintf(f, sizeof f, "%09u", nanos % 1000000000u);
+  std::string fs(f);
   if (frac_digits < 0) {
     while (!fs.empty() && fs.back() == '0') fs.pop_back();
-    if (fs == ".") fs.clear();
+  } else {
+    fs.resize(static_cast<size_t>(std::min(frac_digits, 9)));
   }
-  return std::string(buf) + fs + "Z";
+  if (!fs.empty()) out += "." + fs;
+  return out;
 }
 
 }  // namespace bpfex::base

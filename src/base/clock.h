@@ -25,6 +25,10 @@ inline double unixSeconds() {
 // zeros trimmed (Prometheus' API). Non-positive times give Go's zero time.
 std::string rfc3339(double unix_seconds, int frac_digits = -1);
 
+// UTC date and time without a zone, "2026-11-20<sep>23:25:52.123", from whole
+// seconds and nanoseconds (0..999999999); frac_digits as above.
+std::string formatUtc(int64_t seconds, uint32_t nanos, char date_time_separator, int frac_digits = -1);
+
 inline int64_t monotonicNanos() {
   using namespace std::chrono;
   return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "base/clock.h"
 #include "metrics/text_format.h"
 
 namespace bpfex::engine {
@@ -164,18 +165,16 @@ std::string applyFunc(const std::string& f, const std::string& in, bool numeric,
   if (f == "humanizePercentage") return humanizePercentage(x);
   if (f == "humanizeTimestamp") {
     if (std::isnan(x) || std::isinf(x)) return goFormatG(x, 4);
-    const auto secs = static_cast<time_t>(x);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-    char frac[16];
-    const double sub = x - static_cast<double>(secs);
-    std::snprintf(frac, sizeof frac, "%.9f", sub);
-    std::string fs(frac + 1);  // ".nnnnnnnnn"
-    while (!fs.empty() && (fs.back() == '0')) fs.pop_back();
-    if (fs == ".") fs.clear();
-    return std::string(buf) + fs + " +0000 UTC";
+    // Prometheus: model.TimeFromUnixNano(int64(v * 1e9)), i.e. milliseconds
+    // (truncated toward zero), printed as Go's time.String() in UTC.
+    if (std::fabs(x) * 1e9 >= 9.2e18) return goFormatG(x, 4);
+    int64_t ms = static_cast<int64_t>(x * 1e9) / 1000000;
+    int64_t secs = ms / 1000, rem = ms % 1000;
+    if (rem < 0) {
+      secs -= 1;
+      rem += 1000;
+    }
+    return base::formatUtc(secs, static_cast<uint32_t>(rem * 1000000), ' ') + " +0000 UTC";
   }
   return in;
 }

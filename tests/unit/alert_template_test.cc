@@ -7,6 +7,8 @@
 #include <cmath>
 #include <limits>
 
+#include "base/clock.h"
+
 namespace bpfex::engine {
 namespace {
 
@@ -55,6 +57,21 @@ TEST(AlertTemplate, HumanizeDuration) {
   EXPECT_EQ(humanizeDuration(1e-4), "100us");
   EXPECT_EQ(humanizeDuration(1.2345), "1.234s");
   EXPECT_EQ(humanizeDuration(-60), "-1m 0s");
+}
+
+TEST(AlertTemplate, HumanizeTimestamp) {
+  // Prometheus' own template test value; it keeps milliseconds.
+  EXPECT_EQ(expand("{{ $value | humanizeTimestamp }}", 1435065584.128), "2015-06-23 13:19:44.128 +0000 UTC");
+  EXPECT_EQ(expand("{{ $value | humanizeTimestamp }}", 0), "1970-01-01 00:00:00 +0000 UTC");
+  EXPECT_EQ(expand("{{ $value | humanizeTimestamp }}", -1.5), "1969-12-31 23:59:58.5 +0000 UTC");
+}
+
+TEST(AlertTemplate, Rfc3339AsTheApisWriteIt) {
+  EXPECT_EQ(base::rfc3339(1.5, 3), "1970-01-01T00:00:01.500Z");       // Alertmanager: milliseconds
+  EXPECT_EQ(base::rfc3339(1.9996, 3), "1970-01-01T00:00:02.000Z");    // rounding carries into the second
+  EXPECT_EQ(base::rfc3339(1.25), "1970-01-01T00:00:01.25Z");          // Prometheus: trailing zeros trimmed
+  EXPECT_EQ(base::rfc3339(2), "1970-01-01T00:00:02Z");
+  EXPECT_EQ(base::rfc3339(0), "0001-01-01T00:00:00Z");                // Go's zero time
 }
 
 TEST(AlertTemplate, HumanizePercentage) {
