@@ -144,34 +144,31 @@ BpfRuntime::MapEntry* BpfRuntime::findMap(const std::string& name) {
   return nullptr;
 }
 
-Result<const bpf::MapReader*> BpfRuntime::read(MapEntry& m, uint64_t tick) {
-  if (m.read_tick == tick && m.reader) return m.reader.get();
+// Reads or drains `m` through `reader` at most once per tick, timing it; a
+// failure is recorded once and the reader stays as it was.
+template <class Reader, class Fetch>
+Result<const Reader*> BpfRuntime::oncePerTick(MapEntry& m, uint64_t tick, const std::unique_ptr<Reader>& reader,
+                                               const char* kind, const char* use, Fetch fetch) {
+  if (m.read_tick == tick && reader) return reader.get();
   if (m.object.empty()) refreshForeign(m);
-  if (!m.ok || !m.reader) return Error(ENOENT, "map " + m.name + " is not available for entry reads");
+  if (!m.ok || !reader) return Error(ENOENT, std::string(kind) + m.name + " is not available" + use);
   const double t0 = base::monotonicSeconds();
-  auto n = m.reader->read();
+  auto n = fetch(*reader);
   m.read_seconds = base::monotonicSeconds() - t0;
   m.read_tick = tick;
   if (!n) {
     recordError("read_map", m.name, n.error().message());
     return std::move(n).error();
   }
-  return m.reader.get();
+  return reader.get();
+}
+
+Result<const bpf::MapReader*> BpfRuntime::read(MapEntry& m, uint64_t tick) {
+  return oncePerTick(m, tick, m.reader, "map ", " for entry reads", [](bpf::MapReader& r) { return r.read(); });
 }
 
 Result<const bpf::EventReader*> BpfRuntime::events(MapEntry& m, uint64_t tick) {
-  if (m.read_tick == tick && m.events) return m.events.get();
-  if (m.object.empty()) refreshForeign(m);
-  if (!m.ok || !m.events) return Error(ENOENT, "event map " + m.name + " is not available");
-  const double t0 = base::monotonicSeconds();
-  auto n = m.events->poll();
-  m.read_seconds = base::monotonicSeconds() - t0;
-  m.read_tick = tick;
-  if (!n) {
-    recordError("read_map", m.name, n.error().message());
-    return std::move(n).error();
-  }
-  return m.events.get();
+  return oncePerTick(m, tick, m.events, "event map ", "", [](bpf::EventReader& r) { return r.poll(); });
 }
 
 Result<const bpf::Layout*> BpfRuntime::layout(MapEntry& m, bool key) {

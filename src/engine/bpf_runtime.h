@@ -92,6 +92,9 @@ class BpfRuntime {
   void makeReader(MapEntry& e);
   base::Result<const bpf::Layout*> layout(MapEntry& m, bool key);
   void refreshForeign(MapEntry& e);
+  template <class Reader, class Fetch>
+  base::Result<const Reader*> oncePerTick(MapEntry& m, uint64_t tick, const std::unique_ptr<Reader>& reader,
+                                          const char* kind, const char* use, Fetch fetch);
 
   BpfConfig cfg_;
   std::vector<std::unique_ptr<bpf::BpfObject>> objects_;
