@@ -24,15 +24,14 @@
 -- the rest are summed into role="other" / tunnel_id="other".
 local OBJ = params.vpn_object or "vpn"
 local NETNS = params.vpn_netns
-local SESSION_TIMEOUT = tonumber((params.vpn_session_timeout or "180s"):match("^(%d+)s$")) or 180
-local IDP_INTERVAL = params.vpn_idp_sync_interval or "5m"
 
-local function seconds(d)
+local function seconds(param, d)
   local n, u = d:match("^(%d+%.?%d*)([smh])$")
-  if not n then error("bad duration " .. d) end
+  if not n then error("rule_params." .. param .. ": \"" .. d .. "\" is not a duration (e.g. 30s, 5m, 1h)") end
   return tonumber(n) * ({ s = 1, m = 60, h = 3600 })[u]
 end
-local IDP_STALE = 3 * seconds(IDP_INTERVAL)
+local SESSION_TIMEOUT = seconds("vpn_session_timeout", params.vpn_session_timeout or "180s")
+local IDP_STALE = 3 * seconds("vpn_idp_sync_interval", params.vpn_idp_sync_interval or "5m")
 
 -- 1. packets
 local packets = metric.counter("vpn_packets_total", "Total number of packets processed",

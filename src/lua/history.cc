@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 namespace bpfex::lua {
@@ -62,28 +63,30 @@ double HistoryWindow::delta(const std::string& key, double, double) const {
   return s->back().second - s->front().second;
 }
 
+namespace {
+
+// Folds a series' samples with `op`, starting from the first; NaN when empty.
+template <class Samples, class Op>
+double fold(const Samples* s, Op op) {
+  if (s == nullptr || s->empty()) return std::numeric_limits<double>::quiet_NaN();
+  double acc = s->front().second;
+  for (auto it = std::next(s->begin()); it != s->end(); ++it) acc = op(acc, it->second);
+  return acc;
+}
+
+}  // namespace
+
 double HistoryWindow::avg(const std::string& key, double, double) const {
   const Samples* s = find(key);
-  if (s == nullptr || s->empty()) return kNaN;
-  double sum = 0;
-  for (const auto& p : *s) sum += p.second;
-  return sum / static_cast<double>(s->size());
+  return fold(s, [](double a, double b) { return a + b; }) / static_cast<double>(s ? s->size() : 1);
 }
 
 double HistoryWindow::min(const std::string& key, double, double) const {
-  const Samples* s = find(key);
-  if (s == nullptr || s->empty()) return kNaN;
-  double m = s->front().second;
-  for (const auto& p : *s) m = std::min(m, p.second);
-  return m;
+  return fold(find(key), [](double a, double b) { return std::min(a, b); });
 }
 
 double HistoryWindow::max(const std::string& key, double, double) const {
-  const Samples* s = find(key);
-  if (s == nullptr || s->empty()) return kNaN;
-  double m = s->front().second;
-  for (const auto& p : *s) m = std::max(m, p.second);
-  return m;
+  return fold(find(key), [](double a, double b) { return std::max(a, b); });
 }
 
 }  // namespace bpfex::lua

@@ -94,31 +94,27 @@ struct Rule::Impl {
 
   // ---- metric declarations --------------------------------------------------
 
-  static std::vector<std::string> stringList(lua_State* L, int idx, const char* what) {
-    std::vector<std::string> v;
+  // The array part of the table at idx, each element of Lua type `type`
+  // read with `get`; nil gives an empty list.
+  template <class T, class Get>
+  static std::vector<T> listOf(lua_State* L, int idx, const char* what, int type, const char* type_name, Get get) {
+    std::vector<T> v;
     if (lua_isnoneornil(L, idx)) return v;
     luaL_checktype(L, idx, LUA_TTABLE);
     const size_t n = lua_objlen(L, idx);
     for (size_t i = 1; i <= n; ++i) {
       lua_rawgeti(L, idx, static_cast<int>(i));
-      if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s[%d] must be a string", what, static_cast<int>(i));
-      v.emplace_back(lua_tostring(L, -1));
+      if (lua_type(L, -1) != type) luaL_error(L, "%s[%d] must be a %s", what, static_cast<int>(i), type_name);
+      v.push_back(get(L));
       lua_pop(L, 1);
     }
     return v;
   }
+  static std::vector<std::string> stringList(lua_State* L, int idx, const char* what) {
+    return listOf<std::string>(L, idx, what, LUA_TSTRING, "string", [](lua_State* S) { return std::string(lua_tostring(S, -1)); });
+  }
   static std::vector<double> numberList(lua_State* L, int idx, const char* what) {
-    std::vector<double> v;
-    if (lua_isnoneornil(L, idx)) return v;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    const size_t n = lua_objlen(L, idx);
-    for (size_t i = 1; i <= n; ++i) {
-      lua_rawgeti(L, idx, static_cast<int>(i));
-      if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "%s[%d] must be a number", what, static_cast<int>(i));
-      v.push_back(lua_tonumber(L, -1));
-      lua_pop(L, 1);
-    }
-    return v;
+    return listOf<double>(L, idx, what, LUA_TNUMBER, "number", [](lua_State* S) { return lua_tonumber(S, -1); });
   }
 
   static int declare(lua_State* L, MetricType type) {
