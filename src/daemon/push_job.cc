@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "base/clock.h"
+#include "base/file.h"
 #include "lua/rule.h"
 #include "metrics/exposition.h"
 #include "metrics/registry.h"
@@ -59,12 +60,7 @@ class CurlJobHost : public lua::JobHost {
     return httpGetWith({}, url, timeout);
   }
   base::Result<std::string> readFile(const std::string& path, size_t max_bytes) override {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Error::fromErrno(errno, "read " + path);
-    std::string s(max_bytes, '\0');
-    in.read(s.data(), static_cast<std::streamsize>(max_bytes));
-    s.resize(static_cast<size_t>(in.gcount()));
-    return s;
+    return base::readFile(path, max_bytes);
   }
   base::Result<std::vector<std::string>> walk(const std::string& dir, size_t limit) override {
     namespace fs = std::filesystem;

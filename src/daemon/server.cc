@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "bpf/object.h"
 #include "engine/bpf_runtime.h"
@@ -40,18 +41,9 @@ uint64_t countStart(const std::string& dir) {
   std::filesystem::create_directories(dir, ec);
   const std::string path = dir + "/starts";
   uint64_t before = 0;
-  if (std::ifstream in(path); in) in >> before;
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << before + 1 << "\n";
-    if (!out.flush()) {
-      BPFEX_LOG_WARN("state_dir {}: cannot write {}: restarts are not counted", dir, tmp);
-      return 0;
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    BPFEX_LOG_WARN("state_dir {}: cannot write {}: restarts are not counted", dir, path);
+  if (auto text = base::readFile(path, 64)) before = std::strtoull(text->c_str(), nullptr, 10);
+  if (auto st = base::writeFileAtomic(path, std::to_string(before + 1) + "\n"); !st) {
+    BPFEX_LOG_WARN("state_dir {}: {}: restarts are not counted", dir, st.error().message());
     return 0;
   }
   return before;

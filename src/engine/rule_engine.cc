@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "base/clock.h"
+#include "base/file.h"
 #include "base/log.h"
 
 namespace bpfex::engine {
@@ -419,9 +420,9 @@ void RuleEngine::setState(std::string dir, uint64_t restarts, double grace, doub
   for_outage_tolerance_ = outage_tolerance;
   saved_for_state_.clear();
   if (state_dir_.empty()) return;
-  std::ifstream in(state_dir_ + "/alerts_for_state.json");
-  if (!in) return;
-  auto j = nlohmann::json::parse(in, nullptr, false);
+  auto text = base::readFile(state_dir_ + "/alerts_for_state.json", 16u << 20);
+  if (!text) return;
+  auto j = nlohmann::json::parse(text.value(), nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j["written_at"].is_number() || !j["alerts"].is_array()) {
     BPFEX_LOG_WARN("{}/alerts_for_state.json: not what bpfex writes; alert for-state is not restored", state_dir_);
     return;
@@ -452,13 +453,9 @@ void RuleEngine::persistForState(double now) {
   const std::string body = list.dump();
   if (list.empty() && body == last_for_state_) return;
   last_for_state_ = body;
-  const std::string path = state_dir_ + "/alerts_for_state.json", tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << nlohmann::json{{"written_at", now}, {"alerts", std::move(list)}}.dump() << "\n";
-    if (!out.flush()) return;
-  }
-  std::rename(tmp.c_str(), path.c_str());
+  const std::string text = nlohmann::json{{"written_at", now}, {"alerts", std::move(list)}}.dump() + "\n";
+  if (auto st = base::writeFileAtomic(state_dir_ + "/alerts_for_state.json", text); !st)
+    BPFEX_LOG_WARN("alert for-state: {}", st.error().message());
 }
 
 void RuleEngine::writeAlertSeries() {

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "base/file.h"
 #include "metrics/text_format.h"
 #include "base/log.h"
 #include "bpf/netns.h"
@@ -870,15 +871,17 @@ struct Rule::Impl {
     return r->ctx_->job;
   }
   // status, body = http.get(url [, timeout_seconds]); on failure: nil, message
+  // The Lua convention for an expected failure: nil and why.
+  static int nilAnd(lua_State* L, const std::string& why) {
+    lua_pushnil(L);
+    lua_pushlstring(L, why.data(), why.size());
+    return 2;
+  }
   static int httpGet(lua_State* L) {
     const std::string url = luaL_checkstring(L, 1);
     const double timeout = luaL_optnumber(L, 2, 10);
     auto r = jobHost(L, "http.get")->httpGet(url, timeout);
-    if (!r) {
-      lua_pushnil(L);
-      lua_pushstring(L, r.error().message().c_str());
-      return 2;
-    }
+    if (!r) return nilAnd(L, r.error().message());
     lua_pushnumber(L, static_cast<double>(r->first));
     lua_pushlstring(L, r->second.data(), r->second.size());
     return 2;
@@ -918,22 +921,14 @@ struct Rule::Impl {
   // fs.read(path) -> contents (at most 64 MiB), or nil, message
   static int fsRead(lua_State* L) {
     auto r = jobHost(L, "fs.read")->readFile(luaL_checkstring(L, 1), 64u << 20);
-    if (!r) {
-      lua_pushnil(L);
-      lua_pushstring(L, r.error().message().c_str());
-      return 2;
-    }
+    if (!r) return nilAnd(L, r.error().message());
     lua_pushlstring(L, r->data(), r->size());
     return 1;
   }
   // fs.walk(dir) -> a list of file paths under dir (recursive), or nil, message
   static int fsWalk(lua_State* L) {
     auto r = jobHost(L, "fs.walk")->walk(luaL_checkstring(L, 1), 100000);
-    if (!r) {
-      lua_pushnil(L);
-      lua_pushstring(L, r.error().message().c_str());
-      return 2;
-    }
+    if (!r) return nilAnd(L, r.error().message());
     lua_createtable(L, static_cast<int>(r->size()), 0);
     for (size_t i = 0; i < r->size(); ++i) {
       lua_pushstring(L, (*r)[i].c_str());
@@ -963,29 +958,11 @@ struct Rule::Impl {
   // state.read(name) -> the table state.write stored, or nil and why.
   static int stateRead(lua_State* L) {
     const std::string path = statePath(L, "state.read");
-    if (path.empty()) {
-      lua_pushnil(L);
-      lua_pushstring(L, "no state directory (config state_dir)");
-      return 2;
-    }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      lua_pushnil(L);
-      lua_pushfstring(L, "%s: %s", path.c_str(), std::strerror(errno));
-      return 2;
-    }
-    std::string text;
-    char buf[4096];
-    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-      text.append(buf, static_cast<size_t>(in.gcount()));
-      if (text.size() > (1u << 20)) break;
-    }
-    auto j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_discarded() || text.size() > (1u << 20)) {
-      lua_pushnil(L);
-      lua_pushfstring(L, "%s: not valid JSON (or over 1 MiB)", path.c_str());
-      return 2;
-    }
+    if (path.empty()) return nilAnd(L, "no state directory (config state_dir)");
+    auto text = base::readFile(path, 1u << 20);
+    if (!text) return nilAnd(L, text.error().message());
+    auto j = nlohmann::json::parse(text.value(), nullptr, false);
+    if (j.is_discarded()) return nilAnd(L, path + ": not valid JSON");
     pushJson(L, j, 0);
     return 1;
   }
@@ -1031,27 +1008,8 @@ struct Rule::Impl {
     luaL_checktype(L, 2, LUA_TTABLE);
     const std::string text = toJson(L, 2, 0).dump();
     if (text.size() > (1u << 20)) return luaL_error(L, "state.write: over 1 MiB");
-    if (path.empty()) {
-      lua_pushnil(L);
-      lua_pushstring(L, "no state directory (config state_dir)");
-      return 2;
-    }
-    const std::string tmp = path + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      out << text;
-      out.flush();
-      if (!out) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s: %s", tmp.c_str(), std::strerror(errno));
-        return 2;
-      }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-      lua_pushnil(L);
-      lua_pushfstring(L, "%s: %s", path.c_str(), std::strerror(errno));
-      return 2;
-    }
+    if (path.empty()) return nilAnd(L, "no state directory (config state_dir)");
+    if (auto st = base::writeFileAtomic(path, text); !st) return nilAnd(L, st.error().message());
     lua_pushboolean(L, 1);
     return 1;
   }
