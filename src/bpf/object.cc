@@ -119,25 +119,38 @@ struct BpfObject::Attachment {
 
 BpfObject::BpfObject(ObjectSpec spec) : spec_(std::move(spec)) {}
 
+namespace {
+
+// Opens (does not load) the spec's bundled object or file.
+Result<bpf_object*> openObject(const ObjectSpec& spec, const std::string& pin_root) {
+  const std::string what = "BPF object " + spec.name;
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = spec.name.c_str(),
+              .pin_root_path = pin_root.empty() ? nullptr : pin_root.c_str());
+  bpf_object* obj = nullptr;
+  if (!spec.bundled.empty()) {
+    auto img = bundledElf(spec.bundled);
+    if (!img) return std::move(img).error().context(what);
+    obj = bpf_object__open_mem(img->data, img->size, &opts);
+  } else if (!spec.path.empty()) {
+    obj = bpf_object__open_file(spec.path.c_str(), &opts);
+  } else {
+    return Error::msg(what + ": names neither a bundled object nor a file");
+  }
+  if (obj == nullptr) return Error::fromErrno(errno, "open " + what + (spec.path.empty() ? "" : " (" + spec.path + ")"));
+  return obj;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<BpfObject>> BpfObject::load(const ObjectSpec& spec, const std::string& pin_root) {
   installPrint();
   t_libbpf_log.clear();
   std::unique_ptr<BpfObject> self(new BpfObject(spec));
   self->pin_root_ = pin_root;
   const std::string what = "BPF object " + spec.name;
-  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = spec.name.c_str(),
-              .pin_root_path = pin_root.empty() ? nullptr : pin_root.c_str());
-  if (!spec.bundled.empty()) {
-    auto img = bundledElf(spec.bundled);
-    if (!img) return std::move(img).error().context(what);
-    self->obj_ = bpf_object__open_mem(img->data, img->size, &opts);
-  } else if (!spec.path.empty()) {
-    self->obj_ = bpf_object__open_file(spec.path.c_str(), &opts);
-  } else {
-    return Error::msg(what + ": names neither a bundled object nor a file");
-  }
-  if (self->obj_ == nullptr)
-    return Error::fromErrno(errno, "open " + what + (spec.path.empty() ? "" : " (" + spec.path + ")"));
+  auto obj = openObject(spec, pin_root);
+  if (!obj) return std::move(obj).error();
+  self->obj_ = obj.value();
 
   if (auto st = self->setGlobals(); !st) return std::move(st).error().context(what);
   if (pin_root.empty()) {
@@ -262,29 +275,17 @@ Status BpfObject::initMaps() {
   return base::okStatus();
 }
 
-Status checkObjectSpec(const ObjectSpec& spec) {
-  if (spec.init.empty()) return base::okStatus();
-  const std::string what = "BPF object " + spec.name;
-  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = spec.name.c_str());
-  bpf_object* obj = nullptr;
-  if (!spec.bundled.empty()) {
-    auto img = bundledElf(spec.bundled);
-    if (!img) return std::move(img).error().context(what);
-    obj = bpf_object__open_mem(img->data, img->size, &opts);
-  } else {
-    obj = bpf_object__open_file(spec.path.c_str(), &opts);
-  }
-  if (obj == nullptr) return Error::fromErrno(errno, "open " + what);
-  Status st = base::okStatus();
-  for (const MapInit& init : spec.init) {
-    auto entries = encodeInit(obj, init);
-    if (!entries) {
-      st = std::move(entries).error().context(what);
-      break;
-    }
-  }
-  bpf_object__close(obj);
-  return st;
+Status BpfObject::check(const ObjectSpec& spec) {
+  installPrint();
+  auto obj = openObject(spec, "");
+  if (!obj) return std::move(obj).error();
+  BpfObject shell(spec);  // closes the object; nothing is loaded or attached
+  shell.obj_ = obj.value();
+  if (auto st = shell.setGlobals(); !st) return std::move(st).error().context("BPF object " + spec.name);
+  for (const MapInit& init : spec.init)
+    if (auto entries = encodeInit(shell.obj_, init); !entries)
+      return std::move(entries).error().context("BPF object " + spec.name);
+  return base::okStatus();
 }
 
 std::vector<AttachSpec> BpfObject::attached() const {

@@ -83,6 +83,10 @@ class BpfObject {
   // map or interface, and include the tail of the verifier log on rejection.
   // An empty pin_root loads without pinning anything.
   static base::Result<std::unique_ptr<BpfObject>> load(const ObjectSpec& spec, const std::string& pin_root);
+  // Opens the object without loading it (no privileges needed), sets its
+  // globals and encodes its init entries against the BTF: what `bpfex check`
+  // can say about a spec before any kernel sees it.
+  static base::Status check(const ObjectSpec& spec);
   ~BpfObject();
   BpfObject(const BpfObject&) = delete;
   BpfObject& operator=(const BpfObject&) = delete;
@@ -115,10 +119,6 @@ class BpfObject {
 // creates `root`. An error names the path.
 base::Status ensureBpffs(const std::string& root);
 
-// Opens the object without loading it (no privileges needed) and encodes its
-// init entries against the maps' BTF: what `bpfex check` can say about a
-// configuration before any kernel sees it.
-base::Status checkObjectSpec(const ObjectSpec& spec);
 
 // kernel.bpf_stats_enabled: on costs ~66 ns per program run on the measured
 // kernel (baselines.md), so bpfex enables stats only when configured, through

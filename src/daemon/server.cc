@@ -126,7 +126,7 @@ lua::RuleLimits ruleLimitsOf(const Config& cfg) {
 
 Status checkRules(const Config& cfg) {
   for (const auto& o : cfg.bpf.objects)
-    if (auto st = bpf::checkObjectSpec(o); !st) return st;
+    if (auto st = bpf::BpfObject::check(o); !st) return st;
   auto files = engine::ruleFiles(cfg.rules);
   if (!files) return std::move(files).error();
   auto rules = engine::compileRules(files.value(), ruleLimitsOf(cfg), cfg.rule_params);

@@ -23,6 +23,29 @@ set +e; out=$("$BPFEX" run --listen 127.0.0.1 2>&1); rc=$?; set -e
 [ $rc -eq 2 ] && [[ "$out" == *"listen"* ]] || fail "bad --listen not reported: $out"
 pass "bad flags, env and rule paths are rejected with the field named"
 
+# check: BPF objects are opened (not loaded, no privileges) and their globals
+# and map init entries encoded against the BTF; a mistake names file:line.
+cat > "$WORK/bpf.yaml" <<'YML'
+bpf:
+  objects:
+    - name: vpn
+      bundled: vpn_router
+      globals: {latency: 0}
+      init:
+        - map: ip_role_map
+          entries:
+            - {key: {adr: 10.0.0.1}, value: {role_id: 1}}
+YML
+set +e; out=$("$BPFEX" check --config "$WORK/bpf.yaml" 2>&1); rc=$?; set -e
+[ $rc -ne 0 ] && [[ "$out" == *"$WORK/bpf.yaml:9: bpf.objects[0].init[0].entries[0].key: no field named adr"* ]] ||
+  fail "bad init entry not reported: $out"
+sed -i 's/adr:/addr:/; s/latency: 0/latency: 300/' "$WORK/bpf.yaml"
+set +e; out=$("$BPFEX" check --config "$WORK/bpf.yaml" 2>&1); rc=$?; set -e
+[ $rc -ne 0 ] && [[ "$out" == *"field latency: 300 does not fit in 1 bytes"* ]] || fail "bad global not reported: $out"
+sed -i 's/latency: 300/latency: 0/' "$WORK/bpf.yaml"
+"$BPFEX" check --config "$WORK/bpf.yaml" | grep -q 'configuration OK' || fail "check of a good BPF config"
+pass "check validates BPF globals and map init entries against the object's BTF"
+
 # run: flags override the file; endpoints answer; SIGTERM stops it cleanly.
 P=$(free_port)
 printf 'listen: 127.0.0.1:1\ntick_interval: 300ms\n' > "$WORK/run.yaml"
