@@ -171,6 +171,18 @@ Result<const bpf::EventReader*> BpfRuntime::events(MapEntry& m, uint64_t tick) {
   return oncePerTick(m, tick, m.events, "event map ", "", [](bpf::EventReader& r) { return r.poll(); });
 }
 
+const std::vector<BpfRuntime::ObjectPrograms>& BpfRuntime::programs(uint64_t tick) {
+  if (programs_tick_ == tick && tick != 0) return programs_;
+  programs_.clear();
+  for (const auto& o : objects_) {
+    auto ps = o->programStats();
+    if (ps) programs_.push_back({o.get(), std::move(ps).value(), {}});
+    else programs_.push_back({o.get(), {}, ps.error().message()});
+  }
+  programs_tick_ = tick;
+  return programs_;
+}
+
 Result<const bpf::Layout*> BpfRuntime::layout(MapEntry& m, bool key) {
   std::optional<bpf::Layout>& slot = key ? m.key_layout : m.value_layout;
   if (!slot) {
@@ -188,6 +200,8 @@ Result<const bpf::Layout*> BpfRuntime::valueLayout(MapEntry& m) { return layout(
 
 void BpfRuntime::stop() {
   maps_.clear();
+  programs_.clear();
+  programs_tick_ = 0;
   objects_.clear();  // detaches (unless kept)
   stats_.reset();
 }
@@ -245,14 +259,14 @@ Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& 
       (void)f.read_seconds->set({m->name}, m->read_seconds);
     }
     const bool counting = stats_.has_value() || bpf::globalBpfStatsEnabled();
-    for (const auto& o : objects_) {
-      auto ps = o->programStats();
-      if (!ps) {
-        recordError("stats", o->spec().name, ps.error().message());
+    for (const ObjectPrograms& op : programs(tick)) {
+      const bpf::BpfObject* o = op.object;
+      if (!op.error.empty()) {
+        recordError("stats", o->spec().name, op.error);
         continue;
       }
       const auto att = o->attachments();
-      for (const auto& p : ps.value()) {
+      for (const auto& p : op.stats) {
         std::string where;
         for (const auto& [prog, w] : att)
           if (prog == p.name) where += (where.empty() ? "" : "; ") + w;

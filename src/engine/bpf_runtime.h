@@ -73,6 +73,15 @@ class BpfRuntime {
   MapEntry* findMap(const std::string& name);
   const std::vector<std::unique_ptr<MapEntry>>& maps() const { return maps_; }
   const std::vector<std::unique_ptr<bpf::BpfObject>>& objects() const { return objects_; }
+  // Each object's program stats, fetched at most once per tick (the runtime's
+  // own metrics and bpf.programs() share them); `stats` empty and `error` set
+  // when the kernel could not be asked.
+  struct ObjectPrograms {
+    const bpf::BpfObject* object;
+    std::vector<bpf::ProgramStats> stats;
+    std::string error;
+  };
+  const std::vector<ObjectPrograms>& programs(uint64_t tick);
   // Reads the map unless it was already read in this tick.
   base::Result<const bpf::MapReader*> read(MapEntry& m, uint64_t tick);
   // Drains an event map unless it was already drained in this tick.
@@ -98,6 +107,8 @@ class BpfRuntime {
 
   BpfConfig cfg_;
   std::vector<std::unique_ptr<bpf::BpfObject>> objects_;
+  std::vector<ObjectPrograms> programs_;
+  uint64_t programs_tick_ = 0;
   std::vector<std::unique_ptr<MapEntry>> maps_;
   std::optional<bpf::StatsGuard> stats_;
   std::map<std::pair<std::string, std::string>, uint64_t> errors_;

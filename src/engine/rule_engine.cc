@@ -116,24 +116,19 @@ Result<const bpf::EventReader*> BpfDataSource::events(const std::string& name) {
 }
 
 std::vector<lua::ProgramView> BpfDataSource::programs() {
-  if (programs_tick_ == tick_ && tick_ != 0) return programs_;
-  programs_.clear();
+  std::vector<lua::ProgramView> out;
   const bool counting = rt_.statsActive() || bpf::globalBpfStatsEnabled();
-  for (const auto& o : rt_.objects()) {
-    auto ps = o->programStats();
-    if (!ps) continue;  // counted by the runtime's own collector
-    const auto att = o->attached();
-    for (const auto& p : ps.value()) {
-      lua::ProgramView v{.object = o->spec().name, .name = p.name, .type = p.type, .id = p.id, .stats = counting,
+  for (const auto& op : rt_.programs(tick_)) {  // errors are counted by the runtime's collector
+    const auto att = op.object->attached();
+    for (const auto& p : op.stats) {
+      lua::ProgramView v{.object = op.object->spec().name, .name = p.name, .type = p.type, .id = p.id, .stats = counting,
                          .run_count = p.run_count, .run_time_ns = p.run_time_ns, .attached = {}};
       for (const auto& a : att)
-        if (a.program == p.name)
-          v.attached.push_back({std::string(bpf::attachTypeName(a.type)), a.target, a.netns});
-      programs_.push_back(std::move(v));
+        if (a.program == p.name) v.attached.push_back({std::string(bpf::attachTypeName(a.type)), a.target, a.netns});
+      out.push_back(std::move(v));
     }
   }
-  programs_tick_ = tick_;
-  return programs_;
+  return out;
 }
 
 // ---- rule engine -----------------------------------------------------------------

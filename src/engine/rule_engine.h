@@ -60,8 +60,6 @@ class BpfDataSource : public lua::DataSource {
   BpfRuntime& rt_;
   uint64_t tick_ = 0;
   std::map<std::string, Summed> summed_;
-  uint64_t programs_tick_ = 0;
-  std::vector<lua::ProgramView> programs_;
 };
 
 class RuleEngine {
