@@ -7,9 +7,14 @@
 -- the rule environment and the budget check function.
 local api, abort_flag = ...
 local ffi = require("ffi")
-local tonumber, tostring, type, error, pairs, ipairs, setmetatable, rawget =
-      tonumber, tostring, type, error, pairs, ipairs, setmetatable, rawget
-local string_format = string.format
+-- Everything the trusted code calls is captured here, before any rule code
+-- runs: a rule can replace fields of the tables it is given, never these.
+local tonumber, tostring, type, error, pairs, ipairs, setmetatable, getmetatable, rawget, select, pcall, unpack =
+      tonumber, tostring, type, error, pairs, ipairs, setmetatable, getmetatable, rawget, select, pcall, unpack
+local string_format, string_gsub, string_rep, string_sub = string.format, string.gsub, string.rep, string.sub
+local table_concat, table_sort, math_min = table.concat, table.sort, math.min
+local co_create, co_resume, co_status, co_running, co_yield =
+      coroutine.create, coroutine.resume, coroutine.status, coroutine.running, coroutine.yield
 
 ffi.cdef [[
 size_t strnlen(const char *s, size_t maxlen);
@@ -23,6 +28,54 @@ local flag = ffi.cast("const uint32_t *", abort_flag)
 local expired = ffi.cast("int (*)(const uint32_t *)", api.budget_fn)
 local function chk()
   if expired(flag) ~= 0 then error("time budget exceeded", 0) end
+end
+
+-- Calls that nest on the C stack (coroutine resumes, sort and gsub
+-- callbacks, bpfex's bindings) share one depth counter with the C side
+-- (RuleLimits::max_call_depth). Past it the call is an ordinary error; the
+-- counter is restored on every way out, errors included (pcall).
+local depth = ffi.cast("uint32_t *", api.call_depth)
+local max_depth = api.max_call_depth
+local function too_deep(what)
+  error(what .. ": calls nested too deeply (" .. max_depth .. " levels through coroutines and callbacks)", 3)
+end
+local function leave(d, ok, ...)
+  depth[0] = d
+  if not ok then error((...), 0) end
+  return ...
+end
+local function nested(what, f, ...)
+  local d = depth[0]
+  if d >= max_depth then too_deep(what) end
+  depth[0] = d + 1
+  return leave(d, pcall(f, ...))
+end
+local function resumed(d, ...)
+  depth[0] = d
+  return ...
+end
+local function resume(co, ...)
+  local d = depth[0]
+  if d >= max_depth then too_deep("coroutine.resume") end
+  depth[0] = d + 1
+  return resumed(d, co_resume(co, ...))
+end
+local function wrapped(ok, ...)
+  if not ok then error((...), 0) end
+  return ...
+end
+local function wrap(f)
+  local co = co_create(f)
+  return function(...) return wrapped(resume(co, ...)) end
+end
+local function sort(t, cmp)
+  if cmp == nil then return table_sort(t) end
+  return nested("table.sort", table_sort, t, cmp)
+end
+local function gsub(s, pattern, repl, n)
+  local tr = type(repl)
+  if tr == "function" or tr == "table" then return nested("string.gsub", string_gsub, s, pattern, repl, n) end
+  return string_gsub(s, pattern, repl, n)
 end
 
 local env = {}
@@ -40,16 +93,34 @@ local function copy(t, except)
   end
   return c
 end
-env.string = copy(string, { dump = true })
+local function sandbox_string()
+  local c = copy(string, { dump = true })
+  c.gsub = gsub
+  return c
+end
+env.string = sandbox_string()
 env.table = copy(table)
+env.table.sort = sort
 env.math = copy(math)
 env.coroutine = copy(coroutine)
+env.coroutine.resume = resume
+env.coroutine.wrap = wrap
 env.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
 env.collectgarbage = function(opt)
   if opt == "count" then return collectgarbage("count") end
   error("collectgarbage: only \"count\" is available to rules", 2)
 end
 env._G = env
+
+-- Strings share one metatable in a Lua state. Its __index becomes a copy
+-- that no rule can reach (the metatable itself is hidden: getmetatable("")
+-- is false), so `("x"):gsub(...)` in a rule can never change what the
+-- trusted code's string functions are, nor reach string.dump.
+do
+  local smt = getmetatable("")
+  smt.__index = sandbox_string()
+  smt.__metatable = false
+end
 
 -- Declarations and writes (C++).
 env.metric = api.metric
@@ -92,7 +163,7 @@ local function accessors(desc)
   if desc.cdecl then
     struct_no = struct_no + 1
     local sname = "bpfex_s" .. struct_no
-    ffi.cdef((desc.cdecl:gsub("struct " .. desc.struct_name, "struct " .. sname)))
+    ffi.cdef((string_gsub(desc.cdecl, "struct " .. desc.struct_name, "struct " .. sname)))
     ctype = ffi.typeof("const struct " .. sname .. " *")
   end
   for i, f in ipairs(desc.fields) do
@@ -138,12 +209,20 @@ end
 
 local u8p = ffi.typeof("const uint8_t *")
 
+-- Entry views point into the tick's map buffers, which the next read
+-- replaces. Every run bumps the generation (C++): a view or an iterator kept
+-- from an earlier run refuses to read instead of reading freed memory. (A
+-- view shows the entry of its iterator's current step; after the loop, the
+-- last one, for the rest of the run.)
+local view_gen = ffi.cast("const uint64_t *", api.view_gen)
+
 local function proxy(acc, what)
-  local state = { p = nil, base = nil, idx = 0 }
+  local state = { p = nil, base = nil, idx = 0, gen = -1 }
   local obj = setmetatable({}, {
     __index = function(_, field)
       local a = acc[field]
       if a == nil then error("no field \"" .. tostring(field) .. "\" in the map " .. what, 2) end
+      if state.gen ~= view_gen[0] then error("a map entry view of " .. what .. " used after its loop step", 2) end
       return a(state.p, state.base, state.idx)
     end,
     __newindex = function() error("map entries are read-only", 2) end,
@@ -152,48 +231,53 @@ local function proxy(acc, what)
   return obj, state
 end
 
-local Map = {}
-Map.__index = Map
-Map.__metatable = false
+-- Methods of map handles (userdata made by bpf.map; api.map_name reads the
+-- name a handle carries, and errors for anything else).
+local Map = api.map_methods
+local map_name = api.map_name
 
 -- for key, value in m:entries() do ... end
 -- key and value are views of the current entry, valid during that step only
 -- (keep what you need: key.ifindex is a number, key.name a string).
-function Map:entries()
-  local keys, values, count, ksize, vsize = api.map_view(self.name)
-  local l = layout_of(self.name)
-  local kp, ks = proxy(l.key, "key of " .. self.name)
-  local vp, vs = proxy(l.value, "value of " .. self.name)
+function Map.entries(h)
+  local name = map_name(h)
+  local keys, values, count, ksize, vsize = api.map_view(name)
+  local l = layout_of(name)
+  local kp, ks = proxy(l.key, "key of " .. name)
+  local vp, vs = proxy(l.value, "value of " .. name)
   local kbase, vbase = ffi.cast(u8p, keys), ffi.cast(u8p, values)
   local kt, vt = l.kt, l.vt
+  local gen = view_gen[0]
   local i = -1
   return function()
+    if view_gen[0] ~= gen then error("a map iterator of " .. name .. " used after its run", 2) end
     i = i + 1
     if i >= count then return nil end
     local kb, vb = kbase + i * ksize, vbase + i * vsize
-    ks.base, ks.idx = keys, i
-    vs.base, vs.idx = values, i
+    ks.base, ks.idx, ks.gen = keys, i, gen
+    vs.base, vs.idx, vs.gen = values, i, gen
     if kt then ks.p = ffi.cast(kt, kb) end
     if vt then vs.p = ffi.cast(vt, vb) end
     return kp, vp
   end
 end
 
-function Map:count() local _, _, n = api.map_view(self.name); return n end
+function Map.count(h) local _, _, n = api.map_view(map_name(h)); return n end
 -- m:lookup({field = value, ...}): one entry's value as a table (a copy), or nil.
 -- Key fields by name; enums by enumerator name or number.
-function Map:lookup(key)
+function Map.lookup(h, key)
+  local name = map_name(h)
   if type(key) ~= "table" then error("lookup(key): key must be a table of key fields", 2) end
-  return api.map_lookup(self.name, key)
+  return api.map_lookup(name, key)
 end
-function Map:info() return api.map_info(self.name) end
+function Map.info(h) return api.map_info(map_name(h)) end
 
 env.bpf = {
   -- {object, name, type, id, stats, run_count, run_time_ns, attached = {{type, target, netns}}}
   programs = api.bpf_programs,
   map = function(name)
     if type(name) ~= "string" then error("bpf.map(name): name must be a string", 2) end
-    return setmetatable({ name = name }, Map)
+    return api.map_new(name)
   end,
   -- for e in bpf.events(name, "u64 seq; u32 len"):each() do ... end
   events = function(name, decl)
@@ -203,16 +287,19 @@ env.bpf = {
     return {
       each = function()
         local n, fields = api.events_view(name, decl)
+        local gen = view_gen[0]
         local i = 0
         local ev = setmetatable({}, {
           __index = function(_, f)
             local fi = fields[f]
             if not fi then error("no field \"" .. tostring(f) .. "\" in events of " .. name, 2) end
+            if view_gen[0] ~= gen then error("an event view of " .. name .. " used after its run", 2) end
             return api.event_field(name, i - 1, fi)
           end,
           __metatable = false,
         })
         return function()
+          if view_gen[0] ~= gen then error("an event iterator of " .. name .. " used after its run", 2) end
           i = i + 1
           if i > n then return nil end
           return ev
@@ -249,8 +336,9 @@ function labels.map(tbl, default)
   end
 end
 -- keep(value, regex) / drop(value, regex): true when the value should stay.
-function labels.keep(v, regex) return api.re.match(tostring(v), regex) end
-function labels.drop(v, regex) return not api.re.match(tostring(v), regex) end
+local re_match = api.re.match
+function labels.keep(v, regex) return re_match(tostring(v), regex) end
+function labels.drop(v, regex) return not re_match(tostring(v), regex) end
 env.labels = labels
 
 -- Histograms from BPF bucket arrays --------------------------------------
@@ -326,14 +414,14 @@ local vec = {}
 local function key_of(labels, names)
   local parts = {}
   for i, n in ipairs(names) do parts[i] = n .. "\0" .. tostring(labels[n] or "") end
-  return table.concat(parts, "\1")
+  return table_concat(parts, "\1")
 end
 local function sorted_names(labels, except)
   local names = {}
   for n in pairs(labels) do
     if not (except and except[n]) then names[#names + 1] = n end
   end
-  table.sort(names)
+  table_sort(names)
   return names
 end
 
@@ -373,17 +461,17 @@ end
 function vec.topk(v, k)
   local c = {}
   for i, s in ipairs(v) do c[i] = s end
-  table.sort(c, function(a, b) return a.value > b.value end)
+  sort(c, function(a, b) return a.value > b.value end)
   local out = {}
-  for i = 1, math.min(k, #c) do out[i] = c[i] end
+  for i = 1, math_min(k, #c) do out[i] = c[i] end
   return out
 end
 function vec.bottomk(v, k)
   local c = {}
   for i, s in ipairs(v) do c[i] = s end
-  table.sort(c, function(a, b) return a.value < b.value end)
+  sort(c, function(a, b) return a.value < b.value end)
   local out = {}
-  for i = 1, math.min(k, #c) do out[i] = c[i] end
+  for i = 1, math_min(k, #c) do out[i] = c[i] end
   return out
 end
 
@@ -423,7 +511,7 @@ function vec.binop(a, op, b, matching)
   local right = {}
   for _, s in ipairs(b) do
     local k = match_key(s.labels)
-    if right[k] then error("vec.binop: several samples on the right match " .. k:gsub("%z", "="):gsub("\1", ","), 2) end
+    if right[k] then error("vec.binop: several samples on the right match " .. string_gsub(string_gsub(k, "%z", "="), "\1", ","), 2) end
     right[k] = s
   end
   local out = {}

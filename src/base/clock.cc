@@ -40,4 +40,11 @@ std::string formatUtc(int64_t seconds, uint32_t nanos, char sep, int frac_digits
   return out;
 }
 
+std::string formatSeconds(double seconds) {
+  char buf[64];
+  if (seconds > 0 && seconds < 1) std::snprintf(buf, sizeof buf, "%gms", seconds * 1000);
+  else std::snprintf(buf, sizeof buf, "%gs", seconds);
+  return buf;
+}
+
 }  // namespace bpfex::base

@@ -27,6 +27,9 @@ std::string rfc3339(double unix_seconds, int frac_digits = -1);
 
 // UTC date and time without a zone, "2026-11-20<sep>23:25:52.123", from whole
 // seconds and nanoseconds (0..999999999); frac_digits as above.
+// A duration for people: "300ms", "1.25s", "90s" (what the configuration accepts).
+std::string formatSeconds(double seconds);
+
 std::string formatUtc(int64_t seconds, uint32_t nanos, char date_time_separator, int frac_digits = -1);
 
 inline int64_t monotonicNanos() {

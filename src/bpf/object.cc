@@ -148,6 +148,10 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const ObjectSpec& spec, const
   std::unique_ptr<BpfObject> self(new BpfObject(spec));
   self->pin_root_ = pin_root;
   const std::string what = "BPF object " + spec.name;
+  // Pinning needs bpffs, which a fresh machine may not have mounted: every
+  // caller that pins gets it here, not only the daemon's runtime.
+  if (!pin_root.empty())
+    if (auto st = ensureBpffs(pin_root); !st) return std::move(st).error().context(what);
   auto obj = openObject(spec, pin_root);
   if (!obj) return std::move(obj).error();
   self->obj_ = obj.value();

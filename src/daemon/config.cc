@@ -238,7 +238,11 @@ struct Walker {
       if (key == "rule_limits.time_budget") st = duration(kv.second, key, cfg.rule_limits.time_budget_seconds);
       else if (key == "rule_limits.memory")
         st = integer<size_t>(kv.second, key, cfg.rule_limits.memory_bytes, 1u << 20, size_t{4} << 30);
-      else st = fieldError(file, kv.first, key, "unknown setting (time_budget, memory)");
+      else if (key == "rule_limits.max_families")
+        st = integer<size_t>(kv.second, key, cfg.rule_limits.max_families, 1, 100000);
+      else if (key == "rule_limits.max_families_total")
+        st = integer<size_t>(kv.second, key, cfg.rule_limits.max_families_total, 1, 1000000);
+      else st = fieldError(file, kv.first, key, "unknown setting (time_budget, memory, max_families, max_families_total)");
       if (!st) return st;
     }
     return base::okStatus();

@@ -33,6 +33,8 @@ struct Config {
   struct RuleLimits {
     double time_budget_seconds = 0;       // rule_limits.time_budget; 0: a quarter of tick_interval
     size_t memory_bytes = 64u << 20;      // rule_limits.memory (bytes), 1 MiB .. 4 GiB
+    size_t max_families = 1000;           // rule_limits.max_families: per rule, 1..100000
+    size_t max_families_total = 10000;    // rule_limits.max_families_total: all rules, 1..1000000
   } rule_limits;
   struct Http {
     bool enable_reload = true;       // http.enable_reload: POST /-/reload

@@ -3,7 +3,9 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -20,6 +22,7 @@
 #include "export/http_server.h"
 #include "export/alertmanager.h"
 #include "export/periodic_push.h"
+#include "lua/watchdog.h"
 #include "metrics/registry.h"
 #include "metrics/snapshot.h"
 #include "version.h"
@@ -121,7 +124,9 @@ base::Result<engine::Collector> makeHttpCollector(metrics::Registry& r,
 }  // namespace
 
 lua::RuleLimits ruleLimitsOf(const Config& cfg) {
-  return {.time_budget_seconds = ruleTimeBudget(cfg), .memory_bytes = cfg.rule_limits.memory_bytes};
+  return {.time_budget_seconds = ruleTimeBudget(cfg),
+          .memory_bytes = cfg.rule_limits.memory_bytes,
+          .max_families = cfg.rule_limits.max_families};
 }
 
 Status checkRules(const Config& cfg) {
@@ -140,7 +145,7 @@ Status checkRules(const Config& cfg) {
   (void)rt.makeCollector(registry, eng);
   engine::BpfDataSource data(rt);
   engine::RuleEngine re(registry, &data, ruleLimitsOf(cfg));
-  return engine::RuleEngine::validate(rules.value(), registry, {});
+  return engine::RuleEngine::validate(rules.value(), registry, {}, cfg.rule_limits.max_families_total);
 }
 
 int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
@@ -232,7 +237,12 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
         return base::okStatus();
       });
   }
-  (void)rules.reload(cfg.rules);
+  rules.setMaxFamiliesTotal(cfg.rule_limits.max_families_total);
+  // The first load runs on the engine thread, before its first tick: the
+  // main thread goes straight on to serve and to wait for signals, so a
+  // slow or hostile rule can delay readiness by its budget at most, and
+  // never SIGTERM.
+  eng.post([&rules, rule_paths = cfg.rules] { (void)rules.reload(rule_paths); });
   eng.addCollector("rules", rules.collector(eng));
 
   // Reload: runs on the engine thread; the caller gets the outcome.
@@ -251,6 +261,7 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
         BPFEX_LOG_WARN("reload: BPF objects and maps stay as loaded; changes take effect at the next restart");
       (void)base::setLogLevel(next->log_level);
       rules.setLimits(ruleLimitsOf(next.value()));
+      rules.setMaxFamiliesTotal(next->rule_limits.max_families_total);
       rules.setParams(next->rule_params);
     }
     auto st = rules.reload(next->rules);
@@ -261,12 +272,17 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
     }
     return st;
   };
+  // Set at shutdown: HTTP handlers waiting for the engine give up at once
+  // (the engine stops, and libmicrohttpd waits for its handlers to return).
+  std::atomic<bool> stopping{false};
   auto reloadOnEngine = [&]() -> Status {
     auto done = std::make_shared<std::promise<Status>>();
     auto fut = done->get_future();
     eng.post([&doReload, done] { done->set_value(doReload()); });
-    if (fut.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
-      return Error::msg("reload: the engine did not answer within 60 s");
+    for (int waited = 0; fut.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready; ++waited) {
+      if (stopping.load()) return Error::msg("reload: bpfex is shutting down");
+      if (waited >= 600) return Error::msg("reload: the engine did not answer within 60 s");
+    }
     return fut.get();
   };
 
@@ -297,7 +313,7 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
                         auto st = reloadOnEngine();
                         if (st) return exporter::HttpResponse{200, "text/plain; charset=utf-8", "reloaded\n", {}};
                         return exporter::HttpResponse{500, "text/plain; charset=utf-8",
-                                                      "reload failed; the previous rules keep running:\n" +
+                                                      "reload refused what follows; everything else is loaded, and a refused file that ran before keeps its last good version:\n" +
                                                           st.error().message() + "\n", {}};
                       }});
   }
@@ -353,7 +369,12 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
     BPFEX_LOG_INFO("push mode: {} every {} s (job {})", cfg.push.gateway, cfg.push.interval_seconds, cfg.push.job);
   }
 
-  std::jthread engine_thread([&eng](std::stop_token st) { eng.run(st); });
+  std::promise<void> engine_done;
+  auto engine_stopped = engine_done.get_future();
+  std::jthread engine_thread([&eng, &engine_done](std::stop_token st) {
+    eng.run(st);
+    engine_done.set_value();
+  });
 
   auto hp = exporter::parseListenAddress(cfg.listen);
   std::string host = hp->first;
@@ -374,7 +395,18 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
     BPFEX_LOG_INFO("signal {}: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     break;
   }
+  // Shutdown is bounded whatever a rule is doing: the running rule (a tick
+  // or a load) is aborted now, later ones at once, and if the engine is
+  // still not back in 1.5 s (a rule inside a long C call: a pathological
+  // string pattern), the process exits without waiting for it.
+  stopping.store(true);
+  lua::Watchdog::shared().abortAll();
   engine_thread.request_stop();
+  if (engine_stopped.wait_for(std::chrono::milliseconds(1500)) != std::future_status::ready) {
+    BPFEX_LOG_ERROR("the engine did not stop within 1.5 s (a rule stuck in a C call?); exiting without it");
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
   engine_thread.join();
   if (pusher) pusher->stop();  // the final push, from the last snapshot
   server_ptr = nullptr;

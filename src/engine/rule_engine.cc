@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "metrics/reserved.h"
 
 namespace bpfex::engine {
 
@@ -44,21 +45,22 @@ Result<std::vector<std::string>> ruleFiles(const std::vector<std::string>& paths
   return files;
 }
 
+Result<std::unique_ptr<lua::Rule>> compileRule(const std::string& file, const lua::RuleLimits& limits,
+                                               const std::map<std::string, std::string>& params) {
+  // A rule file is text an operator wrote: 4 MiB is far beyond any real one
+  // and keeps a stray binary from reaching the parser.
+  auto text = base::readFile(file, 4u << 20);
+  if (!text) return std::move(text).error().context("read rule");
+  return lua::Rule::load(file, text.value(), limits, params);
+}
+
 Result<std::vector<std::unique_ptr<lua::Rule>>> compileRules(const std::vector<std::string>& files,
                                                              const lua::RuleLimits& limits,
                                                              const std::map<std::string, std::string>& params) {
   std::vector<std::unique_ptr<lua::Rule>> rules;
   std::string errors;
-  std::set<std::string> names;
   for (const auto& f : files) {
-    std::ifstream in(f);
-    if (!in) {
-      errors += Error::fromErrno(errno, "read rule " + f).message() + "\n";
-      continue;
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto r = lua::Rule::load(f, ss.str(), limits, params);
+    auto r = compileRule(f, limits, params);
     if (!r) {
       errors += r.error().message() + "\n";
       continue;
@@ -161,7 +163,6 @@ RuleEngine::RuleEngine(metrics::Registry& registry, lua::DataSource* data, lua::
                         .expire_unwritten = true, .free_labels = true});
   alerts_for_state_ = reg({.name = "ALERTS_FOR_STATE", .help = "When each pending or firing alert became active (Unix seconds).",
                            .expire_unwritten = true, .free_labels = true});
-  watchdog_ = std::jthread([this](std::stop_token st) { watchdog(st); });
 }
 
 Result<std::vector<AlertingRule>> RuleEngine::makeAlerts(const lua::Rule& r, const LabelMap& external) {
@@ -177,52 +178,71 @@ Result<std::vector<AlertingRule>> RuleEngine::makeAlerts(const lua::Rule& r, con
   return out;
 }
 
-RuleEngine::~RuleEngine() {
-  watchdog_.request_stop();
-  if (watchdog_.joinable()) watchdog_.join();
-}
+RuleEngine::~RuleEngine() = default;
 
-void RuleEngine::watchdog(std::stop_token st) {
-  while (!st.stop_requested()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    lua::Rule* r = running_.load(std::memory_order_acquire);
-    if (r == nullptr) continue;
-    const int64_t since = running_since_ns_.load(std::memory_order_acquire);
-    if (base::monotonicNanos() - since > static_cast<int64_t>(limits_.time_budget_seconds * 1e9)) {
-      // Only abort the rule that is still the one we timed.
-      if (running_.load(std::memory_order_acquire) == r) r->abort();
-      running_.store(nullptr, std::memory_order_release);
-    }
-  }
-}
-
-Status RuleEngine::validate(const std::vector<std::unique_ptr<lua::Rule>>& rules, const metrics::Registry& registry,
-                            const std::vector<std::unique_ptr<lua::Rule>>& replaced) {
-  // The families that will remain: everything in the registry except what the
-  // replaced rules declared. The new declarations must fit beside them.
-  std::set<std::string> replaced_names;
-  for (const auto& r : replaced)
-    for (const auto& d : r->declarations()) replaced_names.insert(d.name);
+std::vector<std::string> RuleEngine::admit(const std::vector<const lua::Rule*>& candidates,
+                                           const metrics::Registry& registry,
+                                           const std::set<std::string>& replaced_names, size_t max_total) {
+  // The families that remain: everything in the registry except what the
+  // replaced rules declared. Candidates must fit beside them and each other;
+  // one that does not is refused whole (what it added is taken back).
   metrics::Registry scratch({.max_series = SIZE_MAX, .max_series_per_family = SIZE_MAX});
   for (const auto& f : registry.families())
     if (!replaced_names.count(f->name())) (void)scratch.family(f->options());
   std::map<std::string, std::string> owner;
-  std::string errors;
-  for (const auto& r : rules) {
+  std::vector<std::string> why(candidates.size());
+  size_t total = 0;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const lua::Rule* r = candidates[i];
+    if (r == nullptr) continue;
+    std::string errors;
     if (auto a = makeAlerts(*r); !a) errors += a.error().message() + "\n";
+    if (total + r->declarations().size() > max_total)
+      errors += r->name() + ": " + std::to_string(r->declarations().size()) + " metric families would bring the rules' total over " +
+                std::to_string(max_total) + " (rule_limits.max_families_total)\n";
+    std::vector<std::string> added;
     for (const auto& d : r->declarations()) {
+      if (!errors.empty()) break;
       if (auto it = owner.find(d.name); it != owner.end()) {
         errors += r->name() + ": metric " + d.name + " is also declared by " + it->second + "\n";
-        continue;
+        break;
       }
-      owner[d.name] = r->name();
-      if (scratch.find(d.name) != nullptr && !replaced_names.count(d.name)) {
+      if (const std::string res = metrics::reservedReason(d.name); !res.empty()) {
+        errors += r->name() + ": " + res + "\n";
+        break;
+      }
+      if (scratch.find(d.name) != nullptr) {
         errors += r->name() + ": metric " + d.name + " is one of bpfex's own metrics\n";
-        continue;
+        break;
       }
-      if (auto f = scratch.family(d); !f) errors += r->name() + ": " + f.error().message() + "\n";
+      if (auto f = scratch.family(d); !f) {
+        errors += r->name() + ": " + f.error().message() + "\n";
+        break;
+      }
+      added.push_back(d.name);
+    }
+    if (errors.empty()) {
+      for (const auto& n : added) owner[n] = r->name();
+      total += r->declarations().size();
+    } else {
+      for (const auto& n : added) scratch.unregister(n);
+      errors.pop_back();
+      why[i] = std::move(errors);
     }
   }
+  return why;
+}
+
+Status RuleEngine::validate(const std::vector<std::unique_ptr<lua::Rule>>& rules, const metrics::Registry& registry,
+                            const std::vector<std::unique_ptr<lua::Rule>>& replaced, size_t max_total) {
+  std::set<std::string> replaced_names;
+  for (const auto& r : replaced)
+    for (const auto& d : r->declarations()) replaced_names.insert(d.name);
+  std::vector<const lua::Rule*> candidates;
+  for (const auto& r : rules) candidates.push_back(r.get());
+  std::string errors;
+  for (const auto& w : admit(candidates, registry, replaced_names, max_total))
+    if (!w.empty()) errors += w + "\n";
   if (!errors.empty()) {
     errors.pop_back();
     return Error::msg(errors);
@@ -231,14 +251,16 @@ Status RuleEngine::validate(const std::vector<std::unique_ptr<lua::Rule>>& rules
 }
 
 Status RuleEngine::reload(const std::vector<std::string>& paths) {
-  auto done = [this](Status st) {
+  const double now = base::unixSeconds();
+  auto done = [this, now](Status st) {
     last_reload_ok_ = st.ok();
     last_reload_error_ = st.ok() ? "" : st.error().message();
+    last_reload_time_ = now;
     if (st.ok()) {
-      last_reload_time_ = base::unixSeconds();
-      (void)reload_time_->set({}, last_reload_time_);
+      last_reload_success_time_ = now;
+      (void)reload_time_->set({}, now);
     } else {
-      BPFEX_LOG_ERROR("reload failed; the previous rules keep running:\n{}", last_reload_error_);
+      BPFEX_LOG_ERROR("reload: {}", last_reload_error_);
     }
     (void)reload_ok_->set({}, st.ok() ? 1 : 0);
     publishStatus();
@@ -246,33 +268,75 @@ Status RuleEngine::reload(const std::vector<std::string>& paths) {
   };
   auto files = ruleFiles(paths);
   if (!files) return done(std::move(files).error());
-  auto compiled = compileRules(files.value(), limits_, params_);
-  if (!compiled) {
-    // Compile failures are rule errors too, counted against the file.
-    std::istringstream lines(compiled.error().message());
-    std::string line;
-    while (std::getline(lines, line)) {
-      const std::string file = line.substr(0, line.find(':'));
-      (void)errors_->add({file, "compile"}, 1);
-    }
-    return done(std::move(compiled).error());
-  }
-  std::vector<std::unique_ptr<lua::Rule>> old;
-  for (auto& s : rules_) old.push_back(std::move(s.rule));
-  auto restore = [&] {
-    for (size_t i = 0; i < old.size(); ++i) rules_[i].rule = std::move(old[i]);
+
+  // Each file on its own: one that fails to compile, or to run its top level
+  // within its budget and cap, is refused; the others load. A refused file
+  // that was loaded before keeps running as it was (the last good state).
+  struct Candidate {
+    std::string file;
+    std::unique_ptr<lua::Rule> fresh;
+    int old = -1;  // index into rules_ of the running version, if any
+    std::string kind, error;
+    bool keep_old = false;  // fresh refused: run the old version
   };
-  if (auto st = validate(compiled.value(), registry_, old); !st) {
-    restore();
-    return done(std::move(st));
+  std::vector<Candidate> cands;
+  for (const auto& f : files.value()) {
+    Candidate c;
+    c.file = f;
+    for (size_t i = 0; i < rules_.size(); ++i)
+      if (rules_[i].rule->name() == f) c.old = static_cast<int>(i);
+    auto r = compileRule(f, limits_, params_);
+    if (r) {
+      c.fresh = std::move(r).value();
+    } else {
+      c.kind = std::string(lua::errorKindName(lua::loadErrorKind(r.error())));
+      c.error = r.error().message();
+      c.keep_old = c.old >= 0;
+    }
+    cands.push_back(std::move(c));
   }
-  // Swap: drop the families the new set does not declare identically; keep
-  // the others (and their series); then bind.
+
+  // Admission against the registry without any rule's families: first the
+  // fresh versions; a refused one falls back to its running version, and the
+  // set is admitted again with it.
+  std::set<std::string> replaced_names;
+  for (const auto& s : rules_)
+    for (const auto& d : s.rule->declarations()) replaced_names.insert(d.name);
+  auto pick = [&](const Candidate& c) -> const lua::Rule* {
+    if (c.fresh && !c.keep_old) return c.fresh.get();
+    return c.keep_old ? rules_[static_cast<size_t>(c.old)].rule.get() : nullptr;
+  };
+  for (int pass = 0; pass < 2; ++pass) {
+    std::vector<const lua::Rule*> picked;
+    for (const auto& c : cands) picked.push_back(pick(c));
+    const auto why = admit(picked, registry_, replaced_names, max_families_total_);
+    bool retry = false;
+    for (size_t i = 0; i < cands.size(); ++i) {
+      Candidate& c = cands[i];
+      if (why[i].empty()) continue;
+      if (c.fresh && !c.keep_old) {
+        c.kind = "limit";
+        c.error = why[i];
+        c.fresh.reset();
+        c.keep_old = c.old >= 0;
+        retry = retry || c.keep_old;
+      } else if (c.keep_old) {
+        // The running version no longer fits beside the rest: it stops.
+        c.keep_old = false;
+        c.error += "\n" + why[i];
+      }
+    }
+    if (!retry) break;
+  }
+
+  // Swap: families the new set does not declare identically go; the others
+  // (and their series) stay. Kept versions keep theirs as they are.
   std::map<std::string, const metrics::FamilyOptions*> next;
-  for (const auto& r : compiled.value())
-    for (const auto& d : r->declarations()) next[d.name] = &d;
-  for (const auto& r : old)
-    for (const auto& d : r->declarations()) {
+  for (const auto& c : cands)
+    if (const lua::Rule* r = pick(c))
+      for (const auto& d : r->declarations()) next[d.name] = &d;
+  for (const auto& s : rules_)
+    for (const auto& d : s.rule->declarations()) {
       auto it = next.find(d.name);
       metrics::Family* f = registry_.find(d.name);
       const bool same = it != next.end() && f != nullptr && f->options().type == it->second->type &&
@@ -281,45 +345,63 @@ Status RuleEngine::reload(const std::vector<std::string>& paths) {
       if (!same) registry_.unregister(d.name);
     }
   std::vector<State> fresh;
-  for (auto& r : compiled.value()) {
-    if (auto st = r->bind(registry_); !st) {
-      // Validation makes this unreachable; if it happens, say so loudly.
+  std::vector<Refused> refused;
+  std::string errors;
+  for (auto& c : cands) {
+    if (!c.error.empty()) {
+      ++load_errors_[c.file][c.kind];
+      errors += c.error + (c.keep_old ? "\n  (" + c.file + ": the previously loaded version keeps running)" : "") + "\n";
+    }
+    if (c.keep_old) {
+      State s = std::move(rules_[static_cast<size_t>(c.old)]);
+      s.load_error = c.error;
+      s.load_error_kind = c.kind;
+      fresh.push_back(std::move(s));
+      continue;
+    }
+    if (!c.fresh) {
+      refused.push_back({c.file, c.kind, c.error, now});
+      continue;
+    }
+    if (auto st = c.fresh->bind(registry_); !st) {
+      // Admission makes this unreachable; if it happens, say so loudly.
       BPFEX_LOG_ERROR("{}", st.error().message());
-      return done(std::move(st));
+      refused.push_back({c.file, "limit", st.error().message(), now});
+      errors += st.error().message() + "\n";
+      continue;
     }
     State s;
-    s.alerts = makeAlerts(*r, alerting_.external_labels).value();  // validated above
-    s.rule = std::move(r);
+    s.alerts = makeAlerts(*c.fresh, alerting_.external_labels).value();  // admitted above
+    if (c.old >= 0) {
+      // Carry run/error counts and alert instances over for a file that stays.
+      const State& o = rules_[static_cast<size_t>(c.old)];
+      s.runs = o.runs;
+      s.errors = o.errors;
+      s.last_error = o.last_error;
+      s.last_error_kind = o.last_error_kind;
+      s.last_error_time = o.last_error_time;
+      for (auto& a : s.alerts)
+        for (const auto& oa : o.alerts)
+          if (oa.spec().name == a.spec().name) a.inheritFrom(oa);
+    }
+    s.rule = std::move(c.fresh);
     fresh.push_back(std::move(s));
   }
-  // Carry run/error counts over for rules whose file stays.
-  for (State& s : fresh) {
-    for (size_t i = 0; i < rules_.size(); ++i)
-      if (old[i] && old[i]->name() == s.rule->name()) {
-        s.runs = rules_[i].runs;
-        s.errors = rules_[i].errors;
-        s.last_error = rules_[i].last_error;
-        s.last_error_kind = rules_[i].last_error_kind;
-        s.last_error_time = rules_[i].last_error_time;
-        // Alerts of the same name keep their instances (pending, firing).
-        for (auto& a : s.alerts)
-          for (const auto& oa : rules_[i].alerts)
-            if (oa.spec().name == a.spec().name) a.inheritFrom(oa);
-      }
-  }
   rules_ = std::move(fresh);
-  old.clear();
+  refused_ = std::move(refused);
   (void)loaded_->set({}, static_cast<double>(rules_.size()));
-  BPFEX_LOG_INFO("rules loaded: {}", rules_.size());
+  BPFEX_LOG_INFO("rules loaded: {}{}", rules_.size(),
+                 refused_.empty() ? "" : ", refused: " + std::to_string(refused_.size()));
+  if (!errors.empty()) {
+    errors.pop_back();
+    return done(Error::msg(errors));
+  }
   return done(base::okStatus());
 }
 
 void RuleEngine::runRule(State& s, const lua::TickContext& ctx) {
   const int64_t t0 = base::monotonicNanos();
-  running_since_ns_.store(t0, std::memory_order_release);
-  running_.store(s.rule.get(), std::memory_order_release);
   lua::RunResult res = s.rule->run(ctx);
-  running_.store(nullptr, std::memory_order_release);
   s.last_duration = static_cast<double>(base::monotonicNanos() - t0) / 1e9;
   s.last_run = ctx.now_mono;
   ++s.runs;
@@ -399,8 +481,15 @@ Collector RuleEngine::collector(const Engine& engine) {
       (void)runs_->set({name}, static_cast<double>(s.runs));
       (void)duration_->set({name}, s.last_duration);
       (void)memory_->set({name}, static_cast<double>(s.rule->memoryBytes()));
-      for (const auto& [kind, n] : s.errors) (void)errors_->set({name, kind}, static_cast<double>(n));
+      std::map<std::string, uint64_t> errs = s.errors;
+      if (auto it = load_errors_.find(name); it != load_errors_.end())
+        for (const auto& [kind, n] : it->second) errs[kind] += n;
+      for (const auto& [kind, n] : errs) (void)errors_->set({name, kind}, static_cast<double>(n));
     }
+    // Refused files have no rule to run, but their failures stay counted.
+    for (const Refused& rf : refused_)
+      if (auto it = load_errors_.find(rf.file); it != load_errors_.end())
+        for (const auto& [kind, n] : it->second) (void)errors_->set({rf.file, kind}, static_cast<double>(n));
     writeAlertSeries();
     persistForState(ctx.now_unix);
     publishStatus();
@@ -488,7 +577,8 @@ void RuleEngine::publishStatus() {
   nlohmann::json j;
   j["last_reload_successful"] = last_reload_ok_;
   j["last_reload_error"] = last_reload_error_;
-  j["last_reload_success_time"] = last_reload_time_;
+  j["last_reload_success_time"] = last_reload_success_time_;
+  j["last_reload_time"] = last_reload_time_;
   j["rules"] = nlohmann::json::array();
   for (const State& s : rules_) {
     nlohmann::json r;
@@ -502,6 +592,25 @@ void RuleEngine::publishStatus() {
     for (const auto& d : s.rule->declarations()) r["metrics"].push_back(d.name);
     if (!s.last_error.empty())
       r["last_error"] = {{"kind", s.last_error_kind}, {"message", s.last_error}, {"time", s.last_error_time}};
+    r["health"] = !s.load_error.empty() ? "stale" : s.last_error.empty() ? "ok" : "err";
+    if (!s.load_error.empty())
+      r["load_error"] = {{"kind", s.load_error_kind}, {"message", s.load_error}, {"time", last_reload_time_},
+                         {"note", "the file's newest version was refused; this version keeps running"}};
+    j["rules"].push_back(std::move(r));
+  }
+  // Files refused at their first load: nothing of theirs runs.
+  for (const Refused& rf : refused_) {
+    nlohmann::json r;
+    r["rule"] = rf.file;
+    r["health"] = "refused";
+    r["runs"] = 0;
+    r["metrics"] = nlohmann::json::array();
+    nlohmann::json errs = nlohmann::json::object();
+    if (auto it = load_errors_.find(rf.file); it != load_errors_.end())
+      for (const auto& [kind, n] : it->second) errs[kind] = n;
+    r["errors"] = errs;
+    r["load_error"] = {{"kind", rf.kind}, {"message", rf.message}, {"time", rf.time}};
+    r["last_error"] = {{"kind", rf.kind}, {"message", rf.message}, {"time", rf.time}};
     j["rules"].push_back(std::move(r));
   }
   // /api/v1/alerts and /api/v1/rules, as Prometheus answers them.

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,6 +38,12 @@ namespace bpfex::engine {
 // Rule files named by paths: files as given, directories' *.lua (sorted, not
 // recursive). Errors name the path.
 base::Result<std::vector<std::string>> ruleFiles(const std::vector<std::string>& paths);
+
+// Compiles one rule file (not bound): read (at most 4 MiB), then Rule::load
+// under the limits. Errors name the file; their code tells the kind
+// (lua::loadErrorKind).
+base::Result<std::unique_ptr<lua::Rule>> compileRule(const std::string& file, const lua::RuleLimits& limits,
+                                                     const std::map<std::string, std::string>& params = {});
 
 // Compiles the files into rules (not bound). All errors, one per line.
 base::Result<std::vector<std::unique_ptr<lua::Rule>>> compileRules(
@@ -67,12 +74,21 @@ class RuleEngine {
   RuleEngine(metrics::Registry& registry, lua::DataSource* data, lua::RuleLimits limits);
   ~RuleEngine();
 
-  // Compiles, validates and swaps in the rules at `paths`.
+  // Compiles and admits the rule files at `paths`, each on its own, and
+  // swaps in the admitted ones. A file that fails to compile, to run its top
+  // level within its limits, or to fit beside bpfex's metrics and the other
+  // rules is refused (counted, shown on /rules) and the others load; if it
+  // was loaded before, that version keeps running. The error lists every
+  // refusal; success means none.
   base::Status reload(const std::vector<std::string>& paths);
   // Validates compiled rules against `registry` without changing anything.
   static base::Status validate(const std::vector<std::unique_ptr<lua::Rule>>& rules,
                                const metrics::Registry& registry,
-                               const std::vector<std::unique_ptr<lua::Rule>>& replaced);
+                               const std::vector<std::unique_ptr<lua::Rule>>& replaced,
+                               size_t max_total = kDefaultMaxFamiliesTotal);
+  static constexpr size_t kDefaultMaxFamiliesTotal = 10000;
+  // Families all loaded rules may declare together (rule_limits.max_families_total).
+  void setMaxFamiliesTotal(size_t n) { max_families_total_ = n; }
 
   // Runs due rules; registered by the daemon as the "rules" collector.
   Collector collector(const Engine& engine);
@@ -123,9 +139,20 @@ class RuleEngine {
     std::map<std::string, uint64_t> errors;  // kind -> count
     std::string last_error, last_error_kind;
     double last_error_time = 0;
+    // The file's newest version was refused; this (older) one keeps running.
+    std::string load_error, load_error_kind;
   };
+  // A file with no running version: refused at its first load.
+  struct Refused {
+    std::string file, kind, message;
+    double time = 0;
+  };
+  // Per candidate (in order): "" if it fits beside `registry` (less the
+  // families named in `replaced_names`) and the candidates before it, else why.
+  static std::vector<std::string> admit(const std::vector<const lua::Rule*>& candidates,
+                                        const metrics::Registry& registry,
+                                        const std::set<std::string>& replaced_names, size_t max_total);
   void runRule(State& s, const lua::TickContext& ctx);
-  void watchdog(std::stop_token st);
   void publishStatus();
 
   std::function<double()> mono_, unix_;
@@ -143,16 +170,14 @@ class RuleEngine {
   lua::DataSource* data_;
   lua::RuleLimits limits_;
   std::vector<State> rules_;
+  std::vector<Refused> refused_;
+  std::map<std::string, std::map<std::string, uint64_t>> load_errors_;  // file -> kind -> refusals
+  size_t max_families_total_ = kDefaultMaxFamiliesTotal;
 
   metrics::Family *runs_, *errors_, *duration_, *memory_, *loaded_, *reload_ok_, *reload_time_;
   bool last_reload_ok_ = true;
   std::string last_reload_error_;
-  double last_reload_time_ = 0;
-
-  // Watchdog: which rule runs since when.
-  std::atomic<lua::Rule*> running_{nullptr};
-  std::atomic<int64_t> running_since_ns_{0};
-  std::jthread watchdog_;
+  double last_reload_time_ = 0, last_reload_success_time_ = 0;
 
   mutable std::mutex status_mu_;
   std::string status_json_, alerts_json_, rules_json_;

@@ -16,21 +16,34 @@ void HistoryWindow::add(const std::string& key, double t, double v) {
   if (it == series_.end()) {
     if (series_.size() >= kMaxKeys) return;
     it = series_.emplace(key, Samples()).first;
+    key_bytes_ += key.size() + kPerKey;
   }
   Samples& s = it->second;
-  if (!s.empty() && s.back().first == t) s.back().second = v;  // same tick: replace
-  else s.emplace_back(t, v);
+  if (!s.empty() && s.back().first == t) {
+    s.back().second = v;  // same tick: replace
+  } else {
+    s.emplace_back(t, v);
+    ++samples_;
+  }
   // Keep samples within the span (plus the newest one outside it is not
   // needed: Prometheus' range selectors are inclusive of [now - span, now]).
-  while (s.size() > 1 && s.front().first < t - seconds_) s.pop_front();
+  while (s.size() > 1 && s.front().first < t - seconds_) {
+    s.pop_front();
+    --samples_;
+  }
   if (t - last_sweep_ > seconds_) forgetStale(t);
 }
 
 void HistoryWindow::forgetStale(double now) {
   last_sweep_ = now;
   for (auto it = series_.begin(); it != series_.end();) {
-    if (it->second.empty() || it->second.back().first < now - seconds_) it = series_.erase(it);
-    else ++it;
+    if (it->second.empty() || it->second.back().first < now - seconds_) {
+      samples_ -= it->second.size();
+      key_bytes_ -= it->first.size() + kPerKey;
+      it = series_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 

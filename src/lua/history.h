@@ -30,6 +30,9 @@ class HistoryWindow {
   double min(const std::string& key, double now, double v) const;
   double max(const std::string& key, double now, double v) const;
   size_t keys() const { return series_.size(); }
+  // Approximate heap bytes held (keys, their nodes and deque blocks, samples):
+  // what counts against the owning rule's memory cap.
+  size_t bytes() const { return key_bytes_ + samples_ * sizeof(std::pair<double, double>); }
 
  private:
   using Samples = std::deque<std::pair<double, double>>;
@@ -39,6 +42,9 @@ class HistoryWindow {
   double seconds_;
   std::unordered_map<std::string, Samples> series_;
   double last_sweep_ = 0;
+  size_t key_bytes_ = 0, samples_ = 0;
+  // A key's node, hash slot and its deque's first block (libstdc++: 512 bytes).
+  static constexpr size_t kPerKey = 640;
 };
 
 }  // namespace bpfex::lua

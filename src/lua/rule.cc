@@ -21,11 +21,13 @@
 
 #include "base/clock.h"
 #include "base/file.h"
+#include "metrics/reserved.h"
 #include "metrics/text_format.h"
 #include "base/log.h"
 #include "bpf/netns.h"
 #include "lua/history.h"
 #include "lua/instrument.h"
+#include "lua/watchdog.h"
 #include "lua_prelude.h"  // generated: kPreludeSource
 
 namespace bpfex::lua {
@@ -44,8 +46,18 @@ std::string_view errorKindName(ErrorKind k) {
     case ErrorKind::kTimeout: return "timeout";
     case ErrorKind::kMemory: return "memory";
     case ErrorKind::kMetric: return "metric";
+    case ErrorKind::kLimit: return "limit";
   }
   return "runtime";
+}
+
+ErrorKind loadErrorKind(const base::Error& e) {
+  switch (e.code()) {
+    case ETIME: return ErrorKind::kTimeout;
+    case ENOMEM: return ErrorKind::kMemory;
+    case E2BIG: return ErrorKind::kLimit;
+    default: return ErrorKind::kCompile;
+  }
 }
 
 namespace {
@@ -55,6 +67,13 @@ const char kRuleKey = 'r';  // registry key (address) of the Rule*
 constexpr const char* kMetricMeta = "bpfex.metric";
 constexpr const char* kWindowMeta = "bpfex.window";
 constexpr const char* kAlertMeta = "bpfex.alert";
+constexpr const char* kMapMeta = "bpfex.map";
+
+// bpf.map(name): the name, inline (no C++ state, nothing to finalize).
+struct MapHandle {
+  uint32_t len;
+  char name[1];
+};
 
 struct AlertHandle {
   size_t decl = 0;
@@ -68,19 +87,53 @@ struct MetricHandle {
 // Lua (GUIDE.md §3.2); it becomes a Lua error with the message. Only
 // std::exception is caught: LuaJIT raises its own errors (luaL_error) by
 // unwinding as a foreign exception on x86-64, which must pass through.
+//
+// It also counts the call against the rule's C-stack depth: a binding may
+// call back into the rule (a table's metamethods never run from here, as
+// bindings read rule tables raw, but a binding can still be reached from a
+// coroutine or sort callback nested deep). The counter is restored by the
+// guard's destructor, which runs when a Lua error unwinds through.
 template <int (*F)(lua_State*)>
 int guarded(lua_State* L) {
   std::string err;
-  try {
-    return F(L);
-  } catch (const std::exception& e) {
-    err = e.what();
+  {
+    auto* rule = static_cast<Rule*>(lua_touserdata(L, lua_upvalueindex(1)));
+    if (!rule->enterCall()) {
+      err = "calls nested too deeply (" + std::to_string(rule->callDepth()) + " levels through coroutines, callbacks and bpfex functions)";
+    } else {
+      struct Leave {
+        Rule* r;
+        ~Leave() { r->leaveCall(); }
+      } leave{rule};
+      try {
+        return F(L);
+      } catch (const std::exception& e) {
+        err = e.what();
+      }
+    }
   }
   lua_pushstring(L, err.c_str());
   return lua_error(L);
 }
 
 double luaNow() { return base::unixSeconds(); }
+
+// A whole number in [0, max] (indexes, counts, ifindexes): rule numbers can
+// be NaN, negative or 1e300, and casting those to an integer is undefined.
+bool wholeNumber(double d, double max) { return d >= 0 && d <= max && d == std::floor(d); }
+size_t checkWhole(lua_State* L, int idx, const char* what, double max = 9007199254740992.0) {
+  const double d = luaL_checknumber(L, idx);
+  if (!wholeNumber(d, max)) luaL_error(L, "%s must be a whole number from 0 to %.0f", what, max);
+  return static_cast<size_t>(d);
+}
+
+// t[name] without metamethods: bindings never run rule code from C (a
+// table's __index would nest the C stack and run under the binding's frame).
+void rawField(lua_State* L, int idx, const char* name) {
+  if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
+  lua_pushstring(L, name);
+  lua_rawget(L, idx);
+}
 
 // Called from compiled rule code through an FFI function pointer (prelude.lua).
 extern "C" int bpfexBudgetExpired(const uint32_t* flag) {
@@ -121,23 +174,28 @@ struct Rule::Impl {
   static int declare(lua_State* L, MetricType type) {
     Rule* r = self(L);
     if (r->in_tick_) return luaL_error(L, "metrics are declared at the top level of a rule, not in on_tick");
+    if (r->decls_.size() >= r->limits_.max_families) {
+      r->limit_hit_ = true;
+      return luaL_error(L, "more than %d metric families in one rule (rule_limits.max_families)",
+                        static_cast<int>(r->limits_.max_families));
+    }
     FamilyOptions o;
     o.type = type;
     o.expire_unwritten = true;
     if (lua_istable(L, 1)) {  // metric.counter{name=..., help=..., labels=..., ...}
-      lua_getfield(L, 1, "name");
+      rawField(L, 1, "name");
       o.name = luaL_optstring(L, -1, "");
-      lua_getfield(L, 1, "help");
+      rawField(L, 1, "help");
       o.help = luaL_optstring(L, -1, "");
-      lua_getfield(L, 1, "unit");
+      rawField(L, 1, "unit");
       o.unit = luaL_optstring(L, -1, "");
-      lua_getfield(L, 1, "max_series");
-      o.max_series = static_cast<size_t>(luaL_optnumber(L, -1, 0));
-      lua_getfield(L, 1, "labels");
+      rawField(L, 1, "max_series");
+      o.max_series = lua_isnil(L, -1) ? 0 : checkWhole(L, lua_gettop(L), "max_series");
+      rawField(L, 1, "labels");
       o.label_names = stringList(L, lua_gettop(L), "labels");
-      lua_getfield(L, 1, "buckets");
+      rawField(L, 1, "buckets");
       o.buckets = numberList(L, lua_gettop(L), "buckets");
-      lua_getfield(L, 1, "quantiles");
+      rawField(L, 1, "quantiles");
       o.quantiles = numberList(L, lua_gettop(L), "quantiles");
     } else {  // metric.counter(name, help, labels, buckets|quantiles)
       o.name = luaL_checkstring(L, 1);
@@ -147,6 +205,7 @@ struct Rule::Impl {
       if (type == MetricType::kSummary) o.quantiles = numberList(L, 4, "quantiles");
     }
     if (o.name.empty()) return luaL_error(L, "metric declaration without a name");
+    if (const std::string why = metrics::reservedReason(o.name); !why.empty()) return luaL_error(L, "%s", why.c_str());
     for (const auto& d : r->decls_)
       if (d.name == o.name) return luaL_error(L, "metric %s is declared twice in this rule", o.name.c_str());
     // Shape errors (bad name, counter without _total, ...) are reported here,
@@ -189,7 +248,7 @@ struct Rule::Impl {
     const bool positional = lua_objlen(L, idx) > 0;
     for (size_t i = 0; i < n; ++i) {
       if (positional) lua_rawgeti(L, idx, static_cast<int>(i + 1));
-      else lua_getfield(L, idx, o.label_names[i].c_str());
+      else rawField(L, idx, o.label_names[i].c_str());
       const int t = lua_type(L, -1);
       if (t == LUA_TNUMBER) {
         // Formatted here rather than by lua_tolstring, which would create
@@ -332,19 +391,24 @@ struct Rule::Impl {
   static int declAlert(lua_State* L) {
     Rule* r = self(L);
     if (r->in_tick_) return luaL_error(L, "alerts are declared at the top level of a rule");
+    if (r->alert_decls_.size() >= r->limits_.max_families) {
+      r->limit_hit_ = true;
+      return luaL_error(L, "more than %d alerts in one rule (rule_limits.max_families)",
+                        static_cast<int>(r->limits_.max_families));
+    }
     luaL_checktype(L, 1, LUA_TTABLE);
     AlertDecl d;
-    lua_getfield(L, 1, "name");
+    rawField(L, 1, "name");
     d.name = luaL_checkstring(L, -1);
     if (!metrics::isValidLabelName(d.name) && !metrics::isValidMetricName(d.name))
       return luaL_error(L, "alert name \"%s\" is not valid", d.name.c_str());
-    lua_getfield(L, 1, "for");
+    rawField(L, 1, "for");
     d.for_seconds = durationArg(L, lua_gettop(L), "for");
-    lua_getfield(L, 1, "keep_firing_for");
+    rawField(L, 1, "keep_firing_for");
     d.keep_firing_for_seconds = durationArg(L, lua_gettop(L), "keep_firing_for");
-    lua_getfield(L, 1, "labels");
+    rawField(L, 1, "labels");
     d.labels = stringMap(L, lua_gettop(L), "labels");
-    lua_getfield(L, 1, "annotations");
+    rawField(L, 1, "annotations");
     d.annotations = stringMap(L, lua_gettop(L), "annotations");
     lua_Debug ar;
     if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar)) d.line = ar.currentline;
@@ -400,9 +464,22 @@ struct Rule::Impl {
     r->interval_ = secs;
     return 0;
   }
+  // At most kMaxLogLines lines of at most kMaxLogBytes per run: a rule that
+  // logs in a loop must not flood the daemon's log (the rest are counted and
+  // reported once when the run ends).
+  static constexpr uint32_t kMaxLogLines = 50;
+  static constexpr size_t kMaxLogBytes = 4096;
   static int log(lua_State* L) {
     Rule* r = self(L);
-    BPFEX_LOG_INFO("rule {}: {}", r->name_, luaL_checkstring(L, 1));
+    size_t len = 0;
+    const char* msg = luaL_checklstring(L, 1, &len);
+    if (r->log_lines_ >= kMaxLogLines) {
+      ++r->log_suppressed_;
+      return 0;
+    }
+    ++r->log_lines_;
+    const std::string_view text(msg, std::min(len, kMaxLogBytes));
+    BPFEX_LOG_INFO("rule {}: {}{}", r->name_, text, len > kMaxLogBytes ? " [truncated]" : "");
     return 0;
   }
 
@@ -421,7 +498,6 @@ struct Rule::Impl {
     std::map<std::string, bpf::Layout> layouts;
   };
   std::unordered_map<std::string, EventCache> events;
-  std::unordered_map<std::string, std::unique_ptr<HistoryWindow>> windows;
 
   static Impl& impl(lua_State* L) { return *static_cast<Impl*>(lua_touserdata(L, lua_upvalueindex(2))); }
 
@@ -437,6 +513,28 @@ struct Rule::Impl {
       c.tick = r->ctx_->tick;
     }
     return c.view;
+  }
+
+  // bpf.map(name) -> handle; map_name(handle) -> name. The prelude's map
+  // methods take the name from the handle once, so a forged `self` (a table
+  // whose name changes between reads) cannot pair one map's buffer with
+  // another's layout.
+  static int mapNew(lua_State* L) {
+    size_t len = 0;
+    const char* name = luaL_checklstring(L, 1, &len);
+    if (len == 0 || len > 4096) return luaL_error(L, "bpf.map(name): a name of 1 to 4096 bytes");
+    auto* h = static_cast<MapHandle*>(lua_newuserdata(L, sizeof(MapHandle) + len));
+    h->len = static_cast<uint32_t>(len);
+    std::memcpy(h->name, name, len);
+    h->name[len] = '\0';
+    luaL_getmetatable(L, kMapMeta);
+    lua_setmetatable(L, -2);
+    return 1;
+  }
+  static int mapName(lua_State* L) {
+    auto* h = static_cast<MapHandle*>(luaL_checkudata(L, 1, kMapMeta));
+    lua_pushlstring(L, h->name, h->len);
+    return 1;
   }
 
   static int mapView(lua_State* L) {
@@ -516,7 +614,7 @@ struct Rule::Impl {
     const std::string name = luaL_checkstring(L, 1);
     const int which = static_cast<int>(luaL_checkinteger(L, 2));
     const auto fi = static_cast<size_t>(luaL_checkinteger(L, 3));
-    const auto idx = static_cast<size_t>(luaL_checknumber(L, 4));
+    const size_t idx = checkWhole(L, 4, "entry index");
     const MapView& v = view(L, name);
     const bpf::Layout& l = which == 0 ? *v.key_layout : *v.value_layout;
     if (fi < 1 || fi > l.fields().size() || idx >= v.count) return luaL_error(L, "field read out of range");
@@ -557,7 +655,7 @@ struct Rule::Impl {
     auto* kb = reinterpret_cast<uint8_t*>(key.data());
     for (const bpf::Field& f : v.key_layout->fields()) {
       if (f.bit_size != 0 || f.count > 1) continue;  // not addressable by name: left zero
-      lua_getfield(L, 2, f.name.c_str());
+      rawField(L, 2, f.name.c_str());
       const int t = lua_type(L, -1);
       if (t == LUA_TNIL) return luaL_error(L, "lookup in %s: key field %s missing", name.c_str(), f.name.c_str());
       if (f.kind == bpf::FieldKind::kString) {
@@ -660,8 +758,8 @@ struct Rule::Impl {
 
   static int eventField(lua_State* L) {
     const std::string name = luaL_checkstring(L, 1);
-    const auto i = static_cast<size_t>(luaL_checknumber(L, 2));
-    const auto fi = static_cast<size_t>(luaL_checknumber(L, 3));
+    const size_t i = checkWhole(L, 2, "event index");
+    const size_t fi = checkWhole(L, 3, "event field");
     EventCache& c = eventCache(L, name);
     if (c.layouts.empty() || i >= c.reader->count()) return luaL_error(L, "event index out of range");
     const bpf::Layout& l = c.layouts.begin()->second;
@@ -693,25 +791,37 @@ struct Rule::Impl {
       else if (!unit.empty() && unit != "s") return luaL_error(L, "window(\"%s\"): use ms, s, m or h", s.c_str());
     }
     if (!(secs > 0) || secs > 86400) return luaL_error(L, "a window is between 0 and 1 day");
-    auto** w = static_cast<HistoryWindow**>(lua_newuserdata(L, sizeof(HistoryWindow*)));
-    auto owned = std::make_unique<HistoryWindow>(secs);
-    *w = owned.get();
-    impl(L).windows.emplace(std::to_string(reinterpret_cast<uintptr_t>(*w)), std::move(owned));
+    // The window lives in the userdata: collected with it (__gc), and what
+    // it holds is charged to the rule (Rule::memoryBytes, the cap).
+    void* mem = lua_newuserdata(L, sizeof(HistoryWindow));
+    new (mem) HistoryWindow(secs);
     luaL_getmetatable(L, kWindowMeta);
     lua_setmetatable(L, -2);
     return 1;
   }
+  static int windowGc(lua_State* L) {
+    auto* w = static_cast<HistoryWindow*>(luaL_checkudata(L, 1, kWindowMeta));
+    Rule* r = self(L);
+    r->window_bytes_ -= std::min(r->window_bytes_, w->bytes());
+    w->~HistoryWindow();
+    return 0;
+  }
   template <double (HistoryWindow::*Fn)(const std::string&, double, double) const>
   static int windowOp(lua_State* L) {
     Rule* r = self(L);
-    auto** w = static_cast<HistoryWindow**>(luaL_checkudata(L, 1, kWindowMeta));
+    auto* w = static_cast<HistoryWindow*>(luaL_checkudata(L, 1, kWindowMeta));
     size_t len = 0;
     const char* k = luaL_checklstring(L, 2, &len);
     const double v = luaL_checknumber(L, 3);
     const double now = r->ctx_ ? r->ctx_->now_mono : base::monotonicSeconds();
     const std::string key(k, len);
-    (*w)->add(key, now, v);
-    const double out = ((*w)->*Fn)(key, now, v);
+    const size_t before = w->bytes();
+    if (r->mem_limited_ && r->mem_used_ + r->window_bytes_ + key.size() + 1024 > r->limits_.memory_bytes)
+      return luaL_error(L, "not enough memory: the rule's windows and Lua heap reach its cap of %d bytes",
+                        static_cast<int>(std::min<size_t>(r->limits_.memory_bytes, INT32_MAX)));
+    w->add(key, now, v);
+    r->window_bytes_ = r->window_bytes_ - std::min(r->window_bytes_, before) + w->bytes();
+    const double out = (w->*Fn)(key, now, v);
     if (std::isnan(out)) lua_pushnil(L);
     else lua_pushnumber(L, out);
     return 1;
@@ -724,7 +834,7 @@ struct Rule::Impl {
   // switch costs a thread).
   std::map<std::pair<std::string, unsigned>, std::pair<double, std::string>> ifnames;
   static int hostIfname(lua_State* L) {
-    const auto idx = static_cast<unsigned>(luaL_checknumber(L, 1));
+    const auto idx = static_cast<unsigned>(checkWhole(L, 1, "ifindex", 4294967295.0));
     const std::string netns = luaL_optstring(L, 2, "");
     Impl& im = impl(L);
     const double now = base::monotonicSeconds();
@@ -952,6 +1062,10 @@ struct Rule::Impl {
     if (name.empty() || name.size() > 64 ||
         name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
       luaL_error(L, "%s: name must be 1-64 letters, digits, _ or -", fn);
+    // The daemon keeps its own files in the same directory (alert for-state,
+    // the start count): a rule may neither read nor overwrite them.
+    if (name == "alerts_for_state" || name.rfind("bpfex", 0) == 0)
+      luaL_error(L, "%s: \"%s\" is reserved for bpfex's own state", fn, name.c_str());
     if (r->ctx_ == nullptr || r->ctx_->state_dir.empty()) return {};
     return r->ctx_->state_dir + "/" + name + ".json";
   }
@@ -987,8 +1101,9 @@ struct Rule::Impl {
           const int top = lua_gettop(L);
           if (n > 0) {
             if (lua_type(L, -2) != LUA_TNUMBER) luaL_error(L, "state.write: a table mixes list and record keys");
-            const auto i = static_cast<size_t>(lua_tonumber(L, -2));
-            if (i < 1 || i > n) luaL_error(L, "state.write: a list with holes");
+            const double key = lua_tonumber(L, -2);
+            if (!wholeNumber(key, static_cast<double>(n)) || key < 1) luaL_error(L, "state.write: a list with holes");
+            const auto i = static_cast<size_t>(key);
             if (j.size() < i) j.get_ref<nlohmann::json::array_t&>().resize(i);
             j[i - 1] = toJson(L, top, depth + 1);
           } else {
@@ -1199,34 +1314,37 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   lua_newtable(L);
   r->tick_fns_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
 
-  luaL_newmetatable(L, kMetricMeta);
-  lua_newtable(L);
-  setFunctions(L, r.get(), impl, {{"set", &guarded<&Impl::mSetMethod>}, {"add", &guarded<&Impl::mAdd>},
-                   {"inc", &guarded<&Impl::mAdd>}, {"observe", &guarded<&Impl::mObserve>},
-                   {"set_buckets", &guarded<&Impl::mSetBuckets>}, {"remove", &guarded<&Impl::mRemove>}});
-  lua_setfield(L, -2, "__index");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, kAlertMeta);
-  lua_newtable(L);
-  setFunctions(L, r.get(), impl, {{"fire", &guarded<&Impl::alertFire>}});
-  lua_setfield(L, -2, "__index");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, kWindowMeta);
-  lua_newtable(L);
-  setFunctions(L, r.get(), impl, {{"rate", &guarded<&Impl::windowOp<&HistoryWindow::rate>>},
-                   {"increase", &guarded<&Impl::windowOp<&HistoryWindow::increase>>},
-                   {"delta", &guarded<&Impl::windowOp<&HistoryWindow::delta>>},
-                   {"avg", &guarded<&Impl::windowOp<&HistoryWindow::avg>>},
-                   {"min", &guarded<&Impl::windowOp<&HistoryWindow::min>>},
-                   {"max", &guarded<&Impl::windowOp<&HistoryWindow::max>>}});
-  lua_setfield(L, -2, "__index");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
+  // One metatable per handle type: methods in __index, hidden from the rule
+  // (__metatable = false), a finalizer where the handle owns C++ state.
+  auto handleType = [&](const char* meta, std::initializer_list<std::pair<const char*, lua_CFunction>> methods,
+                        lua_CFunction gc) {
+    luaL_newmetatable(L, meta);
+    lua_newtable(L);
+    setFunctions(L, r.get(), impl, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    if (gc != nullptr) {
+      lua_pushlightuserdata(L, r.get());
+      lua_pushlightuserdata(L, impl);
+      lua_pushcclosure(L, gc, 2);  // not guarded: a finalizer must not fail
+      lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+  };
+  handleType(kMetricMeta, {{"set", &guarded<&Impl::mSetMethod>}, {"add", &guarded<&Impl::mAdd>},
+                           {"inc", &guarded<&Impl::mAdd>}, {"observe", &guarded<&Impl::mObserve>},
+                           {"set_buckets", &guarded<&Impl::mSetBuckets>}, {"remove", &guarded<&Impl::mRemove>}},
+             nullptr);
+  handleType(kAlertMeta, {{"fire", &guarded<&Impl::alertFire>}}, nullptr);
+  handleType(kWindowMeta, {{"rate", &guarded<&Impl::windowOp<&HistoryWindow::rate>>},
+                           {"increase", &guarded<&Impl::windowOp<&HistoryWindow::increase>>},
+                           {"delta", &guarded<&Impl::windowOp<&HistoryWindow::delta>>},
+                           {"avg", &guarded<&Impl::windowOp<&HistoryWindow::avg>>},
+                           {"min", &guarded<&Impl::windowOp<&HistoryWindow::min>>},
+                           {"max", &guarded<&Impl::windowOp<&HistoryWindow::max>>}},
+             &Impl::windowGc);
+  handleType(kMapMeta, {}, nullptr);  // methods: the prelude's (api.map_methods)
 
   // The prelude: trusted, with ffi; builds the rule's environment.
   lua_pushcfunction(L, traceback);
@@ -1245,7 +1363,12 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
                    {"map_view", &guarded<&Impl::mapView>}, {"map_layout", &guarded<&Impl::mapLayout>},
                    {"map_info", &guarded<&Impl::mapInfo>}, {"map_lookup", &guarded<&Impl::mapLookup>}, {"read_field", &guarded<&Impl::readField>},
                    {"events_view", &guarded<&Impl::eventsView>}, {"event_field", &guarded<&Impl::eventField>},
-                   {"bpf_programs", &guarded<&Impl::bpfPrograms>}, {"series", &guarded<&Impl::series>}});
+                   {"bpf_programs", &guarded<&Impl::bpfPrograms>}, {"series", &guarded<&Impl::series>},
+                   {"map_new", &guarded<&Impl::mapNew>}, {"map_name", &guarded<&Impl::mapName>}});
+  luaL_getmetatable(L, kMapMeta);
+  lua_getfield(L, -1, "__index");
+  lua_setfield(L, -3, "map_methods");
+  lua_pop(L, 1);
   lua_newtable(L);
   setFunctions(L, r.get(), impl, {{"ifname", &guarded<&Impl::hostIfname>}, {"uptime", &guarded<&Impl::hostUptime>},
                    {"cpu_usage", &guarded<&Impl::hostCpuUsage>}, {"num_cpus", &guarded<&Impl::hostNumCpus>},
@@ -1279,6 +1402,12 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   lua_setfield(L, -2, "params");
   lua_pushlightuserdata(L, reinterpret_cast<void*>(&bpfexBudgetExpired));
   lua_setfield(L, -2, "budget_fn");
+  lua_pushlightuserdata(L, &r->call_depth_);
+  lua_setfield(L, -2, "call_depth");
+  lua_pushnumber(L, r->limits_.max_call_depth);
+  lua_setfield(L, -2, "max_call_depth");
+  lua_pushlightuserdata(L, &r->view_gen_);
+  lua_setfield(L, -2, "view_gen");
   lua_pushlightuserdata(L, const_cast<uint32_t*>(&r->abort_flag_));
   if (lua_pcall(L, 2, 2, handler) != 0) return Error::msg(std::string("prelude: ") + lua_tostring(L, -1));
   // Stack: handler, env, chk.
@@ -1286,18 +1415,36 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   // The rule: instrumented text, compiled with the budget check bound as a
   // local of the chunk (`...`), so the rule cannot replace it.
   const std::string chunk = "local " + std::string(kBudgetCheck) + " = ...; " + instrumented.value();
-  if (luaL_loadbuffer(L, chunk.data(), chunk.size(), ("@" + name).c_str()) != 0) {
-    std::string msg = lua_tostring(L, -1);
-    return Error::msg(msg);
+  // From here on the rule's own text runs (the parser included): under its
+  // memory cap, and its top level under the time budget, exactly like a tick.
+  r->mem_limited_ = true;
+  if (int rc = luaL_loadbuffer(L, chunk.data(), chunk.size(), ("@" + name).c_str()); rc != 0) {
+    const char* m = lua_tostring(L, -1);
+    return Error(rc == LUA_ERRMEM ? ENOMEM : 0, rc == LUA_ERRMEM ? name + ": not enough memory (the rule's cap) to compile it"
+                                                                 : r->fullChunkNames(m ? m : "syntax error"));
   }
   lua_pushvalue(L, -3);  // env
   lua_setfenv(L, -2);
   lua_pushvalue(L, -2);  // chk, as the chunk's `...`
-  r->mem_limited_ = true;
   r->abort_flag_ = 0;
-  if (lua_pcall(L, 1, 0, handler) != 0) {
-    std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "error";
-    return Error::msg(msg);
+  r->call_depth_ = 0;
+  auto armed = Watchdog::shared().arm(*r, limits.time_budget_seconds);
+  const int rc = lua_pcall(L, 1, 0, handler);
+  // A top level that outlived its budget is refused even if it caught every
+  // budget error and returned: it would do the same at every reload.
+  if (rc != 0 || armed.fired()) {
+    std::string msg = rc == 0 ? "time budget exceeded" : lua_tostring(L, -1) ? lua_tostring(L, -1) : "error";
+    if (const size_t tb = msg.find("\nstack traceback:"); tb != std::string::npos) msg.resize(tb);
+    msg = r->fullChunkNames(std::move(msg));
+    if (rc == LUA_ERRMEM) return Error(ENOMEM, name + ": not enough memory: its top level reached the rule's cap of " +
+                                                    std::to_string(limits.memory_bytes) + " bytes");
+    if (armed.fired() || r->abort_flag_ != 0)
+      return Error(ETIME, name + ": its top level ran past the time budget of " +
+                              base::formatSeconds(limits.time_budget_seconds) + " (" + msg + ")");
+    // Errors raised inside the trusted library carry its position, not the
+    // rule's: the file is named all the same.
+    if (msg.rfind(name, 0) != 0) msg = name + ": " + msg;
+    return Error(r->limit_hit_ ? E2BIG : 0, msg);
   }
   lua_settop(L, 0);
   lua_rawgeti(L, LUA_REGISTRYINDEX, r->tick_fns_ref_);
@@ -1306,6 +1453,18 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   if (fns == 0 && r->decls_.empty() && r->alert_decls_.empty())
     return Error::msg(name + ": the rule declares no metrics and no on_tick function");
   return r;
+}
+
+std::string Rule::fullChunkNames(std::string msg) const {
+  // LuaJIT shortens a long "@file" chunk name to "..." and its last
+  // LUA_IDSIZE - 4 bytes in messages and tracebacks; operators need the
+  // whole path.
+  constexpr size_t kIdSize = 60;  // LUA_IDSIZE in LuaJIT 2.1
+  if (name_.size() <= kIdSize - 1) return msg;
+  const std::string shortened = "..." + name_.substr(name_.size() - (kIdSize - 4));
+  for (size_t at = msg.find(shortened); at != std::string::npos; at = msg.find(shortened, at + name_.size()))
+    msg.replace(at, shortened.size(), name_);
+  return msg;
 }
 
 Rule::~Rule() {
@@ -1339,9 +1498,12 @@ RunResult Rule::run(const TickContext& ctx) {
   in_tick_ = true;
   abort_flag_ = 0;
   metric_errors_ = 0;
+  call_depth_ = 0;
+  ++view_gen_;  // views handed out by earlier runs point at freed buffers
   fired_.clear();
   lua_sethook(L, nullptr, 0, 0);
   lua_settop(L, 0);
+  auto armed = Watchdog::shared().arm(*this, limits_.time_budget_seconds);
   lua_pushcfunction(L, traceback);
   lua_rawgeti(L, LUA_REGISTRYINDEX, tick_fns_ref_);
   const int n = static_cast<int>(lua_objlen(L, 2));
@@ -1353,11 +1515,18 @@ RunResult Rule::run(const TickContext& ctx) {
     lua_pushnumber(L, ctx.now_unix);
     lua_setfield(L, -2, "now");
     const int rc = lua_pcall(L, 1, 0, 1);
+    if (rc == 0 && armed.fired()) {
+      // It caught every budget error and returned: still over budget.
+      res.kind = ErrorKind::kTimeout;
+      res.message = name_ + ": ran past the time budget of " + base::formatSeconds(limits_.time_budget_seconds) +
+                    " (and caught the budget errors)";
+      break;
+    }
     if (rc != 0) {
       const char* m = lua_tostring(L, -1);
-      res.message = m ? m : "error";
-      if (rc == LUA_ERRMEM) res.kind = ErrorKind::kMemory;
-      else if (abort_flag_ != 0 || res.message.find("time budget exceeded") != std::string::npos)
+      res.message = fullChunkNames(m ? m : "error");
+      if (rc == LUA_ERRMEM || res.message.find("not enough memory") != std::string::npos) res.kind = ErrorKind::kMemory;
+      else if (armed.fired() || abort_flag_ != 0 || res.message.find("time budget exceeded") != std::string::npos)
         res.kind = ErrorKind::kTimeout;
       else res.kind = ErrorKind::kRuntime;
       break;
@@ -1365,7 +1534,11 @@ RunResult Rule::run(const TickContext& ctx) {
   }
   lua_sethook(L, nullptr, 0, 0);
   abort_flag_ = 0;
+  ++view_gen_;
   in_tick_ = false;
+  if (log_suppressed_ > 0) BPFEX_LOG_WARN("rule {}: {} more log lines this run were suppressed", name_, log_suppressed_);
+  log_lines_ = 0;
+  log_suppressed_ = 0;
   ctx_ = nullptr;
   lua_settop(L, 0);
   if (res.kind == ErrorKind::kMemory || mem_used_ > limits_.memory_bytes / 2) lua_gc(L, LUA_GCCOLLECT, 0);

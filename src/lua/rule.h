@@ -80,9 +80,18 @@ class JobHost {
   virtual base::Result<std::vector<std::string>> walk(const std::string& dir, size_t limit) = 0;
 };
 
+// What one rule may use. The same limits hold for every entry into its code:
+// the top level at load (declarations included), tick functions and jobs.
 struct RuleLimits {
   double time_budget_seconds = 1.25;
   size_t memory_bytes = 64u << 20;
+  // Families (metrics) one rule may declare; the engine caps the total.
+  size_t max_families = 1000;
+  // Nesting of calls that recurse on the C stack: coroutine resumes,
+  // callbacks from table.sort and string.gsub, bpfex's own bindings. Past it
+  // a call fails with an ordinary rule error instead of overflowing the
+  // engine thread's stack.
+  unsigned max_call_depth = 64;
 };
 
 struct TickContext {
@@ -97,8 +106,11 @@ struct TickContext {
   uint64_t restarts = 0;
 };
 
-enum class ErrorKind : uint8_t { kNone, kCompile, kRuntime, kTimeout, kMemory, kMetric };
+enum class ErrorKind : uint8_t { kNone, kCompile, kRuntime, kTimeout, kMemory, kMetric, kLimit };
 std::string_view errorKindName(ErrorKind k);
+// The kind of a Rule::load failure: kTimeout and kMemory for a top level
+// over its budget or cap, kLimit for too many declarations, else kCompile.
+ErrorKind loadErrorKind(const base::Error& e);
 
 struct RunResult {
   ErrorKind kind = ErrorKind::kNone;
@@ -148,13 +160,25 @@ class Rule {
 
   // Thread-safe: asks the running tick function to stop (time budget).
   void abort();
-  size_t memoryBytes() const { return mem_used_; }
+  // The Lua heap plus what the rule's windows hold (both count against the cap).
+  size_t memoryBytes() const { return mem_used_ + window_bytes_; }
   const std::string& lastMetricError() const { return last_metric_error_; }
   // Push jobs: the reason given to job.failed(), empty if none.
   const std::string& jobFailure() const { return job_failure_; }
 
   // Internal, for the Lua bindings.
   struct Impl;
+  bool enterCall() {
+    if (call_depth_ >= limits_.max_call_depth) return false;
+    ++call_depth_;
+    return true;
+  }
+  void leaveCall() {
+    if (call_depth_ > 0) --call_depth_;
+  }
+  uint32_t callDepth() const { return call_depth_; }
+  // `msg` with LuaJIT's shortened chunk name ("...tail/of/file.lua") made whole.
+  std::string fullChunkNames(std::string msg) const;
 
  private:
   Rule() = default;
@@ -166,6 +190,16 @@ class Rule {
   size_t mem_used_ = 0;
   bool mem_limited_ = false;  // the allocator refuses while set (after setup)
   volatile uint32_t abort_flag_ = 0;
+  // Calls nested on the C stack (RuleLimits::max_call_depth); read and written
+  // by the bindings and by the prelude through FFI. Reset by every run.
+  uint32_t call_depth_ = 0;
+  // Bumped by every run: map entry views and iterators from an earlier run
+  // see a different value and refuse to read (their buffers are gone).
+  uint64_t view_gen_ = 0;
+  size_t window_bytes_ = 0;  // C++ memory held by the rule's windows
+  bool limit_hit_ = false;   // a declaration cap refused the top level
+  uint32_t log_lines_ = 0;   // log() lines this run, and those refused past the cap
+  uint64_t log_suppressed_ = 0;
   std::vector<metrics::FamilyOptions> decls_;
   std::vector<metrics::Family*> families_;
   int tick_fns_ref_ = -1;  // registry ref of the on_tick function list

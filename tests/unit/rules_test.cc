@@ -118,7 +118,7 @@ TEST(Rules, CompileErrorsNameFileAndLine) {
   h.registry.family({.name = "process_open_fds"}).value();
   st = h.rules.reload({clash});
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.error().message().find("one of bpfex's own metrics"), std::string::npos) << st.error().message();
+  EXPECT_NE(st.error().message().find("is reserved"), std::string::npos) << st.error().message();
   const std::string reserved = h.file("reserved.lua", "__bpfex_chk = nil\n");
   st = h.rules.reload({reserved});
   ASSERT_FALSE(st.ok());
