@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <ctime>
 
 namespace bpfex::base {
@@ -38,6 +40,27 @@ std::string formatUtc(int64_t seconds, uint32_t nanos, char sep, int frac_digits
   }
   if (!fs.empty()) out += "." + fs;
   return out;
+}
+
+Result<double> parseDuration(std::string_view s) {
+  auto quoted = [](std::string_view v) { return "\"" + std::string(v) + "\""; };
+  if (s.empty()) return Error::msg("empty duration");
+  size_t unit_pos = s.size();
+  while (unit_pos > 0 && !(s[unit_pos - 1] >= '0' && s[unit_pos - 1] <= '9') && s[unit_pos - 1] != '.') --unit_pos;
+  const std::string number(s.substr(0, unit_pos));
+  const std::string_view unit = s.substr(unit_pos);
+  char* end = nullptr;
+  const double v = std::strtod(number.c_str(), &end);
+  if (number.empty() || end != number.c_str() + number.size() || !std::isfinite(v) || v < 0)
+    return Error::msg(quoted(s) + " is not a duration (e.g. 5s, 250ms, 2m)");
+  double mult;
+  if (unit.empty() || unit == "s") mult = 1;
+  else if (unit == "ms") mult = 1e-3;
+  else if (unit == "m") mult = 60;
+  else if (unit == "h") mult = 3600;
+  else if (unit == "d") mult = 86400;
+  else return Error::msg(quoted(s) + ": unknown unit " + quoted(unit) + " (use ms, s, m, h, d)");
+  return v * mult;
 }
 
 std::string formatSeconds(double seconds) {

@@ -2,6 +2,10 @@
 // tested with a controllable clock; production code uses SystemClock.
 #pragma once
 
+#include <string_view>
+
+#include "base/result.h"
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -27,6 +31,11 @@ std::string rfc3339(double unix_seconds, int frac_digits = -1);
 
 // UTC date and time without a zone, "2026-11-20<sep>23:25:52.123", from whole
 // seconds and nanoseconds (0..999999999); frac_digits as above.
+// Parses a duration: a non-negative number with a unit of ms, s, m, h or d
+// ("5s", "250ms", "2m", "1.5h", "1d"; no unit: seconds). The one parser for
+// the configuration, flags, environment, web config and Lua rules.
+Result<double> parseDuration(std::string_view s);
+
 // A duration for people: "300ms", "1.25s", "90s" (what the configuration accepts).
 std::string formatSeconds(double seconds);
 

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -96,6 +97,13 @@ struct Walker {
       else if (key == "metrics_path") st = scalar(v, key, cfg.metrics_path);
       else if (key == "log_level") st = scalar(v, key, cfg.log_level);
       else if (key == "state_dir") st = scalar(v, key, cfg.state_dir);
+      else if (key == "web_config_file") {
+        st = scalar(v, key, cfg.web_config_file);
+        if (st && !cfg.web_config_file.empty() && cfg.web_config_file.front() != '/') {
+          const std::string dir = std::filesystem::path(std::string(file)).parent_path().string();
+          if (!dir.empty()) cfg.web_config_file = dir + "/" + cfg.web_config_file;
+        }
+      }
       else if (key == "tick_interval") st = duration(v, key, cfg.tick_interval_seconds);
       else if (key == "rules") st = rules(v);
       else if (key == "http") st = http(v);
@@ -143,7 +151,9 @@ struct Walker {
       if (key == "http.threads") st = integer<unsigned>(kv.second, key, cfg.http.threads, 1, 64);
       else if (key == "http.enable_reload") st = boolean(kv.second, key, cfg.http.enable_reload);
       else if (key == "http.max_connections")
-        st = integer<unsigned>(kv.second, key, cfg.http.max_connections, 1, 10000);
+        st = integer<unsigned>(kv.second, key, cfg.http.max_connections, 1, 65535);
+      else if (key == "http.max_connections_per_ip")
+        st = integer<unsigned>(kv.second, key, cfg.http.max_connections_per_ip, 0, 65535);
       else if (key == "http.timeout") st = duration(kv.second, key, cfg.http.timeout_seconds);
       else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
       if (!st) return st;
@@ -439,25 +449,6 @@ struct Walker {
 
 }  // namespace
 
-Result<double> parseDuration(std::string_view s) {
-  if (s.empty()) return Error::msg("empty duration");
-  size_t unit_pos = s.size();
-  while (unit_pos > 0 && !(s[unit_pos - 1] >= '0' && s[unit_pos - 1] <= '9') && s[unit_pos - 1] != '.') --unit_pos;
-  const std::string number(s.substr(0, unit_pos));
-  const std::string_view unit = s.substr(unit_pos);
-  char* end = nullptr;
-  const double v = std::strtod(number.c_str(), &end);
-  if (number.empty() || end != number.c_str() + number.size() || !std::isfinite(v) || v < 0)
-    return Error::msg(quoted(s) + " is not a duration (e.g. 5s, 250ms, 2m)");
-  double mult;
-  if (unit.empty() || unit == "s") mult = 1;
-  else if (unit == "ms") mult = 1e-3;
-  else if (unit == "m") mult = 60;
-  else if (unit == "h") mult = 3600;
-  else return Error::msg(quoted(s) + ": unknown unit " + quoted(unit) + " (use ms, s, m, h)");
-  return v * mult;
-}
-
 Status loadConfigText(std::string_view yaml, std::string_view name, Config& cfg) {
   YAML::Node root;
   try {
@@ -509,6 +500,7 @@ Status applyEnvOverrides(Config& cfg, const EnvLookup& env) {
     cfg.http.timeout_seconds = d.value();
   }
   if (auto v = env("BPFEX_BPF_PIN_PATH")) cfg.bpf.pin_path = *v;
+  if (auto v = env("BPFEX_WEB_CONFIG_FILE")) cfg.web_config_file = *v;
   if (auto v = env("BPFEX_RULE_TIME_BUDGET")) {
     auto d = parseDuration(*v);
     if (!d) return fail("BPFEX_RULE_TIME_BUDGET", *v, d.error().message());
@@ -538,7 +530,7 @@ Status applyEnvOverrides(Config& cfg, const EnvLookup& env) {
     std::function<Status(const std::string&)> set;
   } ints[] = {
       {"BPFEX_HTTP_THREADS", [&](const std::string& v) -> Status { auto r = parseInteger<unsigned>(v, 1, 64); if (!r) return std::move(r).error(); cfg.http.threads = r.value(); return base::okStatus(); }},
-      {"BPFEX_HTTP_MAX_CONNECTIONS", [&](const std::string& v) -> Status { auto r = parseInteger<unsigned>(v, 1, 10000); if (!r) return std::move(r).error(); cfg.http.max_connections = r.value(); return base::okStatus(); }},
+      {"BPFEX_HTTP_MAX_CONNECTIONS", [&](const std::string& v) -> Status { auto r = parseInteger<unsigned>(v, 1, 65535); if (!r) return std::move(r).error(); cfg.http.max_connections = r.value(); return base::okStatus(); }},
       {"BPFEX_GZIP_LEVEL", [&](const std::string& v) -> Status { auto r = parseInteger<int>(v, 1, 9); if (!r) return std::move(r).error(); cfg.exposition.gzip_level = r.value(); return base::okStatus(); }},
       {"BPFEX_MAX_SERIES", [&](const std::string& v) -> Status { auto r = parseInteger<size_t>(v, 1, 100'000'000); if (!r) return std::move(r).error(); cfg.exposition.max_series = r.value(); return base::okStatus(); }},
       {"BPFEX_MAX_SERIES_PER_FAMILY", [&](const std::string& v) -> Status { auto r = parseInteger<size_t>(v, 1, 100'000'000); if (!r) return std::move(r).error(); cfg.exposition.max_series_per_family = r.value(); return base::okStatus(); }},
@@ -575,6 +567,19 @@ Status validateConfig(const Config& cfg) {
     return Error::msg("log_level: \"" + cfg.log_level + "\" is not one of debug, info, warn, error");
   if (cfg.http.threads < 1 || cfg.http.threads > 64) return Error::msg("http.threads: must be 1..64");
   if (cfg.http.max_connections < 1) return Error::msg("http.max_connections: must be at least 1");
+  if (!cfg.web_config_file.empty())
+    if (auto w = exporter::loadWebConfig(cfg.web_config_file); !w) return Error::msg("web_config_file: " + w.error().message());
+  if (cfg.http.enable_reload) {
+    auto hp = exporter::parseListenAddress(cfg.listen);
+    const bool loopback = hp && (hp->first.rfind("127.", 0) == 0 || hp->first == "::1" || hp->first == "localhost");
+    bool auth = false;
+    if (!cfg.web_config_file.empty())
+      if (auto w = exporter::loadWebConfig(cfg.web_config_file)) auth = !w->users.empty();
+    if (!loopback && !auth)
+      return Error::msg("http.enable_reload: POST /-/reload on " + cfg.listen +
+                        " would let anyone who reaches the port reload bpfex; give basic_auth_users in the "
+                        "web config (web_config_file), listen on loopback, or reload with SIGHUP");
+  }
   if (cfg.exposition.gzip_level < 1 || cfg.exposition.gzip_level > 9)
     return Error::msg("exposition.gzip_level: must be 1..9");
   if (!cfg.push.gateway.empty() && cfg.push.gateway.rfind("http://", 0) != 0 && cfg.push.gateway.rfind("https://", 0) != 0)

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/result.h"
 #include "engine/bpf_runtime.h"
 
@@ -36,11 +37,19 @@ struct Config {
     size_t max_families = 1000;           // rule_limits.max_families: per rule, 1..100000
     size_t max_families_total = 10000;    // rule_limits.max_families_total: all rules, 1..1000000
   } rule_limits;
+  // web_config_file (--web.config.file): TLS, basic auth, headers and rate
+  // limit for every endpoint, in exporter-toolkit's format; "" for none.
+  // Relative in the YAML: against the YAML file's directory.
+  std::string web_config_file;
   struct Http {
-    bool enable_reload = true;       // http.enable_reload: POST /-/reload
-    unsigned threads = 2;            // http.threads: 1..64
-    unsigned max_connections = 64;   // http.max_connections: 1..10000
-    double timeout_seconds = 30;     // http.timeout: idle connection timeout, 1s..1h
+    // http.enable_reload (--web.enable-lifecycle): POST /-/reload. Off by
+    // default, as in Prometheus; refused on a routable address unless the
+    // web config asks for basic auth. SIGHUP always reloads.
+    bool enable_reload = false;
+    unsigned threads = 2;              // http.threads: 1..64
+    unsigned max_connections = 4096;   // http.max_connections: 1..65535
+    unsigned max_connections_per_ip = 0;  // http.max_connections_per_ip: 0 (none)..65535
+    double timeout_seconds = 30;       // http.timeout: idle connection timeout, 1s..1h
   } http;
   struct Exposition {
     int gzip_level = 1;                       // exposition.gzip_level: 1..9
@@ -95,6 +104,6 @@ double ruleTimeBudget(const Config& cfg);
 base::Status validateConfig(const Config& cfg);
 
 // "5s", "250ms", "2m", "1h", or a plain number of seconds.
-base::Result<double> parseDuration(std::string_view s);
+using base::parseDuration;  // "5s", "250ms", "2m", "1h", "1d"; base/clock.h
 
 }  // namespace bpfex::daemon

@@ -24,6 +24,8 @@ struct Flags {
   std::string tick_interval;
   std::string log_level;
   std::string state_dir;
+  std::string web_config_file;
+  bool enable_lifecycle = false;
 };
 
 void addCommonFlags(CLI::App* cmd, Flags& f) {
@@ -34,6 +36,9 @@ void addCommonFlags(CLI::App* cmd, Flags& f) {
   cmd->add_option("--tick-interval", f.tick_interval, "collection interval, e.g. 5s");
   cmd->add_option("--log-level", f.log_level, "debug, info, warn or error");
   cmd->add_option("--state-dir", f.state_dir, "directory for the restart count and rules' state.* (created if missing)");
+  cmd->add_option("--web.config.file", f.web_config_file,
+                  "TLS, basic auth and headers for every endpoint (Prometheus exporter-toolkit format)");
+  cmd->add_flag("--web.enable-lifecycle", f.enable_lifecycle, "enable POST /-/reload (also http.enable_reload)");
 }
 
 // defaults -> config file -> BPFEX_* environment -> flags -> validation.
@@ -51,6 +56,8 @@ bpfex::base::Result<bpfex::daemon::Config> buildConfig(const Flags& f) {
   if (!f.rules.empty()) cfg.rules = f.rules;
   if (!f.log_level.empty()) cfg.log_level = f.log_level;
   if (!f.state_dir.empty()) cfg.state_dir = f.state_dir;
+  if (!f.web_config_file.empty()) cfg.web_config_file = f.web_config_file;
+  if (f.enable_lifecycle) cfg.http.enable_reload = true;
   if (!f.tick_interval.empty()) {
     auto d = bpfex::daemon::parseDuration(f.tick_interval);
     if (!d) return Error::msg("--tick-interval: " + d.error().message());

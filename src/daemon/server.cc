@@ -107,9 +107,31 @@ base::Result<engine::Collector> makeHttpCollector(metrics::Registry& r,
                          .unit = "bytes",
                          .type = MetricType::kCounter});
   if (!bytes) return std::move(bytes).error();
-  return engine::Collector([server, req = requests.value(), scr = scrape.value(),
-                            byt = bytes.value()](metrics::Registry&) -> Status {
+  auto refused = r.family({.name = "bpfex_http_refused_total",
+                           .help = "Requests the web config's guard refused, by reason: auth (401), "
+                                   "client_cert (403), rate_limit (429).",
+                           .type = MetricType::kCounter,
+                           .label_names = {"reason"}});
+  if (!refused) return std::move(refused).error();
+  auto web_reloads = r.family({.name = "bpfex_http_web_config_reloads_total",
+                               .help = "Re-reads of the web config after one of its files changed, by result.",
+                               .type = MetricType::kCounter,
+                               .label_names = {"result"}});
+  if (!web_reloads) return std::move(web_reloads).error();
+  auto web_ok = r.family({.name = "bpfex_http_web_config_last_reload_successful",
+                          .help = "Whether the web config in force is the newest on disk (0: a change did not parse)."});
+  if (!web_ok) return std::move(web_ok).error();
+  return engine::Collector([server, req = requests.value(), scr = scrape.value(), byt = bytes.value(),
+                            ref = refused.value(), wr = web_reloads.value(),
+                            wok = web_ok.value()](metrics::Registry&) -> Status {
     if (*server == nullptr) return base::okStatus();
+    const exporter::WebGuard::Stats g = (*server)->guardStats();
+    (void)ref->set({"auth"}, static_cast<double>(g.auth_failures));
+    (void)ref->set({"client_cert"}, static_cast<double>(g.cert_rejections));
+    (void)ref->set({"rate_limit"}, static_cast<double>(g.rate_limited));
+    (void)wr->set({"ok"}, static_cast<double>(g.reloads));
+    (void)wr->set({"error"}, static_cast<double>(g.reload_errors));
+    (void)wok->set({}, g.last_reload_ok ? 1 : 0);
     const exporter::HttpStats s = (*server)->stats();
     for (const auto& rc : s.requests) {
       const std::string code = std::to_string(rc.code);
@@ -327,11 +349,22 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
                                                     "not ready: the first collection tick has not finished\n", {}};
                     }});
 
+  exporter::WebConfig web;
+  if (!cfg.web_config_file.empty()) {
+    auto w = exporter::loadWebConfig(cfg.web_config_file);
+    if (!w) {
+      BPFEX_LOG_ERROR("{}", w.error().message());
+      return 1;
+    }
+    web = std::move(w).value();
+  }
   auto srv = exporter::HttpServer::start({.listen = cfg.listen,
                                           .metrics_path = cfg.metrics_path,
                                           .threads = cfg.http.threads,
                                           .max_connections = cfg.http.max_connections,
-                                          .timeout_seconds = static_cast<unsigned>(cfg.http.timeout_seconds)},
+                                          .max_connections_per_ip = cfg.http.max_connections_per_ip,
+                                          .timeout_seconds = static_cast<unsigned>(cfg.http.timeout_seconds),
+                                          .web = std::move(web)},
                                          publisher, std::move(routes));
   if (!srv) {
     BPFEX_LOG_ERROR("{}", srv.error().message());
@@ -379,8 +412,9 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   auto hp = exporter::parseListenAddress(cfg.listen);
   std::string host = hp->first;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  std::printf("bpfex %s: serving http://%s:%u%s (tick %.3gs); Ctrl-C stops\n", kVersion,
-              host.c_str(), srv.value()->port(), cfg.metrics_path.c_str(), cfg.tick_interval_seconds);
+  std::printf("bpfex %s: serving %s://%s:%u%s (tick %.3gs); Ctrl-C stops\n", kVersion,
+              srv.value()->tls() ? "https" : "http", host.c_str(), srv.value()->port(), cfg.metrics_path.c_str(),
+              cfg.tick_interval_seconds);
   std::fflush(stdout);
   BPFEX_LOG_INFO("listening on {}:{}", host, srv.value()->port());
 

@@ -3,11 +3,14 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <charconv>
 #include <cstdarg>
 #include <cstring>
+#include <mutex>
+#include <utility>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -21,12 +24,46 @@ using base::Result;
 namespace {
 constexpr size_t kMaxBody = 1 << 20;
 
+// Each connection is a descriptor: lift the soft limit towards the hard one
+// so that max_connections can be reached (systemd's default soft limit is
+// 1024; its hard limit 512 Ki).
+void raiseFdLimit(unsigned connections) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const rlim_t want = std::min<rlim_t>(rl.rlim_max, static_cast<rlim_t>(connections) + 256);
+  if (rl.rlim_cur >= want) return;
+  rl.rlim_cur = want;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) BPFEX_LOG_WARN("http: cannot raise the open-file limit to {}", want);
+}
+
+// libmicrohttpd logs per connection (a plain-HTTP client on a TLS port, a
+// reset mid-request): a client could fill the log. At most 20 lines per
+// minute; the rest are counted and reported with the next line let through.
 void mhdLog(void* /*cls*/, const char* fmt, va_list ap) {
+  static std::mutex mu;
+  static int64_t window_start = 0;
+  static unsigned in_window = 0;
+  static uint64_t suppressed = 0;
+  uint64_t dropped_before = 0;
+  {
+    std::lock_guard lock(mu);
+    const int64_t now = base::monotonicNanos();
+    if (now - window_start > 60'000'000'000) {
+      window_start = now;
+      in_window = 0;
+    }
+    if (++in_window > 20) {
+      ++suppressed;
+      return;
+    }
+    dropped_before = std::exchange(suppressed, 0);
+  }
   char buf[512];
   std::vsnprintf(buf, sizeof buf, fmt, ap);
   size_t n = std::strlen(buf);
   while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
-  BPFEX_LOG_WARN("http: {}", buf);
+  if (dropped_before > 0) BPFEX_LOG_WARN("http: {} (and {} earlier messages suppressed)", buf, dropped_before);
+  else BPFEX_LOG_WARN("http: {}", buf);
 }
 }  // namespace
 
@@ -35,6 +72,7 @@ struct HttpServer::RequestState {
   size_t route = 0;
   bool is_scrape = false;
   bool too_large = false;
+  bool refused = false;  // the guard answered (401/403/429)
   size_t bytes = 0;
   std::string body;
 };
@@ -45,10 +83,23 @@ struct HttpServer::Callbacks {
                               size_t* upload_size, void** con_cls) {
     auto* self = static_cast<HttpServer*>(cls);
     if (*con_cls == nullptr) {
-      *con_cls = new RequestState{base::monotonicNanos()};
+      auto* fresh = new RequestState{base::monotonicNanos()};
+      *con_cls = fresh;
+      // Every endpoint: the guard decides before a body is read or a route runs.
+      const char* authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+      WebGuard::Verdict v = self->guard_->decide(c, authz ? authz : "");
+      if (v.status != 0) {
+        fresh->route = self->routeIndex(url);
+        fresh->refused = true;
+        return queue(self, c, fresh, {v.status, "text/plain; charset=utf-8", std::move(v.body), std::move(v.headers)});
+      }
       return MHD_YES;
     }
     auto* st = static_cast<RequestState*>(*con_cls);
+    if (st->refused) {  // answered already; discard what the client still sends
+      *upload_size = 0;
+      return MHD_YES;
+    }
     if (*upload_size != 0) {
       if (st->body.size() + *upload_size > kMaxBody) st->too_large = true;
       else st->body.append(upload_data, *upload_size);
@@ -139,6 +190,7 @@ struct HttpServer::Callbacks {
                             std::string(metrics::contentType(v.format)).c_str());
     if (v.gzip) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
+    for (const auto& [hk, hv] : self->guard_->headers()) MHD_add_response_header(resp, hk.c_str(), hv.c_str());
     st->is_scrape = true;
     st->bytes = body->size();
     const MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, resp);
@@ -154,6 +206,7 @@ struct HttpServer::Callbacks {
     if (resp == nullptr) return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r.content_type.c_str());
     for (const auto& [k, v] : r.headers) MHD_add_response_header(resp, k.c_str(), v.c_str());
+    for (const auto& [k, v] : self->guard_->headers()) MHD_add_response_header(resp, k.c_str(), v.c_str());
     const MHD_Result rc = MHD_queue_response(c, static_cast<unsigned>(r.status), resp);
     MHD_destroy_response(resp);
     self->count(st->route, r.status);
@@ -205,6 +258,13 @@ Result<std::pair<std::string, uint16_t>> parseListenAddress(std::string_view lis
   return std::make_pair(host, static_cast<uint16_t>(p));
 }
 
+size_t HttpServer::routeIndex(std::string_view path) const {
+  if (path == opts_.metrics_path) return 0;
+  for (size_t i = 0; i < routes_.size(); ++i)
+    if (routes_[i].path == path) return i + 1;
+  return routes_.size() + 1;
+}
+
 HttpServer::HttpServer(HttpOptions opts, const metrics::Publisher& publisher, std::vector<Route> routes)
     : opts_(std::move(opts)), publisher_(publisher), routes_(std::move(routes)) {
   counts_ = std::make_unique<std::array<std::atomic<uint64_t>, kCodes.size()>[]>(routes_.size() + 2);
@@ -231,7 +291,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions opts,
   sockaddr_storage addr{};
   std::memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
   freeaddrinfo(ai);
-  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+  unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;  // epoll on Linux
   if (addr.ss_family == AF_INET6) {
     reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port = htons(port);
     flags |= MHD_USE_IPv6;
@@ -240,20 +300,43 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions opts,
   }
 
   std::unique_ptr<HttpServer> self(new HttpServer(std::move(opts), publisher, std::move(routes)));
+  auto guard = WebGuard::create(self->opts_.web);
+  if (!guard) return std::move(guard).error();
+  self->guard_ = std::move(guard).value();
+  raiseFdLimit(self->opts_.max_connections);
+
   const unsigned threads = std::max(1u, self->opts_.threads);
-  self->daemon_ = MHD_start_daemon(
-      flags, 0, nullptr, nullptr,
-      &Callbacks::onRequest, self.get(),
-      MHD_OPTION_EXTERNAL_LOGGER, &mhdLog, nullptr,
-      MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr),
-      MHD_OPTION_NOTIFY_COMPLETED, &Callbacks::onCompleted, self.get(),
-      MHD_OPTION_CONNECTION_LIMIT, self->opts_.max_connections,
-      MHD_OPTION_CONNECTION_TIMEOUT, self->opts_.timeout_seconds,
-      threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads,
-      MHD_OPTION_END);
+  const std::string priorities = self->guard_->tlsPriorities();
+  const std::string ca = self->guard_->clientCaAtStart();
+  std::vector<MHD_OptionItem> o = {
+      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&mhdLog), nullptr},
+      {MHD_OPTION_SOCK_ADDR, 0, reinterpret_cast<sockaddr*>(&addr)},
+      {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&Callbacks::onCompleted), self.get()},
+      {MHD_OPTION_CONNECTION_LIMIT, self->opts_.max_connections, nullptr},
+      {MHD_OPTION_CONNECTION_TIMEOUT, self->opts_.timeout_seconds, nullptr},
+      // A deep backlog: a burst of connects waits for accept, not for a SYN retry.
+      {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, nullptr},
+  };
+  if (self->opts_.max_connections_per_ip > 0)
+    o.push_back({MHD_OPTION_PER_IP_CONNECTION_LIMIT, self->opts_.max_connections_per_ip, nullptr});
+  if (threads > 1) o.push_back({MHD_OPTION_THREAD_POOL_SIZE, threads, nullptr});
+  if (self->guard_->tls()) {
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+      return Error::msg("web config " + self->opts_.web.path + ": TLS asked for, but libmicrohttpd was built without it");
+    flags |= MHD_USE_TLS;
+    o.push_back({MHD_OPTION_HTTPS_CERT_CALLBACK, 0, certificateCallback()});
+    o.push_back({MHD_OPTION_HTTPS_PRIORITIES, 0, const_cast<char*>(priorities.c_str())});
+    // libmicrohttpd asks clients for a certificate only when given a CA; the
+    // guard verifies what they send against the current one.
+    if (!ca.empty()) o.push_back({MHD_OPTION_HTTPS_MEM_TRUST, 0, const_cast<char*>(ca.c_str())});
+  }
+  o.push_back({MHD_OPTION_END, 0, nullptr});
+  self->daemon_ = MHD_start_daemon(flags, 0, nullptr, nullptr, &Callbacks::onRequest, self.get(),
+                                   MHD_OPTION_ARRAY, o.data(), MHD_OPTION_END);
   if (self->daemon_ == nullptr)
     return Error(EADDRINUSE, "listen on " + self->opts_.listen +
-                                 ": libmicrohttpd could not start (address in use or not permitted)");
+                                 ": libmicrohttpd could not start (address in use or not permitted" +
+                                 (self->guard_->tls() ? ", or the TLS settings were refused" : "") + ")");
   const MHD_DaemonInfo* info = MHD_get_daemon_info(self->daemon_, MHD_DAEMON_INFO_BIND_PORT);
   self->port_ = info ? info->port : port;
   return self;

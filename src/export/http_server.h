@@ -6,10 +6,16 @@
 // freed. Other routes are handlers given at start; they run on HTTP threads
 // and must be thread-safe.
 //
-// Limits (documented defaults, see docs/http.md): a thread pool of `threads`,
-// at most `max_connections` at once (further connections are refused by the
-// kernel backlog / closed), `timeout_seconds` of inactivity per connection,
-// request bodies up to 1 MiB.
+// Limits (documented defaults, see docs/http.md): a thread pool of `threads`
+// over epoll, at most `max_connections` at once (the file-descriptor limit is
+// raised to fit), `timeout_seconds` of inactivity per connection, request
+// bodies up to 1 MiB. Connections are event-driven, not a thread each: a
+// client that sends half a request holds a few KiB of memory and no thread,
+// so hundreds of them do not delay a scrape.
+//
+// Every request to every endpoint passes the WebGuard first (TLS client
+// certificates, basic auth, rate limit; see web_guard.h), and every response
+// carries the web config's headers.
 #pragma once
 
 #include <array>
@@ -23,6 +29,8 @@
 #include <vector>
 
 #include "base/result.h"
+#include "export/web_config.h"
+#include "export/web_guard.h"
 #include "metrics/snapshot.h"
 
 struct MHD_Daemon;
@@ -34,8 +42,10 @@ struct HttpOptions {
   std::string listen = "127.0.0.1:9479";
   std::string metrics_path = "/metrics";
   unsigned threads = 2;
-  unsigned max_connections = 64;
+  unsigned max_connections = 4096;
+  unsigned max_connections_per_ip = 0;  // 0: no per-address limit
   unsigned timeout_seconds = 30;
+  WebConfig web;  // TLS, basic auth, headers, rate limit (default: none)
 };
 
 struct HttpRequest {
@@ -88,20 +98,24 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   uint16_t port() const { return port_; }
+  bool tls() const { return guard_->tls(); }
   HttpStats stats() const;
+  WebGuard::Stats guardStats() const { return guard_->stats(); }
 
  private:
   struct RequestState;
-  static constexpr std::array<int, 7> kCodes = {200, 400, 404, 405, 413, 500, 503};
+  static constexpr std::array<int, 10> kCodes = {200, 400, 401, 403, 404, 405, 413, 429, 500, 503};
 
   HttpServer(HttpOptions opts, const metrics::Publisher& publisher, std::vector<Route> routes);
   struct Callbacks;  // libmicrohttpd's C callbacks, defined in the .cc
   friend struct Callbacks;
   void count(size_t route_idx, int code);
+  size_t routeIndex(std::string_view path) const;
 
   HttpOptions opts_;
   const metrics::Publisher& publisher_;
   std::vector<Route> routes_;
+  std::unique_ptr<WebGuard> guard_;
   MHD_Daemon* daemon_ = nullptr;
   uint16_t port_ = 0;
 

@@ -350,20 +350,17 @@ struct Rule::Impl {
 
   // ---- alerts -----------------------------------------------------------------
 
+  // A duration: seconds as a number, or a string base::parseDuration takes.
   static double durationArg(lua_State* L, int idx, const char* what) {
     if (lua_isnoneornil(L, idx)) return 0;
-    if (lua_type(L, idx) == LUA_TNUMBER) return lua_tonumber(L, idx);
-    const std::string s = luaL_checkstring(L, idx);
-    char* end = nullptr;
-    double v = std::strtod(s.c_str(), &end);
-    const std::string unit(end);
-    if (unit == "ms") v /= 1000;
-    else if (unit == "m") v *= 60;
-    else if (unit == "h") v *= 3600;
-    else if (unit == "d") v *= 86400;
-    else if (!unit.empty() && unit != "s") luaL_error(L, "%s \"%s\": use ms, s, m, h or d", what, s.c_str());
-    if (!(v >= 0)) luaL_error(L, "%s must not be negative", what);
-    return v;
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+      const double v = lua_tonumber(L, idx);
+      if (!(v >= 0) || std::isinf(v)) luaL_error(L, "%s must be a non-negative number of seconds", what);
+      return v;
+    }
+    auto d = base::parseDuration(luaL_checkstring(L, idx));
+    if (!d) luaL_error(L, "%s: %s", what, d.error().message().c_str());
+    return d.value();
   }
   static std::vector<std::pair<std::string, std::string>> stringMap(lua_State* L, int idx, const char* what) {
     std::vector<std::pair<std::string, std::string>> out;
@@ -447,19 +444,7 @@ struct Rule::Impl {
   }
   static int interval(lua_State* L) {
     Rule* r = self(L);
-    double secs = 0;
-    if (lua_type(L, 1) == LUA_TNUMBER) {
-      secs = lua_tonumber(L, 1);
-    } else {
-      const std::string s = luaL_checkstring(L, 1);
-      char* end = nullptr;
-      secs = std::strtod(s.c_str(), &end);
-      const std::string unit(end);
-      if (unit == "ms") secs /= 1000;
-      else if (unit == "m") secs *= 60;
-      else if (unit == "h") secs *= 3600;
-      else if (!unit.empty() && unit != "s") return luaL_error(L, "interval(\"%s\"): use ms, s, m or h", s.c_str());
-    }
+    const double secs = durationArg(L, 1, "interval");
     if (!(secs > 0) || secs > 86400) return luaL_error(L, "interval must be between 0 and 1 day");
     r->interval_ = secs;
     return 0;
@@ -778,18 +763,7 @@ struct Rule::Impl {
   // ---- history windows: rate, increase, delta, avg/min/max over a window ------
 
   static int window(lua_State* L) {
-    double secs = 0;
-    if (lua_type(L, 1) == LUA_TNUMBER) secs = lua_tonumber(L, 1);
-    else {
-      const std::string s = luaL_checkstring(L, 1);
-      char* end = nullptr;
-      secs = std::strtod(s.c_str(), &end);
-      const std::string unit(end);
-      if (unit == "m") secs *= 60;
-      else if (unit == "h") secs *= 3600;
-      else if (unit == "ms") secs /= 1000;
-      else if (!unit.empty() && unit != "s") return luaL_error(L, "window(\"%s\"): use ms, s, m or h", s.c_str());
-    }
+    const double secs = durationArg(L, 1, "window");
     if (!(secs > 0) || secs > 86400) return luaL_error(L, "a window is between 0 and 1 day");
     // The window lives in the userdata: collected with it (__gc), and what
     // it holds is charged to the rule (Rule::memoryBytes, the cap).

@@ -9,7 +9,7 @@ cat > "$WORK/rules/r.lua" <<'LUA'
 local c = metric.counter("reload_ticks_total", "ticks seen by the rule")
 on_tick(function() c:add({}, 1) end)
 LUA
-"$BPFEX" run --listen 127.0.0.1:$P --tick-interval 200ms --rules "$WORK/rules" > "$WORK/bpfex.log" 2>&1 &
+"$BPFEX" run --web.enable-lifecycle --listen 127.0.0.1:$P --tick-interval 200ms --rules "$WORK/rules" > "$WORK/bpfex.log" 2>&1 &
 pid=$!; _pids+=($pid)
 wait_for 10 curl -sf http://127.0.0.1:$P/readyz
 val() { curl -s http://127.0.0.1:$P/metrics | awk -v n="$1" '$1 == n {print $2}'; }
