@@ -173,6 +173,11 @@ struct Walker {
       else if (key == "alerting.for_grace_period") st = duration(n, key, a.for_grace_period_seconds);
       else if (key == "alerting.for_outage_tolerance") st = duration(n, key, a.for_outage_tolerance_seconds);
       else if (key == "alerting.external_url") st = scalar(n, key, a.external_url);
+      else if (key == "alerting.username") st = scalar(n, key, a.username);
+      else if (key == "alerting.ca_file") st = scalar(n, key, a.ca_file);
+      else if (key == "alerting.cert_file") st = scalar(n, key, a.cert_file);
+      else if (key == "alerting.key_file") st = scalar(n, key, a.key_file);
+      else if (key == "alerting.insecure") st = boolean(n, key, a.insecure);
       else if (key == "alerting.alertmanagers") {
         if (!n.IsSequence()) st = fieldError(file, n, key, "expected a list of URLs");
         else

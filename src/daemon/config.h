@@ -68,6 +68,10 @@ struct Config {
     double for_outage_tolerance_seconds = 3600;
     std::map<std::string, std::string> external_labels;
     std::string external_url;  // generatorURL base; default http://<listen>
+    // Toward the Alertmanagers: basic auth (password from
+    // $BPFEX_ALERTING_PASSWORD) and TLS, as for push.
+    std::string username, ca_file, cert_file, key_file;
+    bool insecure = false;
   } alerting;
   struct Push {
     std::string gateway;

@@ -1,6 +1,5 @@
 #include "daemon/push_job.h"
 
-#include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 
 #include "base/clock.h"
 #include "base/file.h"
+#include "export/http_client.h"
 #include "lua/rule.h"
 #include "metrics/exposition.h"
 #include "metrics/registry.h"
@@ -25,39 +25,34 @@ using metrics::MetricType;
 
 namespace {
 
-size_t collect(char* p, size_t s, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(p, s * n);
-  return s * n;
-}
-
-Result<std::pair<long, std::string>> httpGetWith(const exporter::PushTarget& t, const std::string& url, double timeout) {
-  CURL* c = curl_easy_init();
-  if (c == nullptr) return Error::msg("curl_easy_init failed");
-  std::string body;
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout * 1000));
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  if (!t.username.empty()) {
-    curl_easy_setopt(c, CURLOPT_USERNAME, t.username.c_str());
-    curl_easy_setopt(c, CURLOPT_PASSWORD, t.password.c_str());
+// GET through the one HTTP client. `with_credentials`: the gateway's own
+// API only; a job's http.get gets the TLS settings (its CA, client
+// certificate, --insecure) but never the gateway's password.
+Result<std::pair<long, std::string>> httpGetWith(const exporter::PushTarget& t, const std::string& url, double timeout,
+                                                 bool with_credentials) {
+  exporter::HttpClientOptions o;
+  o.timeout_seconds = timeout;
+  o.ca_file = t.ca_file;
+  o.cert_file = t.cert_file;
+  o.key_file = t.key_file;
+  o.insecure_skip_verify = t.insecure_skip_verify;
+  o.follow_redirects = true;
+  o.max_response_bytes = 64u << 20;
+  o.user_agent = "bpfex-push";
+  if (with_credentials) {
+    o.username = t.username;
+    o.password = t.password;
   }
-  if (!t.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, t.ca_file.c_str());
-  if (t.insecure_skip_verify) curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-  const CURLcode rc = curl_easy_perform(c);
-  long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(c);
-  if (rc != CURLE_OK) return Error::msg("GET " + url + ": " + curl_easy_strerror(rc));
-  return std::make_pair(status, body);
+  auto r = exporter::httpRequest(o, {.method = "GET", .url = url, .body = {}, .headers = {}});
+  if (!r) return std::move(r).error();
+  return std::make_pair(r->status, std::move(r->body));
 }
 
 class CurlJobHost : public lua::JobHost {
  public:
+  explicit CurlJobHost(const exporter::PushTarget& t) : target_(t) {}
   base::Result<std::pair<long, std::string>> httpGet(const std::string& url, double timeout) override {
-    return httpGetWith({}, url, timeout);
+    return httpGetWith(target_, url, timeout, false);
   }
   base::Result<std::string> readFile(const std::string& path, size_t max_bytes) override {
     return base::readFile(path, max_bytes);
@@ -80,6 +75,9 @@ class CurlJobHost : public lua::JobHost {
     std::sort(out.begin(), out.end());
     return out;
   }
+
+ private:
+  exporter::PushTarget target_;
 };
 
 // The batch-job metrics of this run, as text.
@@ -107,7 +105,7 @@ std::string gatewayBase(const exporter::PushTarget& t) {
 // Counters and histograms continue from what the gateway holds for this
 // group, so pushed totals accumulate across runs.
 void preloadFromGateway(const PushOptions& o, metrics::Registry& reg) {
-  auto got = httpGetWith(o.target, gatewayBase(o.target) + "/api/v1/metrics", o.target.timeout_seconds);
+  auto got = httpGetWith(o.target, gatewayBase(o.target) + "/api/v1/metrics", o.target.timeout_seconds, true);
   if (!got || got->first != 200) {
     std::fprintf(stderr, "bpfex push: previous values unavailable (%s); counters start at 0\n",
                  got ? ("HTTP " + std::to_string(got->first)).c_str() : got.error().message().c_str());
@@ -216,7 +214,7 @@ int runPush(const PushOptions& o) {
       return 2;
     }
     preloadFromGateway(o, reg);
-    CurlJobHost host;
+    CurlJobHost host(o.target);
     if (!o.state_dir.empty()) {
       std::error_code ec;
       std::filesystem::create_directories(o.state_dir, ec);

@@ -226,8 +226,16 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   // Alert delivery: a notifier thread per daemon, fed after each evaluation.
   std::unique_ptr<exporter::AlertmanagerNotifier> notifier;
   if (!cfg.alerting.alertmanagers.empty()) {
-    notifier = std::make_unique<exporter::AlertmanagerNotifier>(
-        exporter::NotifierOptions{.urls = cfg.alerting.alertmanagers, .timeout_seconds = cfg.alerting.timeout_seconds});
+    exporter::HttpClientOptions am{.timeout_seconds = cfg.alerting.timeout_seconds,
+                                   .username = cfg.alerting.username,
+                                   .ca_file = cfg.alerting.ca_file,
+                                   .cert_file = cfg.alerting.cert_file,
+                                   .key_file = cfg.alerting.key_file,
+                                   .insecure_skip_verify = cfg.alerting.insecure,
+                                   .user_agent = std::string("bpfex/") + kVersion};
+    if (const char* pw = std::getenv("BPFEX_ALERTING_PASSWORD")) am.password = pw;
+    notifier = std::make_unique<exporter::AlertmanagerNotifier>(exporter::NotifierOptions{
+        .urls = cfg.alerting.alertmanagers, .timeout_seconds = cfg.alerting.timeout_seconds, .client = am});
     auto hp = exporter::parseListenAddress(cfg.listen);
     const std::string generator = cfg.alerting.external_url.empty()
                                       ? "http://" + hp->first + ":" + std::to_string(hp->second) + "/api/v1/rules"

@@ -1,6 +1,5 @@
 #include "export/alertmanager.h"
 
-#include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -10,15 +9,6 @@
 #include "base/log.h"
 
 namespace bpfex::exporter {
-
-namespace {
-
-size_t collect(char* p, size_t s, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(p, s * n);
-  return s * n;
-}
-
-}  // namespace
 
 AlertmanagerNotifier::AlertmanagerNotifier(NotifierOptions opts) : opts_(std::move(opts)) {
   thread_ = std::jthread([this](std::stop_token st) { loop(st); });
@@ -75,30 +65,18 @@ void AlertmanagerNotifier::loop(std::stop_token st) {
       std::string url = base;
       while (!url.empty() && url.back() == '/') url.pop_back();
       url += "/api/v2/alerts";
-      CURL* c = curl_easy_init();
-      if (c == nullptr) continue;
-      std::string resp;
-      curl_slist* h = curl_slist_append(nullptr, "Content-Type: application/json");
-      curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-      curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload.data());
-      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
-      curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-      curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-      curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-      curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(opts_.timeout_seconds * 1000));
-      curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-      const CURLcode rc = curl_easy_perform(c);
-      long status = 0;
-      curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-      curl_slist_free_all(h);
-      curl_easy_cleanup(c);
+      HttpClientOptions o = opts_.client;
+      o.timeout_seconds = opts_.timeout_seconds;
+      o.max_response_bytes = 64u << 10;  // Alertmanager answers with a short status
+      auto r = httpRequest(o, {.method = "POST", .url = url, .body = payload,
+                               .headers = {"Content-Type: application/json"}});
       std::lock_guard lock(mu_);
-      if (rc == CURLE_OK && status >= 200 && status < 300) {
+      if (r && r->status >= 200 && r->status < 300) {
         stats_.sent += batch.size();
       } else {
         ++stats_.errors;
         BPFEX_LOG_WARN("alertmanager {}: {}", url,
-                       rc != CURLE_OK ? curl_easy_strerror(rc) : ("HTTP " + std::to_string(status) + ": " + resp).c_str());
+                       !r ? r.error().message() : "HTTP " + std::to_string(r->status) + ": " + r->body);
       }
     }
   }

@@ -8,6 +8,8 @@
 // Thread safety: enqueue() and stats() from any thread.
 #pragma once
 
+#include "export/http_client.h"
+
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -30,6 +32,7 @@ struct AmAlert {
 struct NotifierOptions {
   std::vector<std::string> urls;  // http(s)://host:port[/prefix]
   double timeout_seconds = 10;
+  HttpClientOptions client;  // TLS and basic auth toward the Alertmanagers
   size_t capacity = 10000;
   size_t batch = 256;
 };

@@ -1,6 +1,7 @@
 #include "export/push_client.h"
 
-#include <curl/curl.h>
+#include "export/http_client.h"
+
 
 #include <chrono>
 #include <mutex>
@@ -76,16 +77,6 @@ void appendPair(std::string& path, const std::string& name, const std::string& v
   }
 }
 
-size_t collect(char* p, size_t s, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(p, s * n);
-  return s * n;
-}
-
-void curlGlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 }  // namespace
 
 Result<std::string> groupingPath(const std::string& job, const std::vector<std::pair<std::string, std::string>>& grouping) {
@@ -101,7 +92,6 @@ Result<std::string> groupingPath(const std::string& job, const std::vector<std::
 }
 
 Result<PushResponse> push(const PushTarget& t, PushMethod method, const std::string& body) {
-  curlGlobalInit();
   auto path = groupingPath(t.job, t.grouping);
   if (!path) return std::move(path).error();
   std::string base = t.gateway;
@@ -115,47 +105,25 @@ Result<PushResponse> push(const PushTarget& t, PushMethod method, const std::str
   for (int attempt = 0; attempt <= t.retries; ++attempt) {
     resp = PushResponse{};
     resp.attempts = attempt + 1;
-    CURL* c = curl_easy_init();
-    if (c == nullptr) return Error::msg("push: curl_easy_init failed");
-    curl_slist* headers = curl_slist_append(nullptr, "Content-Type: text/plain; version=0.0.4; charset=utf-8");
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, std::string(pushMethodHttp(method)).c_str());
-    if (method != PushMethod::kDelete) {
-      curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
-      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-      curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    HttpClientOptions o{.timeout_seconds = t.timeout_seconds, .connect_timeout_seconds = 5,
+                        .username = t.username, .password = t.password, .ca_file = t.ca_file,
+                        .cert_file = t.cert_file, .key_file = t.key_file,
+                        .insecure_skip_verify = t.insecure_skip_verify, .follow_redirects = false,
+                        .max_response_bytes = 1u << 20, .user_agent = "bpfex-push"};
+    HttpCall call{.method = std::string(pushMethodHttp(method)), .url = url, .body = body, .headers = {}};
+    if (method != PushMethod::kDelete) call.headers.push_back("Content-Type: text/plain; version=0.0.4; charset=utf-8");
+    auto r = httpRequest(o, call);
+    if (r) {
+      resp.status = r->status;
+      resp.body = std::move(r->body);
     }
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp.body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(t.timeout_seconds * 1000));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min(t.timeout_seconds, 5.0) * 1000));
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "bpfex-push");
-    if (!t.username.empty()) {
-      curl_easy_setopt(c, CURLOPT_USERNAME, t.username.c_str());
-      curl_easy_setopt(c, CURLOPT_PASSWORD, t.password.c_str());
-      curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-    }
-    if (!t.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, t.ca_file.c_str());
-    if (!t.cert_file.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, t.cert_file.c_str());
-    if (!t.key_file.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, t.key_file.c_str());
-    if (t.insecure_skip_verify) {
-      curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-      curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    const CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(c);
-
-    const bool retryable = rc != CURLE_OK || resp.status >= 500;
-    if (rc == CURLE_OK && resp.status >= 200 && resp.status < 300) return resp;
+    const bool retryable = !r || resp.status >= 500;
+    if (r && resp.status >= 200 && resp.status < 300) return resp;
     if (!retryable || attempt == t.retries) {
       const std::string what = std::string(pushMethodHttp(method)) + " " + url;
-      if (rc != CURLE_OK)
-        return Error(rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : ECONNREFUSED,
-                     "push: " + what + ": " + curl_easy_strerror(rc) + " (after " + std::to_string(resp.attempts) +
-                         " attempt" + (resp.attempts > 1 ? "s" : "") + ")");
+      if (!r)
+        return Error(r.error().code(), "push: " + r.error().message() + " (after " + std::to_string(resp.attempts) +
+                                           " attempt" + (resp.attempts > 1 ? "s" : "") + ")");
       std::string answer = resp.body;
       while (!answer.empty() && (answer.back() == '\n' || answer.back() == ' ')) answer.pop_back();
       return Error(0, "push: " + what + ": the gateway answered " + std::to_string(resp.status) +

@@ -165,12 +165,6 @@ Result<std::unique_ptr<WebGuard>> WebGuard::create(WebConfig cfg) {
   for (const auto& f : g->cfg_.watched) g->stamps_.emplace_back(f, stampOf(f));
   g->last_refill_ = std::chrono::steady_clock::now();
   g->tokens_ = g->cfg_.rate_burst;
-  // A fixed hash to check unknown users against, so that a wrong user costs
-  // what a wrong password costs.
-  std::array<char, CRYPT_GENSALT_OUTPUT_SIZE> salt{};
-  if (crypt_gensalt_rn("$2b$", 10, nullptr, 0, salt.data(), salt.size()) == nullptr)
-    return Error::fromErrno(errno, "bcrypt: make a salt");
-  g->dummy_hash_ = bcrypt("bpfex: no such user", salt.data());
   if (g->tls_at_start_) {
     std::lock_guard lock(g_tls_mu);
     if (g_tls_guard != nullptr) return Error::msg("web config: one TLS listener per process");
@@ -253,6 +247,14 @@ void WebGuard::maybeReload() {
 }
 
 bool WebGuard::passwordMatches(const std::string& user, const std::string& password) {
+  // A fixed hash to check unknown users against, so that a wrong user costs
+  // what a wrong password costs. Made once, when the first password is checked.
+  std::call_once(dummy_once_, [this] {
+    std::array<char, CRYPT_GENSALT_OUTPUT_SIZE> salt{};
+    if (crypt_gensalt_rn("$2b$", 10, nullptr, 0, salt.data(), salt.size()) != nullptr)
+      dummy_hash_ = bcrypt("bpfex: no such user", salt.data());
+    if (dummy_hash_.empty()) dummy_hash_ = "$2b$10$" + std::string(53, '.');  // still costs a bcrypt round
+  });
   std::string hash;
   bool known = false;
   {

@@ -78,6 +78,7 @@ class WebGuard {
   std::string ca_at_start_;
   std::vector<std::pair<std::string, int64_t>> stamps_;  // watched file -> mtime+size stamp
   std::chrono::steady_clock::time_point next_check_{};
+  std::once_flag dummy_once_;
   std::string dummy_hash_;                               // compared for unknown users
   std::unordered_set<std::string> good_;                 // digests of checked (user, hash, password)
   double tokens_ = 0;

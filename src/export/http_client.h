@@ -1,0 +1,50 @@
+// The one HTTP client: every outgoing request (Pushgateway, Alertmanager,
+// push jobs' http.get) goes through httpRequest, so they share one set of
+// TLS, auth, timeout and safety options instead of three drifting copies.
+//
+// Always: http and https only (also after a redirect), a whole-request
+// timeout and a connect timeout, a cap on the response size, no signals
+// (threads), TLS verification unless explicitly turned off, and credentials
+// sent only to the host they are for (curl drops them on a redirect to
+// another host).
+//
+// Thread safety: safe from any thread (a curl handle per call).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+
+namespace bpfex::exporter {
+
+struct HttpClientOptions {
+  double timeout_seconds = 10;         // the whole request
+  double connect_timeout_seconds = 5;  // capped by timeout_seconds
+  std::string username, password;      // basic auth (both or neither)
+  std::string ca_file, cert_file, key_file;
+  bool insecure_skip_verify = false;
+  bool follow_redirects = false;       // at most 5, http(s) only
+  size_t max_response_bytes = 16u << 20;
+  std::string user_agent = "bpfex";
+};
+
+struct HttpCall {
+  std::string method = "GET";
+  std::string url;
+  std::string body;  // sent for any method but GET/HEAD/DELETE
+  std::vector<std::string> headers;  // "Name: value"
+};
+
+struct HttpReply {
+  long status = 0;
+  std::string body;
+};
+
+// A reply with any status is a success here (the caller judges statuses);
+// errors are transport failures, naming the method and URL. ETIMEDOUT for a
+// timeout, E2BIG for a reply over max_response_bytes.
+base::Result<HttpReply> httpRequest(const HttpClientOptions& opts, const HttpCall& call);
+
+}  // namespace bpfex::exporter
