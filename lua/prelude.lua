@@ -72,11 +72,6 @@ local function sort(t, cmp)
   if cmp == nil then return table_sort(t) end
   return nested("table.sort", table_sort, t, cmp)
 end
-local function gsub(s, pattern, repl, n)
-  local tr = type(repl)
-  if tr == "function" or tr == "table" then return nested("string.gsub", string_gsub, s, pattern, repl, n) end
-  return string_gsub(s, pattern, repl, n)
-end
 
 local env = {}
 
@@ -93,9 +88,12 @@ local function copy(t, except)
   end
   return c
 end
+-- Rules' patterns run in bpfex's matcher (src/lua/pattern.h): LuaJIT's is C
+-- that no budget interrupts, and a pathological pattern runs for hours. Its
+-- gsub callbacks count against the C-stack depth like any binding's.
 local function sandbox_string()
   local c = copy(string, { dump = true })
-  c.gsub = gsub
+  c.find, c.match, c.gmatch, c.gsub = api.str_find, api.str_match, api.str_gmatch, api.str_gsub
   return c
 end
 env.string = sandbox_string()

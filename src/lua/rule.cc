@@ -27,6 +27,7 @@
 #include "bpf/netns.h"
 #include "lua/history.h"
 #include "lua/instrument.h"
+#include "lua/pattern.h"
 #include "lua/watchdog.h"
 #include "lua_prelude.h"  // generated: kPreludeSource
 
@@ -1214,6 +1215,22 @@ struct Rule::Impl {
     return 1;
   }
 
+  // ---- string patterns under the budget (pattern.h) ---------------------------
+
+  static pattern::Limits& patternLimits(lua_State* L) {
+    Rule* r = self(L);
+    r->pattern_limits_.abort = &r->abort_flag_;
+    const size_t used = r->mem_used_ + r->window_bytes_;
+    r->pattern_limits_.max_result_bytes = r->mem_limited_ && used < r->limits_.memory_bytes
+                                              ? r->limits_.memory_bytes - used
+                                              : r->mem_limited_ ? 0 : SIZE_MAX;
+    return r->pattern_limits_;
+  }
+  static int strFind(lua_State* L) { return pattern::find(L, patternLimits(L)); }
+  static int strMatch(lua_State* L) { return pattern::match(L, patternLimits(L)); }
+  static int strGmatch(lua_State* L) { return pattern::gmatch(L, &patternLimits(L)); }
+  static int strGsub(lua_State* L) { return pattern::gsub(L, patternLimits(L)); }
+
   static int jsonDecode(lua_State* L) {
     size_t len = 0;
     const char* s = luaL_checklstring(L, 1, &len);
@@ -1338,7 +1355,9 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
                    {"map_info", &guarded<&Impl::mapInfo>}, {"map_lookup", &guarded<&Impl::mapLookup>}, {"read_field", &guarded<&Impl::readField>},
                    {"events_view", &guarded<&Impl::eventsView>}, {"event_field", &guarded<&Impl::eventField>},
                    {"bpf_programs", &guarded<&Impl::bpfPrograms>}, {"series", &guarded<&Impl::series>},
-                   {"map_new", &guarded<&Impl::mapNew>}, {"map_name", &guarded<&Impl::mapName>}});
+                   {"map_new", &guarded<&Impl::mapNew>}, {"map_name", &guarded<&Impl::mapName>},
+                   {"str_find", &guarded<&Impl::strFind>}, {"str_match", &guarded<&Impl::strMatch>},
+                   {"str_gmatch", &guarded<&Impl::strGmatch>}, {"str_gsub", &guarded<&Impl::strGsub>}});
   luaL_getmetatable(L, kMapMeta);
   lua_getfield(L, -1, "__index");
   lua_setfield(L, -3, "map_methods");

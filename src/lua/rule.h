@@ -28,6 +28,7 @@
 #include "bpf/event_reader.h"
 #include "bpf/layout.h"
 #include "bpf/map.h"
+#include "lua/pattern.h"
 #include "metrics/registry.h"
 
 struct lua_State;
@@ -198,6 +199,7 @@ class Rule {
   uint64_t view_gen_ = 0;
   size_t window_bytes_ = 0;  // C++ memory held by the rule's windows
   bool limit_hit_ = false;   // a declaration cap refused the top level
+  pattern::Limits pattern_limits_;  // string patterns' (gmatch iterators keep its address)
   uint32_t log_lines_ = 0;   // log() lines this run, and those refused past the cap
   uint64_t log_suppressed_ = 0;
   std::vector<metrics::FamilyOptions> decls_;

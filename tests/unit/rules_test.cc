@@ -377,3 +377,70 @@ on_tick(function() a:fire({ hook = "xdp" }, 1) end)
 
 }  // namespace
 }  // namespace bpfex::engine
+
+namespace bpfex::engine {
+namespace {
+
+// Views point into a tick's map buffers: a rule that keeps an iterator, a
+// key or a value view into a later run gets an error, never freed memory
+// (the buffers are replaced between runs; under ASan a read would be caught).
+TEST(Rules, MapViewsKeptPastTheirRunRefuseToRead) {
+  Harness h;
+  addFlows(h.data);
+  h.file("keeper.lua", R"(
+local g = metric.gauge("kept_ok", "checks passed", { "what" })
+local m = bpf.map("t/flows")
+local it, key, value
+on_tick(function(t)
+  if not it then
+    it = m:entries()
+    key, value = it()
+    assert(key.ifindex == 2 and value.packets == 100)
+    for k, v in m:entries() do value = v end
+    assert(value.packets == 7, "after the loop, the last entry, for the rest of the run")
+    return
+  end
+  local ok1, e1 = pcall(it)
+  local ok2, e2 = pcall(function() return key.ifindex end)
+  local ok3, e3 = pcall(function() return value.bytes end)
+  g:set({ "iterator" }, (not ok1 and tostring(e1):find("used after its run")) and 1 or 0)
+  g:set({ "key" }, (not ok2 and tostring(e2):find("used after its loop step")) and 1 or 0)
+  g:set({ "value" }, (not ok3 and tostring(e3):find("used after its loop step")) and 1 or 0)
+end)
+)");
+  ASSERT_TRUE(h.rules.reload({h.dir.string()}).ok());
+  h.engine.tick();
+  addFlows(h.data);  // new buffers, as every tick's read gives
+  h.engine.tick();
+  EXPECT_EQ(h.value("kept_ok", {"iterator"}), 1) << h.rules.statusJson();
+  EXPECT_EQ(h.value("kept_ok", {"key"}), 1);
+  EXPECT_EQ(h.value("kept_ok", {"value"}), 1);
+  EXPECT_EQ(h.errors("keeper.lua", "runtime"), 0) << h.rules.statusJson();
+}
+
+// A rule refused at load (here: over budget at its top level) never blocks
+// the others, and a refused new version keeps the old one running.
+TEST(Rules, ARefusedFileLeavesTheOthersLoadedAndItsLastGoodVersionRunning) {
+  Harness h;
+  h.file("good.lua", "local c = metric.counter('good_total', 'x')\non_tick(function() c:add({}, 1) end)\n");
+  const std::string r = h.file("r.lua", "local c = metric.counter('r_total', 'x')\non_tick(function() c:add({}, 1) end)\n");
+  ASSERT_TRUE(h.rules.reload({h.dir.string()}).ok());
+  h.engine.tick();
+  h.file("r.lua", "while true do end\n");
+  h.file("new.lua", "metric.gauge('bpfex_mine', 'x')\n");
+  auto st = h.rules.reload({h.dir.string()});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find(r + ": its top level ran past the time budget"), std::string::npos) << st.error().message();
+  EXPECT_NE(st.error().message().find("new.lua:1: metric bpfex_mine is reserved"), std::string::npos) << st.error().message();
+  h.engine.tick();
+  EXPECT_EQ(h.value("good_total"), 2);
+  EXPECT_EQ(h.value("r_total"), 2) << "the last good version of r.lua stopped";
+  EXPECT_EQ(h.errors("r.lua", "timeout"), 1);
+  EXPECT_EQ(h.errors("new.lua", "compile"), 1);
+  const std::string status = h.rules.statusJson();
+  EXPECT_NE(status.find("\"health\": \"stale\""), std::string::npos) << status;
+  EXPECT_NE(status.find("\"health\": \"refused\""), std::string::npos) << status;
+}
+
+}  // namespace
+}  // namespace bpfex::engine

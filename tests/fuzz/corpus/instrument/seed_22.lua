@@ -1,0 +1,2 @@
+-- expect: refused memory,timeout
+for i = 1, 1e8 do on_tick(function() end) end

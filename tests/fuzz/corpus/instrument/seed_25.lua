@@ -1,0 +1,2 @@
+-- expect: refused compile
+metric.gauge("process_open_fds", "mine")

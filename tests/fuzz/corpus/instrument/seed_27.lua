@@ -1,0 +1,2 @@
+-- expect: refused compile
+metric.gauge("up", "Prometheus adds this series to every scrape")

@@ -1,0 +1,3 @@
+-- expect: refused compile
+local function f() return coroutine.wrap(f)() end
+f()

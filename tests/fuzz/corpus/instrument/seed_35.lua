@@ -1,0 +1,3 @@
+-- expect: refused timeout
+local x = 0
+while true do x = x + 1 end

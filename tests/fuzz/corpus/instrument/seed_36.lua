@@ -1,0 +1,2 @@
+-- expect: refused timeout
+while true do end
