@@ -91,6 +91,9 @@ std::string humanize1024(double v) {
 std::string humanizeDuration(double v) {
   if (std::isnan(v) || std::isinf(v)) return goFormatG(v, 4);
   if (v == 0) return goFormatG(v, 4) + "s";
+  // Beyond int64 Go's conversion is platform-defined (MinInt64 on amd64) and
+  // C++'s undefined (found by the fuzzer): print such values plainly.
+  if (std::fabs(v) >= 9.2e18) return goFormatG(v, 4) + "s";
   if (std::fabs(v) >= 1) {
     std::string sign;
     if (v < 0) {

@@ -49,6 +49,7 @@ TEST(AlertTemplate, HumanizeDuration) {
   EXPECT_EQ(humanizeDuration(0), "0s");
   EXPECT_EQ(humanizeDuration(1), "1s");
   EXPECT_EQ(humanizeDuration(60), "1m 0s");
+  EXPECT_EQ(humanizeDuration(1.63119e+179), "1.631e+179s");  // fuzzer: beyond int64, was undefined
   EXPECT_EQ(humanizeDuration(3600), "1h 0m 0s");
   EXPECT_EQ(humanizeDuration(86400), "1d 0h 0m 0s");
   EXPECT_EQ(humanizeDuration(3725), "1h 2m 5s");

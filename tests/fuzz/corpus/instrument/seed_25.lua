@@ -1,2 +1,0 @@
--- expect: refused compile
-metric.gauge("process_open_fds", "mine")

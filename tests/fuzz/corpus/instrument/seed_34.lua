@@ -1,3 +1,0 @@
--- expect: refused compile
-local function f() return coroutine.wrap(f)() end
-f()

@@ -1,3 +1,0 @@
--- expect: refused timeout
-local x = 0
-while true do x = x + 1 end

@@ -1,2 +1,0 @@
--- expect: refused timeout
-while true do end
