@@ -40,5 +40,19 @@ mac_b=$(ip -n "$BPFEX_T_NS_B" -o link show "$BPFEX_T_IF_B" | sed -n 's/.*link\/e
 ip -n "$BPFEX_T_NS_A" neigh replace "$BPFEX_T_IP_B" lladdr "$mac_b" dev "$BPFEX_T_IF_A" nud permanent
 ip -n "$BPFEX_T_NS_B" neigh replace "$BPFEX_T_IP_A" lladdr "$mac_a" dev "$BPFEX_T_IF_B" nud permanent
 
-"$1"
-if [ $# -ge 2 ]; then "$2"; fi
+# A machine nobody prepared: the suite runs in a private mount namespace with
+# bpffs unmounted (a fresh Debian boots without it), so bpfex has to mount it
+# itself, every run, whatever the host has mounted. The host is not touched.
+fresh() {
+  if command -v unshare >/dev/null; then
+    unshare --mount --propagation private bash -c \
+      'umount /sys/fs/bpf 2>/dev/null || true
+       if grep -q " /sys/fs/bpf " /proc/self/mounts; then echo "run.sh: bpffs still mounted" >&2; exit 1; fi
+       exec "$@"' fresh "$@"
+  else
+    echo "run.sh: no unshare; running on the host's mounts" >&2
+    "$@"
+  fi
+}
+fresh "$1"
+if [ $# -ge 2 ]; then fresh "$2"; fi
