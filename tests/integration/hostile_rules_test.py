@@ -25,10 +25,13 @@ import urllib.request
 BPFEX = os.environ.get("BPFEX", "bpfex")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS = os.path.join(ROOT, "tests", "hostile")
-TICK = 0.5      # s
-BUDGET = 0.3    # s: rule_limits.time_budget
-READY_WITHIN = 3.0
-STOP_WITHIN = 2.0
+# BPFEX_TEST_SLOWDOWN scales the clocks for slow builds (the ASan+UBSan lane
+# runs about 5x slower): bombs must still reach their cap before their budget.
+SLOW = float(os.environ.get("BPFEX_TEST_SLOWDOWN", "1"))
+TICK = 0.5 * SLOW      # s
+BUDGET = 0.3 * SLOW    # s: rule_limits.time_budget
+READY_WITHIN = 3.0 * SLOW
+STOP_WITHIN = 2.0      # SIGTERM: never scaled
 GOOD = "local g = metric.counter('good_ticks_total', 'ticks')\non_tick(function() g:add({}, 1) end)\n"
 
 
@@ -98,7 +101,7 @@ def run_case(path):
         try:
             chk = subprocess.run([BPFEX, "check", "--rules", hostile, "--tick-interval", f"{TICK}s"],
                                  env={**os.environ, "BPFEX_RULE_TIME_BUDGET": f"{int(BUDGET * 1000)}ms"},
-                                 capture_output=True, text=True, timeout=10)
+                                 capture_output=True, text=True, timeout=10 * SLOW)
             want_rc = 1 if outcome == "refused" else 0
             if chk.returncode != want_rc:
                 problems.append(f"bpfex check exited {chk.returncode}, want {want_rc}: {chk.stderr.strip()[:300]}")
@@ -118,7 +121,7 @@ def run_case(path):
         base = f"http://127.0.0.1:{port}"
         try:
             ready = None
-            while time.monotonic() - t0 < READY_WITHIN + 2:
+            while time.monotonic() - t0 < READY_WITHIN + 2 * SLOW:
                 if p.poll() is not None:
                     break
                 st, _ = get(base + "/readyz", 0.5)
@@ -132,7 +135,7 @@ def run_case(path):
                 problems.append(f"ready only after {ready:.2f} s (budget {READY_WITHIN} s)")
             # The good rule ticks on; the hostile one's runs are counted.
             s = {}
-            deadline = time.monotonic() + 8
+            deadline = time.monotonic() + 8 * SLOW
             while time.monotonic() < deadline and p.poll() is None:
                 st, text = get(base + "/metrics")
                 s = samples(text) if st == 200 else {}
