@@ -20,6 +20,7 @@ meson test -C build-test --print-errorlogs --num-processes 2 "$@"
 if [ $# -eq 0 ]; then
   bpfex_build build-asan -Dwerror=true -Dtests=enabled -Dbenchmarks=disabled \
     -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
-  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 BPFEX_TEST_SLOWDOWN=4 \
-    meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit hostile_rules web slow_clients
+  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 BPFEX_TEST_SLOWDOWN=4
+  meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit
+  meson test -C build-asan --print-errorlogs --num-processes 1 hostile_rules web slow_clients
 fi
