@@ -208,11 +208,14 @@ end
 local u8p = ffi.typeof("const uint8_t *")
 
 -- Entry views point into the tick's map buffers, which the next read
--- replaces. Every run bumps the generation (C++): a view or an iterator kept
--- from an earlier run refuses to read instead of reading freed memory. (A
--- view shows the entry of its iterator's current step; after the loop, the
--- last one, for the rest of the run.)
-local view_gen = ffi.cast("const uint64_t *", api.view_gen)
+-- replaces. Every run bumps the generation (C++ calls on_run, returned below):
+-- a view or an iterator kept from an earlier run refuses to read instead of
+-- reading freed memory. (A view shows the entry of its iterator's current
+-- step; after the loop, the last one, for the rest of the run.) An upvalue,
+-- not an FFI load: map loops run interpreted (bindings are C functions), and
+-- there an FFI load costs tens of ns per entry.
+local run_gen = 0
+local function on_run() run_gen = run_gen + 1 end
 
 local function proxy(acc, what)
   local state = { p = nil, base = nil, idx = 0, gen = -1 }
@@ -220,7 +223,7 @@ local function proxy(acc, what)
     __index = function(_, field)
       local a = acc[field]
       if a == nil then error("no field \"" .. tostring(field) .. "\" in the map " .. what, 2) end
-      if state.gen ~= view_gen[0] then error("a map entry view of " .. what .. " used after its loop step", 2) end
+      if state.gen ~= run_gen then error("a map entry view of " .. what .. " used after its loop step", 2) end
       return a(state.p, state.base, state.idx)
     end,
     __newindex = function() error("map entries are read-only", 2) end,
@@ -245,10 +248,10 @@ function Map.entries(h)
   local vp, vs = proxy(l.value, "value of " .. name)
   local kbase, vbase = ffi.cast(u8p, keys), ffi.cast(u8p, values)
   local kt, vt = l.kt, l.vt
-  local gen = view_gen[0]
+  local gen = run_gen
   local i = -1
   return function()
-    if view_gen[0] ~= gen then error("a map iterator of " .. name .. " used after its run", 2) end
+    if run_gen ~= gen then error("a map iterator of " .. name .. " used after its run", 2) end
     i = i + 1
     if i >= count then return nil end
     local kb, vb = kbase + i * ksize, vbase + i * vsize
@@ -285,19 +288,19 @@ env.bpf = {
     return {
       each = function()
         local n, fields = api.events_view(name, decl)
-        local gen = view_gen[0]
+        local gen = run_gen
         local i = 0
         local ev = setmetatable({}, {
           __index = function(_, f)
             local fi = fields[f]
             if not fi then error("no field \"" .. tostring(f) .. "\" in events of " .. name, 2) end
-            if view_gen[0] ~= gen then error("an event view of " .. name .. " used after its run", 2) end
+            if run_gen ~= gen then error("an event view of " .. name .. " used after its run", 2) end
             return api.event_field(name, i - 1, fi)
           end,
           __metatable = false,
         })
         return function()
-          if view_gen[0] ~= gen then error("an event iterator of " .. name .. " used after its run", 2) end
+          if run_gen ~= gen then error("an event iterator of " .. name .. " used after its run", 2) end
           i = i + 1
           if i > n then return nil end
           return ev
@@ -576,4 +579,4 @@ vec.max_over_time = over_window("max")
 
 env.vec = vec
 
-return env, chk
+return env, chk, on_run

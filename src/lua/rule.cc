@@ -1399,10 +1399,9 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   lua_setfield(L, -2, "call_depth");
   lua_pushnumber(L, r->limits_.max_call_depth);
   lua_setfield(L, -2, "max_call_depth");
-  lua_pushlightuserdata(L, &r->view_gen_);
-  lua_setfield(L, -2, "view_gen");
   lua_pushlightuserdata(L, const_cast<uint32_t*>(&r->abort_flag_));
-  if (lua_pcall(L, 2, 2, handler) != 0) return Error::msg(std::string("prelude: ") + lua_tostring(L, -1));
+  if (lua_pcall(L, 2, 3, handler) != 0) return Error::msg(std::string("prelude: ") + lua_tostring(L, -1));
+  r->on_run_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);  // pops on_run
   // Stack: handler, env, chk.
 
   // The rule: instrumented text, compiled with the budget check bound as a
@@ -1492,10 +1491,12 @@ RunResult Rule::run(const TickContext& ctx) {
   abort_flag_ = 0;
   metric_errors_ = 0;
   call_depth_ = 0;
-  ++view_gen_;  // views handed out by earlier runs point at freed buffers
   fired_.clear();
   lua_sethook(L, nullptr, 0, 0);
   lua_settop(L, 0);
+  // Views handed out by earlier runs point at freed buffers: a new generation.
+  lua_rawgeti(L, LUA_REGISTRYINDEX, on_run_ref_);
+  lua_call(L, 0, 0);
   auto armed = Watchdog::shared().arm(*this, limits_.time_budget_seconds);
   lua_pushcfunction(L, traceback);
   lua_rawgeti(L, LUA_REGISTRYINDEX, tick_fns_ref_);
@@ -1527,7 +1528,6 @@ RunResult Rule::run(const TickContext& ctx) {
   }
   lua_sethook(L, nullptr, 0, 0);
   abort_flag_ = 0;
-  ++view_gen_;
   in_tick_ = false;
   if (log_suppressed_ > 0) BPFEX_LOG_WARN("rule {}: {} more log lines this run were suppressed", name_, log_suppressed_);
   log_lines_ = 0;

@@ -194,9 +194,9 @@ class Rule {
   // Calls nested on the C stack (RuleLimits::max_call_depth); read and written
   // by the bindings and by the prelude through FFI. Reset by every run.
   uint32_t call_depth_ = 0;
-  // Bumped by every run: map entry views and iterators from an earlier run
-  // see a different value and refuse to read (their buffers are gone).
-  uint64_t view_gen_ = 0;
+  // The prelude's on_run: bumps the generation that map entry views and
+  // iterators check (those from an earlier run refuse to read).
+  int on_run_ref_ = -1;
   size_t window_bytes_ = 0;  // C++ memory held by the rule's windows
   bool limit_hit_ = false;   // a declaration cap refused the top level
   pattern::Limits pattern_limits_;  // string patterns' (gmatch iterators keep its address)
