@@ -89,24 +89,21 @@ struct Parser {
     bool have_cert = false, have_key = false, have_ca = false, auth_set = false;
     auto st = mapping(n, "tls_server_config", [&](const std::string& k, const std::string& full, const YAML::Node& kn,
                                                   const YAML::Node& v) -> Status {
+      // PEM material: `<name>_file` names a file, `<name>` holds it inline.
+      auto pem = [&](std::string_view name, bool& have, std::string& out) -> Status {
+        if (have) return fail(kn, full, std::string(name) + "_file and " + std::string(name) + " are the same setting; give one");
+        auto t = k == name ? scalar(v, full) : file(v, full);
+        if (!t) return std::move(t).error();
+        out = std::move(t).value();
+        have = true;
+        return base::okStatus();
+      };
       if (k == "cert_file" || k == "cert") {
-        if (have_cert) return fail(kn, full, "cert_file and cert are the same setting; give one");
-        auto t = k == "cert" ? scalar(v, full) : file(v, full);
-        if (!t) return std::move(t).error();
-        cfg.cert_pem = t.value();
-        have_cert = true;
+        return pem("cert", have_cert, cfg.cert_pem);
       } else if (k == "key_file" || k == "key") {
-        if (have_key) return fail(kn, full, "key_file and key are the same setting; give one");
-        auto t = k == "key" ? scalar(v, full) : file(v, full);
-        if (!t) return std::move(t).error();
-        cfg.key_pem = t.value();
-        have_key = true;
+        return pem("key", have_key, cfg.key_pem);
       } else if (k == "client_ca_file" || k == "client_ca") {
-        if (have_ca) return fail(kn, full, "client_ca_file and client_ca are the same setting; give one");
-        auto t = k == "client_ca" ? scalar(v, full) : file(v, full);
-        if (!t) return std::move(t).error();
-        cfg.client_ca_pem = t.value();
-        have_ca = true;
+        return pem("client_ca", have_ca, cfg.client_ca_pem);
       } else if (k == "client_auth_type") {
         auto t = scalar(v, full);
         if (!t) return std::move(t).error();
