@@ -572,14 +572,15 @@ Status validateConfig(const Config& cfg) {
     return Error::msg("log_level: \"" + cfg.log_level + "\" is not one of debug, info, warn, error");
   if (cfg.http.threads < 1 || cfg.http.threads > 64) return Error::msg("http.threads: must be 1..64");
   if (cfg.http.max_connections < 1) return Error::msg("http.max_connections: must be at least 1");
-  if (!cfg.web_config_file.empty())
-    if (auto w = exporter::loadWebConfig(cfg.web_config_file); !w) return Error::msg("web_config_file: " + w.error().message());
+  bool auth = false;
+  if (!cfg.web_config_file.empty()) {
+    auto w = exporter::loadWebConfig(cfg.web_config_file);
+    if (!w) return Error::msg("web_config_file: " + w.error().message());
+    auth = !w->users.empty();
+  }
   if (cfg.http.enable_reload) {
     auto hp = exporter::parseListenAddress(cfg.listen);
     const bool loopback = hp && (hp->first.rfind("127.", 0) == 0 || hp->first == "::1" || hp->first == "localhost");
-    bool auth = false;
-    if (!cfg.web_config_file.empty())
-      if (auto w = exporter::loadWebConfig(cfg.web_config_file)) auth = !w->users.empty();
     if (!loopback && !auth)
       return Error::msg("http.enable_reload: POST /-/reload on " + cfg.listen +
                         " would let anyone who reaches the port reload bpfex; give basic_auth_users in the "

@@ -85,7 +85,9 @@ struct HttpServer::Callbacks {
     if (*con_cls == nullptr) {
       auto* fresh = new RequestState{base::monotonicNanos()};
       *con_cls = fresh;
-      // Every endpoint: the guard decides before a body is read or a route runs.
+      // Every endpoint: the guard (when a web config is given) decides before
+      // a body is read or a route runs. Without one, nothing is in the way.
+      if (!self->guard_) return MHD_YES;
       const char* authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
       WebGuard::Verdict v = self->guard_->decide(c, authz ? authz : "");
       if (v.status != 0) {
@@ -111,47 +113,50 @@ struct HttpServer::Callbacks {
       st->route = self->routes_.size() + 1;
       return queue(self, c, st, {413, "text/plain; charset=utf-8", "request body over 1 MiB\n", {}});
     }
-    if (path == self->opts_.metrics_path) {
-      st->route = 0;
+    st->route = self->routeIndex(path);
+    if (st->route == 0) {
       if (m != "GET" && m != "HEAD") return methodNotAllowed(self, c, st, "GET, HEAD");
       return serveMetrics(self, c, st);
     }
-    for (size_t i = 0; i < self->routes_.size(); ++i) {
-      const Route& r = self->routes_[i];
-      if (r.path != path) continue;
-      st->route = i + 1;
-      bool allowed = false;
-      std::string allow;
-      for (const auto& rm : r.methods) {
-        allowed = allowed || rm == m || (rm == "GET" && m == "HEAD");
-        allow += (allow.empty() ? "" : ", ") + rm;
-        if (rm == "GET") allow += ", HEAD";
-      }
-      if (!allowed) return methodNotAllowed(self, c, st, allow);
-      HttpRequest req;
-      req.method = m;
-      req.path = path;
-      req.body = st->body;
-      req.header = [c](std::string_view k) {
-        const char* v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, std::string(k).c_str());
-        return v ? std::string_view(v) : std::string_view();
-      };
-      req.query = [c](std::string_view k) {
-        const char* v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, std::string(k).c_str());
-        return v ? std::string_view(v) : std::string_view();
-      };
-      HttpResponse resp;
-      try {
-        resp = r.handler(req);
-      } catch (const std::exception& e) {
-        resp = {500, "text/plain; charset=utf-8", std::string("internal error: ") + e.what() + "\n", {}};
-      }
-      return queue(self, c, st, resp);
+    if (st->route > self->routes_.size())
+      return queue(self, c, st,
+                   {404, "text/plain; charset=utf-8",
+                    "404 not found: " + std::string(path) + "\nsee / for the endpoints bpfex serves\n", {}});
+    const Route& r = self->routes_[st->route - 1];
+    bool allowed = false;
+    std::string allow;
+    for (const auto& rm : r.methods) {
+      allowed = allowed || rm == m || (rm == "GET" && m == "HEAD");
+      allow += (allow.empty() ? "" : ", ") + rm;
+      if (rm == "GET") allow += ", HEAD";
     }
-    st->route = self->routes_.size() + 1;
-    return queue(self, c, st,
-                 {404, "text/plain; charset=utf-8",
-                  "404 not found: " + std::string(path) + "\nsee / for the endpoints bpfex serves\n", {}});
+    if (!allowed) return methodNotAllowed(self, c, st, allow);
+    HttpRequest req;
+    req.method = m;
+    req.path = path;
+    req.body = st->body;
+    req.header = [c](std::string_view k) {
+      const char* v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, std::string(k).c_str());
+      return v ? std::string_view(v) : std::string_view();
+    };
+    req.query = [c](std::string_view k) {
+      const char* v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, std::string(k).c_str());
+      return v ? std::string_view(v) : std::string_view();
+    };
+    HttpResponse resp;
+    try {
+      resp = r.handler(req);
+    } catch (const std::exception& e) {
+      resp = {500, "text/plain; charset=utf-8", std::string("internal error: ") + e.what() + "\n", {}};
+    }
+    return queue(self, c, st, resp);
+  }
+
+  // http_server_config.headers: a snapshot shared by responses, not a copy each.
+  static void addGuardHeaders(const HttpServer* self, MHD_Response* resp) {
+    if (!self->guard_) return;
+    const auto headers = self->guard_->headers();
+    for (const auto& [k, v] : *headers) MHD_add_response_header(resp, k.c_str(), v.c_str());
   }
 
   static MHD_Result methodNotAllowed(HttpServer* self, MHD_Connection* c, RequestState* st,
@@ -190,7 +195,7 @@ struct HttpServer::Callbacks {
                             std::string(metrics::contentType(v.format)).c_str());
     if (v.gzip) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
-    for (const auto& [hk, hv] : self->guard_->headers()) MHD_add_response_header(resp, hk.c_str(), hv.c_str());
+    addGuardHeaders(self, resp);
     st->is_scrape = true;
     st->bytes = body->size();
     const MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, resp);
@@ -206,7 +211,7 @@ struct HttpServer::Callbacks {
     if (resp == nullptr) return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r.content_type.c_str());
     for (const auto& [k, v] : r.headers) MHD_add_response_header(resp, k.c_str(), v.c_str());
-    for (const auto& [k, v] : self->guard_->headers()) MHD_add_response_header(resp, k.c_str(), v.c_str());
+    addGuardHeaders(self, resp);
     const MHD_Result rc = MHD_queue_response(c, static_cast<unsigned>(r.status), resp);
     MHD_destroy_response(resp);
     self->count(st->route, r.status);
@@ -300,14 +305,17 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions opts,
   }
 
   std::unique_ptr<HttpServer> self(new HttpServer(std::move(opts), publisher, std::move(routes)));
-  auto guard = WebGuard::create(self->opts_.web);
-  if (!guard) return std::move(guard).error();
-  self->guard_ = std::move(guard).value();
+  if (self->opts_.web.configured()) {
+    auto guard = WebGuard::create(self->opts_.web);
+    if (!guard) return std::move(guard).error();
+    self->guard_ = std::move(guard).value();
+  }
   raiseFdLimit(self->opts_.max_connections);
 
   const unsigned threads = std::max(1u, self->opts_.threads);
-  const std::string priorities = self->guard_->tlsPriorities();
-  const std::string ca = self->guard_->clientCaAtStart();
+  const bool tls = self->tls();
+  const std::string priorities = tls ? self->guard_->tlsPriorities() : std::string();
+  const std::string ca = tls ? self->guard_->clientCaAtStart() : std::string();
   std::vector<MHD_OptionItem> o = {
       {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&mhdLog), nullptr},
       {MHD_OPTION_SOCK_ADDR, 0, reinterpret_cast<sockaddr*>(&addr)},
@@ -320,7 +328,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions opts,
   if (self->opts_.max_connections_per_ip > 0)
     o.push_back({MHD_OPTION_PER_IP_CONNECTION_LIMIT, self->opts_.max_connections_per_ip, nullptr});
   if (threads > 1) o.push_back({MHD_OPTION_THREAD_POOL_SIZE, threads, nullptr});
-  if (self->guard_->tls()) {
+  if (tls) {
     if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
       return Error::msg("web config " + self->opts_.web.path + ": TLS asked for, but libmicrohttpd was built without it");
     flags |= MHD_USE_TLS;
@@ -336,7 +344,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions opts,
   if (self->daemon_ == nullptr)
     return Error(EADDRINUSE, "listen on " + self->opts_.listen +
                                  ": libmicrohttpd could not start (address in use or not permitted" +
-                                 (self->guard_->tls() ? ", or the TLS settings were refused" : "") + ")");
+                                 (tls ? ", or the TLS settings were refused" : "") + ")");
   const MHD_DaemonInfo* info = MHD_get_daemon_info(self->daemon_, MHD_DAEMON_INFO_BIND_PORT);
   self->port_ = info ? info->port : port;
   return self;

@@ -98,9 +98,9 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   uint16_t port() const { return port_; }
-  bool tls() const { return guard_->tls(); }
+  bool tls() const { return guard_ && guard_->tls(); }
   HttpStats stats() const;
-  WebGuard::Stats guardStats() const { return guard_->stats(); }
+  WebGuard::Stats guardStats() const { return guard_ ? guard_->stats() : WebGuard::Stats{}; }
 
  private:
   struct RequestState;
@@ -115,7 +115,7 @@ class HttpServer {
   HttpOptions opts_;
   const metrics::Publisher& publisher_;
   std::vector<Route> routes_;
-  std::unique_ptr<WebGuard> guard_;
+  std::unique_ptr<WebGuard> guard_;  // only with a web config
   MHD_Daemon* daemon_ = nullptr;
   uint16_t port_ = 0;
 

@@ -48,6 +48,12 @@ struct WebConfig {
   // The config file and every file it names: re-read when one changes.
   std::vector<std::string> watched;
 
+  // Whether there is anything to enforce or watch: a file, TLS, users,
+  // headers or a rate limit.
+  bool configured() const {
+    return !path.empty() || tls || !users.empty() || !headers.empty() || rate_burst > 0;
+  }
+
   // GnuTLS priority string for the versions and curves.
   std::string tlsPriorities() const;
 };

@@ -182,6 +182,7 @@ Status WebGuard::install(WebConfig cfg) {
     if (retired_.size() > 64) retired_.erase(retired_.begin());  // sessions live minutes at most
   }
   material_ = std::move(m).value();
+  headers_ = std::make_shared<const Headers>(cfg.headers);
   cfg_ = std::move(cfg);
   good_.clear();
   return base::okStatus();
@@ -199,9 +200,9 @@ std::string WebGuard::tlsPriorities() const {
 
 std::string WebGuard::clientCaAtStart() const { return ca_at_start_; }
 
-std::vector<std::pair<std::string, std::string>> WebGuard::headers() const {
+std::shared_ptr<const WebGuard::Headers> WebGuard::headers() const {
   std::lock_guard lock(mu_);
-  return cfg_.headers;
+  return headers_;
 }
 
 WebGuard::Stats WebGuard::stats() const {

@@ -51,8 +51,10 @@ class WebGuard {
   // changed, the rate limit (429), the client certificate (403), basic auth
   // (401 with WWW-Authenticate). `authorization` is the header's value.
   Verdict decide(MHD_Connection* c, std::string_view authorization);
-  // Headers every response carries (http_server_config.headers).
-  std::vector<std::pair<std::string, std::string>> headers() const;
+  // Headers every response carries (http_server_config.headers): an
+  // immutable snapshot, replaced when the config is.
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  std::shared_ptr<const Headers> headers() const;
 
   struct Stats {
     uint64_t reloads = 0, reload_errors = 0, auth_failures = 0, rate_limited = 0, cert_rejections = 0;
@@ -72,6 +74,7 @@ class WebGuard {
   mutable std::mutex mu_;
   WebConfig cfg_;
   std::shared_ptr<const CertMaterial> material_;
+  std::shared_ptr<const Headers> headers_ = std::make_shared<const Headers>();
   // Earlier material stays alive: sessions that got it may still use it.
   std::vector<std::shared_ptr<const CertMaterial>> retired_;
   bool tls_at_start_ = false;
