@@ -11,10 +11,9 @@ local ffi = require("ffi")
 -- runs: a rule can replace fields of the tables it is given, never these.
 local tonumber, tostring, type, error, pairs, ipairs, setmetatable, getmetatable, rawget, select, pcall, unpack =
       tonumber, tostring, type, error, pairs, ipairs, setmetatable, getmetatable, rawget, select, pcall, unpack
-local string_format, string_gsub, string_rep, string_sub = string.format, string.gsub, string.rep, string.sub
+local string_gsub = string.gsub
 local table_concat, table_sort, math_min = table.concat, table.sort, math.min
-local co_create, co_resume, co_status, co_running, co_yield =
-      coroutine.create, coroutine.resume, coroutine.status, coroutine.running, coroutine.yield
+local co_create, co_resume = coroutine.create, coroutine.resume
 
 ffi.cdef [[
 size_t strnlen(const char *s, size_t maxlen);
