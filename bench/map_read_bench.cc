@@ -113,15 +113,16 @@ int main(int argc, char** argv) {
       const uint32_t stride = map.perCpu() ? 16u * static_cast<uint32_t>(bpf::possibleCpus()) : 16u;
       std::vector<uint8_t> rk(size_t{n} * 16), rv(size_t{n} * stride);
       bpf::MapReader reader(map);
-      std::vector<uint8_t> sum(16);
+      const bpf::PerCpuSum plan(value_layout);
+      std::vector<uint8_t> sum(plan.layout().size());
       uint64_t checksum = 0;
       const auto decodeAll = [&] {
         const size_t cnt = reader.read().value();
         uint64_t s = 0;
         for (size_t i = 0; i < cnt; ++i) {
           for (const auto& f : key_layout.fields()) s += bpf::readUnsigned(f, reader.key(i));
-          bpf::sumPerCpu(reader, value_layout, i, sum.data());
-          for (const auto& f : value_layout.fields()) s += bpf::readUnsigned(f, sum.data());
+          plan.sum(reader, i, sum.data());
+          for (const auto& f : plan.layout().fields()) s += bpf::readUnsigned(f, sum.data());
         }
         return std::make_pair(cnt, s);
       };

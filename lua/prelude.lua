@@ -154,6 +154,19 @@ env.params = setmetatable({}, {
 local layouts = {}   -- map name -> { key = accessors, value = accessors, kt, vt }
 local struct_no = 0
 
+-- 64-bit integers: a number while a float64 holds them exactly (|v| < 2^53),
+-- beyond that the exact decimal digits (a string; Lua's arithmetic coerces
+-- it, labels keep every digit). LuaJIT's tostring of an int64_t/uint64_t
+-- cdata is exact, with a LL/ULL suffix to drop.
+local EXACT = 2 ^ 53
+local string_byte, string_sub = string.byte, string.sub
+local function exact64(v)
+  local n = tonumber(v)
+  if n < EXACT and n > -EXACT then return n end
+  local s = tostring(v)
+  return string_sub(s, 1, string_byte(s, -3) == 85 and -4 or -3)
+end
+
 local function accessors(desc)
   local acc = {}
   local ctype = nil
@@ -165,6 +178,7 @@ local function accessors(desc)
   end
   for i, f in ipairs(desc.fields) do
     local cname, kind, count, which = f.cname, f.kind, f.count, desc.which
+    local num = f.size == 8 and kind ~= "f" and exact64 or tonumber
     local a
     if not f.emitted then
       local read_field, fi, map_name = api.read_field, i, desc.map_name
@@ -175,18 +189,33 @@ local function accessors(desc)
     elseif count > 1 then
       -- Arrays (e.g. histogram slots) come as a fresh Lua table, 1-based.
       -- (Lua 5.1 semantics: a proxy's __len would not be honoured by #.)
-      a = function(p)
-        local arr, t = p[cname], {}
-        for j = 1, count do t[j] = tonumber(arr[j - 1]) end
-        return t
+      if kind == "e" then
+        local names = f.enums
+        a = function(p)
+          local arr, t = p[cname], {}
+          for j = 1, count do local v = num(arr[j - 1]); t[j] = names[v] or tostring(v) end
+          return t
+        end
+      elseif kind == "b" then
+        a = function(p)
+          local arr, t = p[cname], {}
+          for j = 1, count do t[j] = arr[j - 1] ~= 0 end
+          return t
+        end
+      else
+        a = function(p)
+          local arr, t = p[cname], {}
+          for j = 1, count do t[j] = num(arr[j - 1]) end
+          return t
+        end
       end
     elseif kind == "e" then
       local names = f.enums
-      a = function(p) local v = tonumber(p[cname]); return names[v] or tostring(v) end
+      a = function(p) local v = num(p[cname]); return names[v] or tostring(v) end
     elseif kind == "b" then
       a = function(p) return p[cname] ~= 0 end
     else
-      a = function(p) return tonumber(p[cname]) end
+      a = function(p) return num(p[cname]) end
     end
     acc[f.name] = a
   end

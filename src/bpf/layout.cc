@@ -337,6 +337,33 @@ std::string Layout::cDeclaration(std::string_view struct_name, std::vector<bool>
   return out + "};\n";
 }
 
+Layout Layout::summed() const {
+  std::vector<Field> out;
+  out.reserve(fields_.size());
+  uint32_t off = 0, max_align = 1;
+  for (const Field& f : fields_) {
+    Field w = f;
+    w.bit_shift = 0;
+    w.bit_size = 0;
+    const bool text = f.kind == FieldKind::kString || f.kind == FieldKind::kBytes;
+    if (isIntegerKind(f.kind)) w.size = 8;
+    const uint32_t align = text ? 1 : std::min<uint32_t>(w.size, 8);
+    off = (off + align - 1) / align * align;
+    max_align = std::max(max_align, align);
+    w.offset = off;
+    off += text ? w.size : w.size * w.count;
+    out.push_back(std::move(w));
+  }
+  off = (off + max_align - 1) / max_align * max_align;
+  return Layout(std::move(out), std::max<uint32_t>(off, 1));
+}
+
+bool isIntegerKind(FieldKind k) { return k == FieldKind::kUnsigned || k == FieldKind::kSigned; }
+
+bool readsSigned(const Field& f) {
+  return f.kind == FieldKind::kSigned || (f.kind == FieldKind::kEnum && f.enums && f.enums->is_signed);
+}
+
 uint64_t readUnsigned(const Field& f, const uint8_t* base, uint32_t i) {
   if (f.bit_size != 0) {
     const uint32_t nbytes = (f.bit_shift + f.bit_size + 7u) / 8u;
@@ -402,10 +429,16 @@ std::string formatField(const Field& f, const uint8_t* base, uint32_t i) {
       return s;
     }
     case FieldKind::kEnum: {
-      const int64_t v = f.enums && f.enums->is_signed ? readSigned(f, base, i)
-                                                      : static_cast<int64_t>(readUnsigned(f, base, i));
-      const std::string_view n = enumName(f, v);
-      return n.empty() ? std::to_string(v) : std::string(n);
+      // Enumerators are kept as int64 bit patterns; an unnamed value prints
+      // in the enum's own signedness (a u64 enum's 2^63 is not negative).
+      if (readsSigned(f)) {
+        const int64_t v = readSigned(f, base, i);
+        const std::string_view n = enumName(f, v);
+        return n.empty() ? std::to_string(v) : std::string(n);
+      }
+      const uint64_t u = readUnsigned(f, base, i);
+      const std::string_view n = enumName(f, static_cast<int64_t>(u));
+      return n.empty() ? std::to_string(u) : std::string(n);
     }
     case FieldKind::kSigned: return std::to_string(readSigned(f, base, i));
     case FieldKind::kFloat: {

@@ -70,6 +70,12 @@ class Layout {
   // (padding keeps the offsets right).
   // `emitted` (optional) receives, per field, whether the declaration has it.
   std::string cDeclaration(std::string_view struct_name, std::vector<bool>* emitted = nullptr) const;
+  // The layout of a per-CPU value summed across CPUs: the same fields, in the
+  // same order, each at its own offset (union alternatives no longer share
+  // bytes). Integer fields of any width, bitfields included, become 8 bytes
+  // of the same signedness, since a sum of __u32 counters is not a __u32;
+  // other fields keep their type and lose their bit position.
+  Layout summed() const;
 
  private:
   std::vector<Field> fields_;
@@ -85,6 +91,12 @@ double readNumber(const Field& f, const uint8_t* base, uint32_t i = 0);
 std::string_view readString(const Field& f, const uint8_t* base);
 // The enumerator's name, or "" when the value has none.
 std::string_view enumName(const Field& f, int64_t value);
+// Integers that a float64 holds exactly: |v| < 2^53. Beyond, Lua sees the
+// exact decimal digits (a string) instead of a rounded number.
+constexpr uint64_t kExactDoubleLimit = uint64_t{1} << 53;
+bool isIntegerKind(FieldKind k);
+// Whether the field's value at `i` reads as signed (signed ints, signed enums).
+bool readsSigned(const Field& f);
 // What a label shows: integers in decimal, enums by name (number when
 // unnamed), strings as text, bytes as hex, floats in shortest form.
 std::string formatField(const Field& f, const uint8_t* base, uint32_t i = 0);

@@ -108,15 +108,32 @@ Result<size_t> MapReader::readIterate() {
   return n;
 }
 
-void sumPerCpu(const MapReader& r, const Layout& layout, size_t entry, uint8_t* out) {
-  std::memcpy(out, r.value(entry, 0), std::min<uint32_t>(layout.size(), r.cpuStride()));
-  if (r.cpus() == 1 || !r.map().perCpu()) return;
-  for (const Field& f : layout.fields()) {
-    if ((f.kind != FieldKind::kUnsigned && f.kind != FieldKind::kSigned) || f.bit_size != 0) continue;
-    for (uint32_t i = 0; i < f.count; ++i) {
-      uint64_t total = 0;
-      for (int c = 0; c < r.cpus(); ++c) total += readUnsigned(f, r.value(entry, c), i);
-      std::memcpy(out + f.offset + i * f.size, &total, f.size);  // little-endian: low bytes
+void PerCpuSum::sum(const MapReader& r, size_t entry, uint8_t* out) const {
+  std::memset(out, 0, out_.size());
+  const int cpus = r.map().perCpu() ? r.cpus() : 1;
+  const uint8_t* cpu0 = r.value(entry, 0);
+  for (size_t fi = 0; fi < in_.fields().size(); ++fi) {
+    const Field& f = in_.fields()[fi];
+    const Field& w = out_.fields()[fi];
+    if (isIntegerKind(f.kind)) {
+      for (uint32_t i = 0; i < f.count; ++i) {
+        // Two's complement: one unsigned 64-bit sum serves both signs, with
+        // each copy sign-extended first.
+        uint64_t total = 0;
+        for (int c = 0; c < cpus; ++c)
+          total += f.kind == FieldKind::kSigned ? static_cast<uint64_t>(readSigned(f, r.value(entry, c), i))
+                                                : readUnsigned(f, r.value(entry, c), i);
+        std::memcpy(out + w.offset + i * 8, &total, 8);
+      }
+    } else if (f.kind == FieldKind::kString || f.kind == FieldKind::kBytes) {
+      std::memcpy(out + w.offset, cpu0 + f.offset, f.size);
+    } else if (f.kind == FieldKind::kFloat) {
+      std::memcpy(out + w.offset, cpu0 + f.offset, static_cast<size_t>(f.size) * f.count);
+    } else {  // bool, enum: CPU 0's value, bit position resolved
+      for (uint32_t i = 0; i < f.count; ++i) {
+        const uint64_t v = readUnsigned(f, cpu0, i);
+        std::memcpy(out + w.offset + i * w.size, &v, w.size);  // little-endian: the low bytes
+      }
     }
   }
 }

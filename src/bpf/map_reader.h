@@ -61,9 +61,24 @@ class MapReader {
   size_t count_ = 0;
 };
 
-// Sums a per-CPU entry's numeric fields across CPUs into `out` (value_size
-// bytes): integer counters add, other fields (strings, enums, floats, bits)
-// take CPU 0's value. For non-per-CPU readers it copies the value.
-void sumPerCpu(const MapReader& r, const Layout& value_layout, size_t entry, uint8_t* out);
+// A per-CPU entry's copies summed into one value laid out as
+// value_layout.summed(): every integer field (any width and signedness,
+// bitfields and arrays included) is the sum across CPUs in a 64-bit
+// accumulator, so a __u32 counter at 2^31 on two CPUs reads 2^32; bools,
+// enums, floats and char arrays take CPU 0's value. For a reader of a map
+// that is not per-CPU it converts the one value to the same layout.
+class PerCpuSum {
+ public:
+  explicit PerCpuSum(const Layout& value_layout) : in_(value_layout), out_(value_layout.summed()) {}
+  // The summed value's layout.
+  const Layout& layout() const { return out_; }
+  // Writes entry `entry` of `r` (read with the layout given above) into
+  // `out`, layout().size() bytes.
+  void sum(const MapReader& r, size_t entry, uint8_t* out) const;
+
+ private:
+  const Layout& in_;
+  Layout out_;
+};
 
 }  // namespace bpfex::bpf

@@ -2,6 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include <cstdio>
 #include <filesystem>
 #include <set>
@@ -23,20 +26,35 @@ std::string at(const std::string& file, const YAML::Node& n) {
   return file + ":" + std::to_string(n.Mark().line + 1);
 }
 
+// Integer literals stay text, so RecordedData parses them exactly: a double
+// would round a 64-bit id beyond 2^53.
+bool isIntegerLiteral(const std::string& s) {
+  size_t i = !s.empty() && s[0] == '-' ? 1 : 0;
+  if (s.size() > i + 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X')) i += 2;
+  return i < s.size() && std::all_of(s.begin() + static_cast<long>(i), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); }) &&
+         (s.find_first_of("abcdefABCDEF") == std::string::npos || s.find_first_of("xX") != std::string::npos);
+}
+
+RecordedData::Value scalar(const YAML::Node& v) {
+  const std::string text = v.as<std::string>();
+  if (isIntegerLiteral(text)) return text;
+  try {
+    return v.as<double>();
+  } catch (const YAML::Exception&) {
+    return text;
+  }
+}
+
 RecordedData::Fields fields(const YAML::Node& n) {
   RecordedData::Fields f;
   for (const auto& kv : n) {
     const std::string k = kv.first.as<std::string>();
     const YAML::Node& v = kv.second;
     if (v.IsSequence()) {  // arrays: slots: [1, 2, 3]
-      for (size_t i = 0; i < v.size(); ++i) f[k + "[" + std::to_string(i) + "]"] = v[i].as<double>();
+      for (size_t i = 0; i < v.size(); ++i) f[k + "[" + std::to_string(i) + "]"] = scalar(v[i]);
       continue;
     }
-    try {
-      f[k] = v.as<double>();
-    } catch (const YAML::Exception&) {
-      f[k] = v.as<std::string>();
-    }
+    f[k] = scalar(v);
   }
   return f;
 }

@@ -94,14 +94,21 @@ Result<lua::MapView> BpfDataSource::mapView(const std::string& name) {
   v.value_layout = vl.value();
   v.info = &e->map->info();
   if (e->map->perCpu()) {
-    // Rules see one value per entry: the per-CPU copies summed, once per tick.
+    // Rules see one value per entry: the per-CPU copies summed, once per
+    // tick, integers widened to 64 bits (bpf::PerCpuSum).
     Summed& s = summed_[name];
-    const uint32_t vsize = vl.value()->size();
+    if (s.from != vl.value()) {
+      s.plan = std::make_unique<bpf::PerCpuSum>(*vl.value());
+      s.from = vl.value();
+      s.tick = 0;
+    }
+    const uint32_t vsize = s.plan->layout().size();
     if (s.tick != tick_ || s.values.size() < r->count() * vsize) {
       if (s.values.size() < r->count() * vsize) s.values.resize(r->count() * vsize);
-      for (size_t i = 0; i < r->count(); ++i) bpf::sumPerCpu(*r, *vl.value(), i, s.values.data() + i * vsize);
+      for (size_t i = 0; i < r->count(); ++i) s.plan->sum(*r, i, s.values.data() + i * vsize);
       s.tick = tick_;
     }
+    v.value_layout = &s.plan->layout();
     v.values = s.values.data();
     v.value_size = vsize;
   } else {

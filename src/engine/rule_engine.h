@@ -62,6 +62,8 @@ class BpfDataSource : public lua::DataSource {
  private:
   struct Summed {
     uint64_t tick = 0;
+    const bpf::Layout* from = nullptr;  // the layout `plan` was made for
+    std::unique_ptr<bpf::PerCpuSum> plan;
     std::vector<uint8_t> values;
   };
   BpfRuntime& rt_;

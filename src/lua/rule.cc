@@ -253,16 +253,13 @@ struct Rule::Impl {
       const int t = lua_type(L, -1);
       if (t == LUA_TNUMBER) {
         // Formatted here rather than by lua_tolstring, which would create
-        // (and intern) a Lua string per value. Integers as digits, the rest
-        // as Lua's tostring does (%.14g).
+        // (and intern) a Lua string per value, and would round integers
+        // beyond 1e14 (%.14g): integral values as exact digits.
         const double d = lua_tonumber(L, -1);
         lua_pop(L, 1);
         std::string& buf = numbers()[i];
-        char tmp[32];
-        size_t len;
-        if (d > -9.0e15 && d < 9.0e15 && static_cast<double>(static_cast<int64_t>(d)) == d)
-          len = static_cast<size_t>(std::to_chars(tmp, tmp + sizeof tmp, static_cast<int64_t>(d)).ptr - tmp);
-        else len = static_cast<size_t>(std::snprintf(tmp, sizeof tmp, "%.14g", d));
+        char tmp[metrics::kMaxNumberChars];
+        const auto len = static_cast<size_t>(metrics::formatLabelNumber(tmp, d) - tmp);
         buf.assign(tmp, len);
         out.emplace_back(buf);
         continue;
@@ -576,9 +573,13 @@ struct Rule::Impl {
       lua_setfield(L, -2, "emitted");
       if (f.enums) {
         lua_newtable(L);
+        // Keyed as the accessor reads the field: a number, or beyond 2^53
+        // the exact digits in the enum's signedness.
         for (const auto& [v, n] : f.enums->values) {
+          pushExact(L, f.enums->is_signed ? v : static_cast<int64_t>(0), f.enums->is_signed ? 0 : static_cast<uint64_t>(v),
+                    f.enums->is_signed);
           lua_pushstring(L, n.c_str());
-          lua_rawseti(L, -2, static_cast<int>(v));
+          lua_rawset(L, -3);
         }
         lua_setfield(L, -2, "enums");
       }
@@ -605,31 +606,77 @@ struct Rule::Impl {
     const bpf::Layout& l = which == 0 ? *v.key_layout : *v.value_layout;
     if (fi < 1 || fi > l.fields().size() || idx >= v.count) return luaL_error(L, "field read out of range");
     const uint8_t* base = which == 0 ? v.keys + idx * v.key_size : v.values + idx * v.value_size;
-    const bpf::Field& f = l.fields()[fi - 1];
-    if (f.isNumeric() && f.kind != bpf::FieldKind::kEnum && f.kind != bpf::FieldKind::kBool) {
-      lua_pushnumber(L, bpf::readNumber(f, base));
-    } else {
-      const std::string s = bpf::formatField(f, base);
-      lua_pushlstring(L, s.data(), s.size());
-    }
+    pushDecoded(L, l.fields()[fi - 1], base);  // as lookup() shows it
     return 1;
   }
 
+  // An integer as rules see it: a number while a float64 holds it exactly
+  // (|v| < 2^53), beyond that its exact decimal digits as a string (Lua's
+  // arithmetic still coerces it; labels keep every digit).
+  static void pushExact(lua_State* L, int64_t s, uint64_t u, bool is_signed) {
+    constexpr auto kLimit = static_cast<int64_t>(bpf::kExactDoubleLimit);
+    char buf[24];
+    if (is_signed) {
+      if (s > -kLimit && s < kLimit) return lua_pushnumber(L, static_cast<double>(s));
+      lua_pushlstring(L, buf, static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, s).ptr - buf));
+    } else {
+      if (u < bpf::kExactDoubleLimit) return lua_pushnumber(L, static_cast<double>(u));
+      lua_pushlstring(L, buf, static_cast<size_t>(std::to_chars(buf, buf + sizeof buf, u).ptr - buf));
+    }
+  }
+  // One numeric element of a field: integers exact (pushExact), floats as numbers.
+  static void pushField(lua_State* L, const bpf::Field& f, const uint8_t* base, uint32_t j) {
+    if (f.kind == bpf::FieldKind::kFloat) return lua_pushnumber(L, bpf::readNumber(f, base, j));
+    if (bpf::readsSigned(f)) return pushExact(L, bpf::readSigned(f, base, j), 0, true);
+    pushExact(L, 0, bpf::readUnsigned(f, base, j), false);
+  }
+
   static void pushDecoded(lua_State* L, const bpf::Field& f, const uint8_t* base) {
-    if (f.count > 1) {
+    if (f.count > 1 && f.isNumeric()) {
       lua_createtable(L, static_cast<int>(f.count), 0);
       for (uint32_t j = 0; j < f.count; ++j) {
-        lua_pushnumber(L, bpf::readNumber(f, base, j));
+        if (f.kind == bpf::FieldKind::kEnum || f.kind == bpf::FieldKind::kBool) {
+          const std::string s = bpf::formatField(f, base, j);
+          if (f.kind == bpf::FieldKind::kBool) lua_pushboolean(L, bpf::readUnsigned(f, base, j) != 0);
+          else lua_pushlstring(L, s.data(), s.size());
+        } else {
+          pushField(L, f, base, j);
+        }
         lua_rawseti(L, -2, static_cast<int>(j + 1));
       }
     } else if (f.kind == bpf::FieldKind::kBool) {
       lua_pushboolean(L, bpf::readUnsigned(f, base) != 0);
-    } else if (f.isNumeric() && f.kind != bpf::FieldKind::kEnum) {
-      lua_pushnumber(L, bpf::readNumber(f, base));
+    } else if (bpf::isIntegerKind(f.kind) || f.kind == bpf::FieldKind::kFloat) {
+      pushField(L, f, base, 0);
     } else {
       const std::string s = bpf::formatField(f, base);
       lua_pushlstring(L, s.data(), s.size());
     }
+  }
+
+  // A lookup key's integer field from the value on top of the stack: a
+  // boolean, an integral number, or a string of decimal digits (how values
+  // beyond 2^53 reach rules), parsed exactly in the field's signedness.
+  static uint64_t keyInteger(lua_State* L, const bpf::Field& f, const std::string& map) {
+    const int t = lua_type(L, -1);
+    if (t == LUA_TBOOLEAN) return lua_toboolean(L, -1) ? 1 : 0;
+    if (t == LUA_TSTRING) {
+      size_t len = 0;
+      const char* s = lua_tolstring(L, -1, &len);
+      const char* end = s + len;
+      if (bpf::readsSigned(f)) {
+        int64_t v = 0;
+        if (auto [p, ec] = std::from_chars(s, end, v); ec == std::errc() && p == end) return static_cast<uint64_t>(v);
+      } else {
+        uint64_t v = 0;
+        if (auto [p, ec] = std::from_chars(s, end, v); ec == std::errc() && p == end) return v;
+      }
+      luaL_error(L, "lookup in %s: key field %s: \"%s\" is not an integer", map.c_str(), f.name.c_str(), s);
+    }
+    const double d = luaL_checknumber(L, -1);
+    if (std::trunc(d) != d || d < -9223372036854775808.0 || d >= 18446744073709551616.0)
+      luaL_error(L, "lookup in %s: key field %s: %s is not an integer", map.c_str(), f.name.c_str(), lua_tostring(L, -1));
+    return d < 0 ? static_cast<uint64_t>(static_cast<int64_t>(d)) : static_cast<uint64_t>(d);
   }
 
   // m:lookup({field = value, ...}) -> the entry's value as a table, or nil.
@@ -666,7 +713,7 @@ struct Rule::Impl {
           std::memcpy(kb + f.offset, &d, 8);
         }
       } else {
-        const auto u = static_cast<uint64_t>(static_cast<int64_t>(t == LUA_TBOOLEAN ? lua_toboolean(L, -1) : luaL_checknumber(L, -1)));
+        const uint64_t u = keyInteger(L, f, name);
         std::memcpy(kb + f.offset, &u, f.size);  // little-endian
       }
       lua_pop(L, 1);
@@ -756,7 +803,7 @@ struct Rule::Impl {
       const auto s = bpf::readString(f, c.reader->event(i));
       lua_pushlstring(L, s.data(), s.size());
     } else {
-      lua_pushnumber(L, bpf::readNumber(f, c.reader->event(i)));
+      pushField(L, f, c.reader->event(i), 0);
     }
     return 1;
   }

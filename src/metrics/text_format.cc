@@ -184,6 +184,15 @@ char* formatValue(char* out, double v) {
   return std::to_chars(out, out + kMaxNumberChars, v).ptr;
 }
 
+char* formatLabelNumber(char* out, double v) {
+  constexpr double k2p63 = 9223372036854775808.0, k2p64 = 18446744073709551616.0;
+  if (v >= -k2p63 && v < k2p64 && std::trunc(v) == v) {
+    if (v < k2p63) return std::to_chars(out, out + kMaxNumberChars, static_cast<int64_t>(v)).ptr;
+    return std::to_chars(out, out + kMaxNumberChars, static_cast<uint64_t>(v)).ptr;
+  }
+  return formatValue(out, v);
+}
+
 std::string formatGoFloat(double v) { return goG(v); }
 
 std::string formatCanonicalFloat(double v) {

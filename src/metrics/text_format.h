@@ -29,6 +29,11 @@ inline constexpr size_t kMaxNumberChars = 32;
 // Prometheus spells them. Returns the end of what was written.
 char* formatValue(char* out, double v);
 
+// A number used as a label value: an integral double within ±2^64 as its
+// exact integer digits (a 64-bit id a rule computed never turns into
+// "1.8446744073710e+19"), anything else as formatValue writes it.
+char* formatLabelNumber(char* out, double v);
+
 // Go's strconv.FormatFloat(v, 'g', -1, 64): the form client_golang writes for
 // `le` and `quantile` in text 0.0.4 ("1", "0.5", "1e+06", "+Inf").
 std::string formatGoFloat(double v);

@@ -89,15 +89,16 @@ Counts countsOf(const BpfObject& obj, int ifindex, bpfex_hook hook) {
   auto vl = m.valueLayout();
   EXPECT_TRUE(kl.ok() && vl.ok());
   Counts c;
-  std::vector<uint8_t> sum(vl->size());
+  const PerCpuSum plan(*vl);
+  std::vector<uint8_t> sum(plan.layout().size());
   for (size_t i = 0; i < r.count(); ++i) {
     if (readUnsigned(*kl->find("ifindex"), r.key(i)) != static_cast<uint64_t>(ifindex)) continue;
     if (formatField(*kl->find("hook"), r.key(i)) !=
         (hook == BPFEX_HOOK_XDP ? "BPFEX_HOOK_XDP" : hook == BPFEX_HOOK_TC_INGRESS ? "BPFEX_HOOK_TC_INGRESS" : "BPFEX_HOOK_TC_EGRESS"))
       continue;
-    sumPerCpu(r, *vl, i, sum.data());
-    c.packets = readUnsigned(*vl->find("packets"), sum.data());
-    c.bytes = readUnsigned(*vl->find("bytes"), sum.data());
+    plan.sum(r, i, sum.data());
+    c.packets = readUnsigned(*plan.layout().find("packets"), sum.data());
+    c.bytes = readUnsigned(*plan.layout().find("bytes"), sum.data());
   }
   return c;
 }
@@ -226,6 +227,8 @@ TEST_F(ForeignMaps, PinnedPerCpuHashDecodesEveryField) {
       v.delta = -42 - i;
       v.ratio = 0.5 * i;
       v.slots[3] = 7u * c;
+      v.drops = 1u << 31;
+      v.level = INT32_MIN;
       std::memcpy(vals.data() + c * stride, &v, sizeof v);
     }
     ASSERT_EQ(bpf_map_update_elem(own.fd(), &k, vals.data(), BPF_ANY), 0) << std::strerror(errno);
@@ -278,10 +281,17 @@ TEST_F(ForeignMaps, PinnedPerCpuHashDecodesEveryField) {
       EXPECT_EQ(readUnsigned(*vl->find("slots"), vb, 3), 7u * c);
       count_sum += 1000u * (i + 1) + c;
     }
-    std::vector<uint8_t> sum(vl->size());
-    sumPerCpu(r, vl.value(), e, sum.data());
-    EXPECT_EQ(readUnsigned(*vl->find("count"), sum.data()), count_sum);
-    EXPECT_EQ(readUnsigned(*vl->find("low"), sum.data()), 5u);  // bitfields are not summed
+    const PerCpuSum plan(vl.value());
+    std::vector<uint8_t> sum(plan.layout().size());
+    plan.sum(r, e, sum.data());
+    const Layout& sl = plan.layout();
+    EXPECT_EQ(readUnsigned(*sl.find("count"), sum.data()), count_sum);
+    EXPECT_EQ(readUnsigned(*sl.find("low"), sum.data()), 5u * cpus_);  // bitfields are integers: summed
+    EXPECT_EQ(readSigned(*sl.find("neg"), sum.data()), -20 * cpus_);
+    EXPECT_EQ(readNumber(*sl.find("ratio"), sum.data()), 0.5 * i);    // CPU 0's
+    // Summed in 64 bits (at e3c187c, in the field's width: 0 on two CPUs).
+    EXPECT_EQ(readUnsigned(*sl.find("drops"), sum.data()), (uint64_t{1} << 31) * static_cast<uint64_t>(cpus_));
+    EXPECT_EQ(readSigned(*sl.find("level"), sum.data()), int64_t{INT32_MIN} * cpus_);
     ++seen;
   }
   EXPECT_EQ(seen, 3);

@@ -49,6 +49,8 @@ struct test_value {
   __s64 delta;
   double ratio;
   __u64 slots[4];
+  __u32 drops;  /* per-CPU u32 counters: their sum is not a u32 */
+  __s32 level;
 };
 
 #endif

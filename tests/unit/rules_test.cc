@@ -418,6 +418,49 @@ end)
   EXPECT_EQ(h.errors("keeper.lua", "runtime"), 0) << h.rules.statusJson();
 }
 
+// 64-bit integers reach labels digit for digit through every way a rule
+// reads a map (views, lookup(), non-FFI fields), and as lookup keys; samples
+// round only as float64 must. (At e3c187c: delta="-9.2233720368548e+18".)
+TEST(Rules, SixtyFourBitIntegersReachLabelsExactly) {
+  Harness h;
+  ASSERT_TRUE(h.data.addMap("t/ids", "s64 delta; u64 id; u32 small", "u64 big; s64 neg; u32 c", 16).ok());
+  ASSERT_TRUE(h.data.setEntries("t/ids", {{{{"delta", std::string("-9223372036854775808")},
+                                           {"id", std::string("18446744073709551615")}, {"small", 1.0}},
+                                          {{"big", std::string("9007199254740993")}, {"neg", std::string("-9007199254740993")}}},
+                                         {{{"delta", std::string("-9223372036854775807")},
+                                           {"id", std::string("9007199254740993")}, {"small", 2.0}},
+                                          {{"big", 5.0}, {"neg", -5.0}}}})
+                  .ok());
+  h.file("ids.lua", R"(
+local g = metric.gauge("ids", "x", { "delta", "id", "small", "big", "neg", "via" })
+local n = metric.gauge("id_number", "x", { "small" })
+local m = bpf.map("t/ids")
+on_tick(function()
+  for k, v in m:entries() do
+    g:set({ k.delta, k.id, k.small, v.big, v.neg, "view" }, 1)
+    local l = m:lookup({ delta = k.delta, id = k.id, small = k.small })
+    g:set({ k.delta, k.id, k.small, l.big, l.neg, "lookup" }, 1)
+    n:set({ k.small }, v.big)
+  end
+  assert(m:lookup({ delta = "-9223372036854775808", id = "18446744073709551614", small = 1 }) == nil)
+  g:set({ 2^63, 2^64 - 2048, -2^63, 0.5, 1e300, "numbers" }, 1)
+end)
+)");
+  ASSERT_TRUE(h.rules.reload({h.dir.string()}).ok());
+  h.engine.tick();
+  const std::string t = h.text();
+  for (const char* via : {"view", "lookup"}) {
+    EXPECT_NE(t.find(std::string(R"(ids{delta="-9223372036854775808",id="18446744073709551615",small="1",big="9007199254740993",neg="-9007199254740993",via=")") + via + "\"}"),
+              std::string::npos) << via << "\n" << t << h.rules.statusJson();
+    EXPECT_NE(t.find(std::string(R"(ids{delta="-9223372036854775807",id="9007199254740993",small="2",big="5",neg="-5",via=")") + via + "\"}"),
+              std::string::npos) << via << "\n" << t;
+  }
+  EXPECT_NE(t.find(R"(ids{delta="9223372036854775808",id="18446744073709549568",small="-9223372036854775808",big="0.5",neg="1e+300",via="numbers"} 1)"),
+            std::string::npos) << t;
+  EXPECT_EQ(h.value("id_number", {"1"}), 9007199254740992.0);  // the float64 nearest 2^53 + 1
+  EXPECT_EQ(h.errors("ids.lua", "runtime"), 0) << h.rules.statusJson();
+}
+
 // A rule refused at load (here: over budget at its top level) never blocks
 // the others, and a refused new version keeps the old one running.
 TEST(Rules, ARefusedFileLeavesTheOthersLoadedAndItsLastGoodVersionRunning) {
