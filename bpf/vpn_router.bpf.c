@@ -29,6 +29,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bpfex_abi.h"
+#include "bpfex_log2.h"
 
 /* Load-time settings (config bpf.objects[].globals). */
 const volatile __u16 tunnel_port = 51820;  /* UDP port of the tunnel */
@@ -291,18 +292,14 @@ static __always_inline void record_latency(enum bpfex_hook hook, __u64 t0) {
   __u32 k = hook;
   struct vpn_latency *l = bpf_map_lookup_elem(&latency_map, &k);
   if (!l) return;
-  /* floor(log2(ns)), branch-free-ish and verifier-friendly */
-  __u32 slot = 0;
-  __u64 v = ns;
-  if (v >> 16) { v >>= 16; slot += 16; }
-  if (v >> 8) { v >>= 8; slot += 8; }
-  if (v >> 4) { v >>= 4; slot += 4; }
-  if (v >> 2) { v >>= 2; slot += 2; }
-  if (v >> 1) { slot += 1; }
-  if (ns >> 32) slot = VPN_LATENCY_SLOTS - 1;
-  if (slot >= VPN_LATENCY_SLOTS) slot = VPN_LATENCY_SLOTS - 1;
   l->count += 1;
   l->sum_ns += ns;
+  if (ns == 0) {
+    l->zero += 1;
+    return;
+  }
+  __u32 slot = bpfex_log2_ceil(ns);
+  if (slot >= VPN_LATENCY_SLOTS) slot = VPN_LATENCY_SLOTS - 1;
   l->slots[slot] += 1;
 }
 

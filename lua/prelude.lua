@@ -373,63 +373,83 @@ env.labels = labels
 -- Histograms from BPF bucket arrays --------------------------------------
 
 local hist = {}
--- Log2 buckets (slot k counts values in [2^k, 2^(k+1))) to cumulative-ready
--- per-bucket counts for a histogram declared with hist.log2_bounds(n, scale).
+-- Log2 histograms, in two conventions (name the one your program uses):
+--
+-- hist.log2_bounds: bpfex's (bpf/include/bpfex_log2.h, ebpf_exporter's since
+--   its #515): slot k counts values in (2^(k-1), 2^k], zero apart. Slot k's
+--   upper bound is exactly the inclusive le = 2^k (times scale).
+-- hist.log2_floor_bounds: bcc's floor(log2) slots, [2^k, 2^(k+1)). For
+--   integer observations that is [2^k, 2^(k+1) - 1], so le = 2^(k+1) - 1 is
+--   exact; le = 2^(k+1) would count 2^(k+1) one bucket too low.
 function hist.log2_bounds(n, scale)
   scale = scale or 1
   local b = {}
-  for k = 0, n - 1 do b[#b + 1] = (2 ^ (k + 1)) * scale end
+  for k = 0, n - 1 do b[k + 1] = (2 ^ k) * scale end
   return b
 end
--- slots: an array (or array view) of n counts; returns counts (n + 1 entries,
--- the last the +Inf bucket) and an approximate sum (bucket midpoints).
-function hist.from_log2(slots, scale)
+function hist.log2_floor_bounds(n, scale)
   scale = scale or 1
-  local counts, sum = {}, 0
-  local n = #slots
-  for k = 1, n do
-    local c = slots[k] or 0
-    counts[k] = c
-    sum = sum + c * 1.5 * (2 ^ (k - 1)) * scale
+  local b = {}
+  for k = 0, n - 1 do b[k + 1] = (2 ^ (k + 1) - 1) * scale end
+  return b
+end
+-- slots: n per-slot counts; sum: the exact sum the program keeps (in the
+-- histogram's unit); zero: the zeros counted apart (default 0), which fall
+-- in the first bucket. Returns counts (n + 1 entries, the last the +Inf
+-- bucket) and the sum, for metric:set_buckets.
+function hist.from_log2(slots, sum, zero)
+  if type(sum) ~= "number" then
+    error("hist.from_log2(slots, sum[, zero]): the exact sum is required (keep it in the program: one add)", 2)
   end
+  local counts = {}
+  local n = #slots
+  for k = 1, n do counts[k] = slots[k] or 0 end
+  if n > 0 then counts[1] = counts[1] + (zero or 0) end
   counts[n + 1] = 0
   return counts, sum
 end
--- Linear buckets: slot k counts values in [start + k*width, start + (k+1)*width).
+-- Linear buckets: slot k counts values in (start + (k-1)*width, start + k*width].
 function hist.linear_bounds(n, start, width)
   local b = {}
   for k = 1, n do b[k] = start + k * width end
   return b
 end
-function hist.from_linear(slots, start, width)
-  local counts, sum = {}, 0
+function hist.from_linear(slots, sum)
+  if type(sum) ~= "number" then error("hist.from_linear(slots, sum): the exact sum is required", 2) end
+  local counts = {}
   local n = #slots
-  for k = 1, n do
-    local c = slots[k] or 0
-    counts[k] = c
-    sum = sum + c * (start + (k - 0.5) * width)
-  end
+  for k = 1, n do counts[k] = slots[k] or 0 end
   counts[n + 1] = 0
   return counts, sum
 end
--- Quantile (0..1) from per-bucket counts and upper bounds, interpolating
--- linearly inside the bucket (as Prometheus' histogram_quantile does).
+-- The q-quantile of per-bucket counts (the last one the +Inf bucket) with
+-- upper bounds `bounds`, computed as Prometheus' histogram_quantile does
+-- (promql/quantile.go, 2.42): the first bucket whose cumulative count reaches
+-- q * total, linear interpolation inside it from its lower bound (0 for the
+-- first bucket with a positive bound), the highest finite bound when the
+-- rank lands in +Inf; NaN without observations, -Inf/+Inf for q outside [0, 1].
 function hist.quantile(q, counts, bounds)
-  local total = 0
-  for i = 1, #counts do total = total + counts[i] end
-  if total == 0 then return 0 / 0 end
-  local rank, cum = q * total, 0
-  for i = 1, #counts do
-    local c = counts[i]
-    if cum + c >= rank and c > 0 then
-      local lower = i == 1 and 0 or bounds[i - 1]
-      local upper = bounds[i]
-      if upper == nil then return bounds[#bounds] end
-      return lower + (upper - lower) * (rank - cum) / c
-    end
-    cum = cum + c
+  if q ~= q then return 0 / 0 end
+  if q < 0 then return -1 / 0 end
+  if q > 1 then return 1 / 0 end
+  local nb = #bounds
+  local cum, total = {}, 0
+  for i = 1, #counts do total = total + counts[i]; cum[i] = total end
+  if nb < 1 or total == 0 then return 0 / 0 end
+  local rank = q * total
+  local b = nil
+  for i = 1, nb do
+    if cum[i] >= rank then b = i break end
   end
-  return bounds[#bounds]
+  if b == nil then return bounds[nb] end
+  if b == 1 and bounds[1] <= 0 then return bounds[1] end
+  local start, count = 0, cum[b]
+  if b > 1 then
+    start = bounds[b - 1]
+    count = count - cum[b - 1]
+    rank = rank - cum[b - 1]
+  end
+  return start + (bounds[b] - start) * (rank / count)
 end
 env.hist = hist
 

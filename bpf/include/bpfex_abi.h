@@ -43,13 +43,16 @@ struct vpn_if_stats {
 };
 
 /* latency_map (per-CPU array, one slot per hook): time from the program's
- * start to its verdict, bpf_ktime_get_ns(), in log2 buckets of nanoseconds:
- * slot k counts [2^k, 2^(k+1)) ns, slot 0 also counts 0. */
+ * start to its verdict, bpf_ktime_get_ns(), as a log2 histogram of
+ * nanoseconds in bpfex_log2.h's convention: slot k counts (2^(k-1), 2^k] ns,
+ * the last slot also everything above, `zero` counts 0 ns, and `sum_ns` is
+ * the exact sum. */
 #define VPN_LATENCY_SLOTS 32
 struct vpn_latency {
   __u64 count;
   __u64 sum_ns;
   __u64 slots[VPN_LATENCY_SLOTS];
+  __u64 zero;
 };
 
 /* ip_role_map (hash): an IPv4 address (network byte order) to its role. */

@@ -11,7 +11,7 @@
 static_assert(sizeof(struct bpfex_iface_key) == 8);
 static_assert(sizeof(struct bpfex_iface_counters) == 16);
 static_assert(sizeof(struct vpn_if_stats) == 96);
-static_assert(sizeof(struct vpn_latency) == 8 * (2 + VPN_LATENCY_SLOTS));
+static_assert(sizeof(struct vpn_latency) == 8 * (3 + VPN_LATENCY_SLOTS));
 static_assert(sizeof(struct vpn_session) == 80);
 static_assert(sizeof(struct vpn_tunnel_hdr) == 16);
 
