@@ -142,7 +142,25 @@ void Engine::tick() {
   last_tick_seconds_ = t1 - t0;
 }
 
+void Engine::renderMissing() {
+  if (!last_) return;
+  const metrics::VariantSet wanted = publisher_.wanted(base::monotonicNanos());
+  if (last_->has(wanted)) return;  // an earlier request (or a tick) rendered it
+  const double r0 = base::monotonicSeconds();
+  auto snap = metrics::renderSnapshot(registry_, wanted, opts_.gzip_level, last_.get(), last_.get());
+  last_ = snap;
+  publisher_.publish(std::move(snap));
+  BPFEX_LOG_DEBUG("rendered a late exposition variant in {:.3f} s", base::monotonicSeconds() - r0);
+}
+
 void Engine::run(std::stop_token stop) {
+  // A scrape of a variant the snapshot lacks gets it rendered here, between
+  // ticks, from the registry as the last tick left it.
+  publisher_.setMissingHandler([this] { post([this] { renderMissing(); }); });
+  struct Clear {
+    metrics::Publisher& p;
+    ~Clear() { p.setMissingHandler(nullptr); }
+  } clear{publisher_};
   const auto interval = std::chrono::duration<double>(opts_.tick_interval_seconds);
   auto next = std::chrono::steady_clock::now();
   while (!stop.stop_requested()) {

@@ -58,6 +58,7 @@ class Engine {
     Collector fn;
   };
   void updateSelfMetrics();
+  void renderMissing();  // the variants scrapes wait for, added to the last snapshot
 
   void runPosted();
 

@@ -166,6 +166,11 @@ struct HttpServer::Callbacks {
                   {{"Allow", allow}}});
   }
 
+  // How long a scrape waits for a variant not yet rendered: a render at a
+  // million series takes ~1 s on this 2-core machine (BENCHMARKS.md), and a
+  // tick may be running when the request comes.
+  static constexpr std::chrono::milliseconds kLateVariantWait{5000};
+
   static MHD_Result serveMetrics(HttpServer* self, MHD_Connection* c, RequestState* st) {
     auto snap = self->publisher_.current();
     if (!snap)
@@ -177,6 +182,11 @@ struct HttpServer::Callbacks {
     const metrics::Format want = metrics::negotiateFormat(accept ? accept : "");
     const bool gzip_ok = enc != nullptr && metrics::acceptsGzip(enc);
     self->publisher_.noteDemand(want, gzip_ok, st->start_ns);
+    // The first scrape of a variant waits for the engine to render it (once;
+    // then every tick renders it while it is asked for). After the wait, the
+    // closest rendered variant, as before.
+    if (snap->body(want, gzip_ok) == nullptr)
+      snap = self->publisher_.awaitVariant(want, gzip_ok, st->start_ns, kLateVariantWait);
     const metrics::Variant v = snap->choose(want, gzip_ok);
     const metrics::Buffer* body = snap->body(v.format, v.gzip);
     if (body == nullptr)  // an empty snapshot (no format rendered): not expected, never a crash

@@ -32,33 +32,73 @@ base::Result<Buffer> gzipCompress(std::string_view data, int level) {
   return out;
 }
 
+bool Snapshot::has(const VariantSet& wanted) const {
+  for (size_t f = 0; f < kFormatCount; ++f)
+    for (size_t g = 0; g < 2; ++g)
+      if (wanted[f][g] && bodies_[f][g] == nullptr) return false;
+  return true;
+}
+
 std::shared_ptr<Snapshot> renderSnapshot(const Registry& registry, const VariantSet& wanted,
-                                         int gzip_level, const Snapshot* previous) {
+                                         int gzip_level, const Snapshot* previous, const Snapshot* base) {
   auto snap = std::make_shared<Snapshot>();
   snap->series = registry.seriesCount();
-  for (size_t f = 0; f < kFormatCount; ++f) {
-    if (!wanted[f][0] && !wanted[f][1]) continue;
-    const auto format = static_cast<Format>(f);
-    size_t hint = 0;
-    if (previous != nullptr && previous->body(format, false) != nullptr)
-      hint = previous->body(format, false)->size() + previous->body(format, false)->size() / 16;
-    if (hint == 0)
-      for (const auto& fam : registry.families()) hint += fam->renderSizeHint();
-    Buffer plain(hint + 64);
-    renderRegistry(registry, format, plain);
-    if (wanted[f][1]) {
-      auto gz = gzipCompress(plain.view(), gzip_level);
-      if (gz) {
-        snap->bodies_[f][1].buf = std::move(gz).value();
-        snap->bodies_[f][1].rendered = true;
-      }
-    }
-    if (wanted[f][0]) {
-      plain.shrinkToFit();
-      snap->bodies_[f][0].buf = std::move(plain);
-      snap->bodies_[f][0].rendered = true;
-    }
+  if (base != nullptr) {
+    snap->bodies_ = base->bodies_;
+    snap->tick = base->tick;
+    snap->unix_time = base->unix_time;
   }
+  for (size_t f = 0; f < kFormatCount; ++f) {
+    const bool need_plain = wanted[f][0] && snap->bodies_[f][0] == nullptr;
+    const bool need_gzip = wanted[f][1] && snap->bodies_[f][1] == nullptr;
+    if (!need_plain && !need_gzip) continue;
+    const auto format = static_cast<Format>(f);
+    std::shared_ptr<const Buffer> plain = snap->bodies_[f][0];
+    if (plain == nullptr) {
+      size_t hint = 0;
+      if (previous != nullptr && previous->body(format, false) != nullptr)
+        hint = previous->body(format, false)->size() + previous->body(format, false)->size() / 16;
+      if (hint == 0)
+        for (const auto& fam : registry.families()) hint += fam->renderSizeHint();
+      auto b = std::make_shared<Buffer>(hint + 64);
+      renderRegistry(registry, format, *b);
+      b->shrinkToFit();
+      plain = std::move(b);
+    }
+    if (need_gzip) {
+      auto gz = gzipCompress(plain->view(), gzip_level);
+      if (gz) snap->bodies_[f][1] = std::make_shared<const Buffer>(std::move(gz).value());
+    }
+    if (wanted[f][0]) snap->bodies_[f][0] = std::move(plain);
+  }
+  return snap;
+}
+
+void Publisher::publish(std::shared_ptr<const Snapshot> s) {
+  current_.store(std::move(s), std::memory_order_release);
+  {
+    std::lock_guard lock(mu_);  // a waiter between its check and its wait sees this notify
+  }
+  cv_.notify_all();
+}
+
+void Publisher::setMissingHandler(std::function<void()> fn) {
+  std::lock_guard lock(mu_);
+  on_missing_ = std::move(fn);
+}
+
+std::shared_ptr<const Snapshot> Publisher::awaitVariant(Format f, bool gzip, int64_t now_ns,
+                                                        std::chrono::milliseconds timeout) const {
+  noteDemand(f, gzip, now_ns);
+  auto snap = current();
+  if (snap == nullptr || snap->body(f, gzip) != nullptr) return snap;
+  std::unique_lock lock(mu_);
+  if (!on_missing_) return snap;
+  on_missing_();
+  cv_.wait_for(lock, timeout, [&] {
+    snap = current();
+    return snap->body(f, gzip) != nullptr;
+  });
   return snap;
 }
 

@@ -5,6 +5,22 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 command -v prometheus >/dev/null || { echo "SKIPPED: prometheus is not installed (tools/test.sh installs it)"; exit 77; }
 
+# The first scrape gets the format it asks for: a daemon that ticks once an
+# hour renders OpenMetrics (and gzip) for the first client that wants it.
+FP=$(free_port)
+bg first "$BPFEX" run --listen 127.0.0.1:$FP --tick-interval 1h
+wait_for 10 curl -sf http://127.0.0.1:$FP/readyz
+ct=$(curl -s -o "$WORK/first.txt" -w '%{content_type}' \
+  -H 'Accept: application/openmetrics-text;version=1.0.0' http://127.0.0.1:$FP/metrics)
+[[ "$ct" == application/openmetrics-text* ]] || fail "first OpenMetrics scrape got $ct"
+[ "$(tail -n1 "$WORK/first.txt")" = "# EOF" ] || fail "first OpenMetrics scrape is not OpenMetrics"
+enc=$(curl -s -o "$WORK/first.gz" -w '%{header_json}' -H 'Accept-Encoding: gzip' http://127.0.0.1:$FP/metrics |
+  python3 -c 'import json,sys; print(json.load(sys.stdin).get("content-encoding", [""])[0])')
+[ "$enc" = gzip ] && gzip -t "$WORK/first.gz" || fail "first gzip scrape was not gzipped ($enc)"
+ticks=$(curl -sf http://127.0.0.1:$FP/metrics | awk '$1 == "bpfex_ticks_total" {print $2}')
+[ "$ticks" = 0 ] || fail "the late variants were not rendered from the first tick (ticks_total $ticks; it counts ticks finished before the render)"
+pass "the first scrape gets OpenMetrics and gzip, rendered for it between ticks"
+
 BP=$(free_port); PP=$(free_port)
 bg bpfex "$BPFEX" run --listen 127.0.0.1:$BP --tick-interval 1s
 wait_for 10 curl -sf http://127.0.0.1:$BP/readyz
