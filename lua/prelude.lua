@@ -80,6 +80,19 @@ for _, name in ipairs({ "assert", "error", "ipairs", "next", "pairs", "pcall", "
                         "setmetatable", "getmetatable" }) do
   env[name] = _G[name]
 end
+-- tostring writes integral numbers as their exact digits: Lua's own "%.14g"
+-- turns 123456789012345 into "1.2345678901234e+14", and a label or key
+-- built from it would lose digits. (The `..` operator still uses "%.14g":
+-- concatenate tostring(v).)
+do
+  local lua_tostring, integer_text = tostring, api.integer_text
+  env.tostring = function(v)
+    if type(v) == "number" and (v >= 1e14 or v <= -1e14) and v - v == 0 and v % 1 == 0 then
+      return integer_text(v)
+    end
+    return lua_tostring(v)
+  end
+end
 local function copy(t, except)
   local c = {}
   for k, v in pairs(t) do

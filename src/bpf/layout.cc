@@ -72,12 +72,16 @@ struct BtfWalker {
         f.kind = FieldKind::kEnum;
         f.enums = std::move(ev);
       }
+      // Integers wider than 64 bits (__int128): no float64 or label number
+      // holds them; they are served as bytes (hex, as stored).
+      if (btf_is_int(t) && t->size > 8 && bitfield == 0) f.kind = FieldKind::kBytes;
       if (bitfield != 0) {
         f.offset = bit_off / 8;
         f.bit_shift = static_cast<uint8_t>(bit_off % 8);
         f.bit_size = static_cast<uint8_t>(bitfield);
-        if (f.bit_shift + f.bit_size > 64)
-          return Error::msg("field " + name + ": bitfield spans more than 8 bytes");
+        if (f.bit_size > 64) return Error::msg("field " + name + ": bitfield wider than 64 bits");
+        // (In a packed struct a 64-bit bitfield may span 9 bytes: readUnsigned
+        // takes the ninth.)
       }
       out.push_back(std::move(f));
       return true;
@@ -308,6 +312,13 @@ const Field* Layout::find(std::string_view name) const {
   return nullptr;
 }
 
+std::string Layout::cMemberName(size_t index, const Field& f) {
+  std::string cname = "f" + std::to_string(index) + "_" + f.name;
+  for (char& c : cname)
+    if (c == '.' || c == '[' || c == ']') c = '_';
+  return cname;
+}
+
 std::string Layout::cDeclaration(std::string_view struct_name, std::vector<bool>* emitted) const {
   std::string out = "struct " + std::string(struct_name) + " {\n";
   uint32_t pos = 0;
@@ -326,15 +337,13 @@ std::string Layout::cDeclaration(std::string_view struct_name, std::vector<bool>
       case FieldKind::kEnum: type = (f.enums && f.enums->is_signed ? "int" : "uint") + std::to_string(f.size * 8) + "_t"; break;
       default: type = "uint" + std::to_string(f.size * 8) + "_t";
     }
-    std::string cname = f.name;
-    for (char& c : cname)
-      if (c == '.' || c == '[' || c == ']') c = '_';
+    const std::string cname = cMemberName(fi, f);
     const uint32_t n = (f.kind == FieldKind::kString || f.kind == FieldKind::kBytes) ? f.size : f.count;
     out += "  " + type + " " + cname + (n > 1 || f.kind == FieldKind::kString ? "[" + std::to_string(n) + "]" : "") + ";\n";
     pos = f.offset + ((f.kind == FieldKind::kString || f.kind == FieldKind::kBytes) ? f.size : f.size * f.count);
   }
   if (size_ > pos) out += "  uint8_t _pad" + std::to_string(pad) + "[" + std::to_string(size_ - pos) + "];\n";
-  return out + "};\n";
+  return out + "} __attribute__((packed));\n";
 }
 
 Layout Layout::summed() const {
@@ -367,10 +376,25 @@ bool readsSigned(const Field& f) {
 uint64_t readUnsigned(const Field& f, const uint8_t* base, uint32_t i) {
   if (f.bit_size != 0) {
     const uint32_t nbytes = (f.bit_shift + f.bit_size + 7u) / 8u;
-    uint64_t v = loadLE(base + f.offset, nbytes) >> f.bit_shift;
+    uint64_t v = loadLE(base + f.offset, std::min<uint32_t>(nbytes, 8)) >> f.bit_shift;
+    if (nbytes > 8) v |= uint64_t{base[f.offset + 8]} << (64 - f.bit_shift);  // a packed field's ninth byte
     return f.bit_size == 64 ? v : v & ((uint64_t{1} << f.bit_size) - 1);
   }
   return loadLE(base + f.offset + i * f.size, std::min<uint32_t>(f.size, 8));
+}
+
+void writeUnsigned(const Field& f, uint8_t* base, uint64_t v, uint32_t i) {
+  if (f.bit_size != 0) {
+    // Bit by bit: a bitfield may span up to 9 bytes in a packed struct.
+    for (uint32_t b = 0; b < f.bit_size; ++b) {
+      const uint32_t at = f.bit_shift + b;
+      uint8_t& byte = base[f.offset + at / 8];
+      const auto bit = static_cast<uint8_t>(1u << (at % 8));
+      byte = static_cast<uint8_t>((v >> b) & 1 ? byte | bit : byte & ~bit);
+    }
+    return;
+  }
+  std::memcpy(base + f.offset + i * f.size, &v, std::min<uint32_t>(f.size, 8));
 }
 
 int64_t readSigned(const Field& f, const uint8_t* base, uint32_t i) {

@@ -69,7 +69,12 @@ class Layout {
   // Bitfields and unions are not representable there and are left out
   // (padding keeps the offsets right).
   // `emitted` (optional) receives, per field, whether the declaration has it.
+  // The struct is packed with explicit padding, so every member sits at its
+  // field's offset even in packed layouts (an unaligned __s16 at byte 39).
   std::string cDeclaration(std::string_view struct_name, std::vector<bool>* emitted = nullptr) const;
+  // Field `index`'s member name in that declaration: unique ("f3_in_port"),
+  // where dotted names alone could collide ("a.b" and "a_b").
+  static std::string cMemberName(size_t index, const Field& f);
   // The layout of a per-CPU value summed across CPUs: the same fields, in the
   // same order, each at its own offset (union alternatives no longer share
   // bytes). Integer fields of any width, bitfields included, become 8 bytes
@@ -85,6 +90,9 @@ class Layout {
 // Readers. `base` points at the key or value; `i` selects an array element.
 uint64_t readUnsigned(const Field& f, const uint8_t* base, uint32_t i = 0);
 int64_t readSigned(const Field& f, const uint8_t* base, uint32_t i = 0);
+// The inverse of readUnsigned: stores the low bits of `v` (a bitfield's
+// bits only, the bytes around it kept).
+void writeUnsigned(const Field& f, uint8_t* base, uint64_t v, uint32_t i = 0);
 // Any numeric field as a double (signed fields sign-extended).
 double readNumber(const Field& f, const uint8_t* base, uint32_t i = 0);
 // char arrays up to the first NUL.

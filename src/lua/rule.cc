@@ -548,10 +548,7 @@ struct Rule::Impl {
       lua_newtable(L);
       lua_pushstring(L, f.name.c_str());
       lua_setfield(L, -2, "name");
-      std::string cname = f.name;
-      for (char& c : cname)
-        if (c == '.' || c == '[' || c == ']') c = '_';
-      lua_pushstring(L, cname.c_str());
+      lua_pushstring(L, bpf::Layout::cMemberName(i, f).c_str());
       lua_setfield(L, -2, "cname");
       const char* kind = "u";
       switch (f.kind) {
@@ -679,6 +676,45 @@ struct Rule::Impl {
     return d < 0 ? static_cast<uint64_t>(static_cast<int64_t>(d)) : static_cast<uint64_t>(d);
   }
 
+  // One scalar of a lookup key from the value on top of the stack, in any
+  // form a view gives it: numbers, digit strings, booleans, enum names.
+  static void writeKeyScalar(lua_State* L, const bpf::Field& f, uint32_t e, uint8_t* kb, const std::string& map) {
+    if (f.kind == bpf::FieldKind::kFloat) {
+      const double d = luaL_checknumber(L, -1);
+      if (f.size == 4) {
+        const auto x = static_cast<float>(d);
+        std::memcpy(kb + f.offset + e * 4, &x, 4);
+      } else {
+        std::memcpy(kb + f.offset + e * 8, &d, 8);
+      }
+      return;
+    }
+    if (f.kind == bpf::FieldKind::kEnum && lua_type(L, -1) == LUA_TSTRING) {
+      const char* en = lua_tostring(L, -1);
+      for (const auto& [ev, n] : f.enums->values)
+        if (n == en) return bpf::writeUnsigned(f, kb, static_cast<uint64_t>(ev), e);
+      char* end = nullptr;
+      errno = 0;
+      (void)std::strtod(en, &end);  // an unnamed value, as views show it: its digits
+      if (end == en || *end != '\0')
+        luaL_error(L, "lookup in %s: %s has no enumerator %s", map.c_str(), f.name.c_str(), en);
+    }
+    bpf::writeUnsigned(f, kb, keyInteger(L, f, map), e);
+  }
+
+  // A number as labels write it (exact digits when integral), else nil:
+  // the sandbox's tostring for numbers beyond %.14g's 14 digits.
+  static int integerText(lua_State* L) {
+    const double d = luaL_checknumber(L, 1);
+    if (std::trunc(d) != d) {
+      lua_pushnil(L);
+      return 1;
+    }
+    char buf[metrics::kMaxNumberChars];
+    lua_pushlstring(L, buf, static_cast<size_t>(metrics::formatLabelNumber(buf, d) - buf));
+    return 1;
+  }
+
   // m:lookup({field = value, ...}) -> the entry's value as a table, or nil.
   static int mapLookup(lua_State* L) {
     const std::string name = luaL_checkstring(L, 1);
@@ -686,35 +722,46 @@ struct Rule::Impl {
     const MapView& v = view(L, name);
     std::string key(v.key_size, '\0');
     auto* kb = reinterpret_cast<uint8_t*>(key.data());
+    // Every field is required but a union's later alternatives (a field
+    // whose bits overlap an earlier one's): give the member the key uses.
+    uint64_t bits_seen = 0;
     for (const bpf::Field& f : v.key_layout->fields()) {
-      if (f.bit_size != 0 || f.count > 1) continue;  // not addressable by name: left zero
+      const uint64_t start = uint64_t{f.offset} * 8 + f.bit_shift;
+      const uint64_t bits = f.bit_size != 0 ? f.bit_size
+                            : uint64_t{8} * (f.kind == bpf::FieldKind::kString || f.kind == bpf::FieldKind::kBytes ? f.size : f.size * f.count);
+      const bool alternative = start < bits_seen;
+      bits_seen = std::max(bits_seen, start + bits);
       rawField(L, 2, f.name.c_str());
       const int t = lua_type(L, -1);
+      if (t == LUA_TNIL && alternative) {
+        lua_pop(L, 1);
+        continue;
+      }
       if (t == LUA_TNIL) return luaL_error(L, "lookup in %s: key field %s missing", name.c_str(), f.name.c_str());
       if (f.kind == bpf::FieldKind::kString) {
         size_t len = 0;
         const char* s = luaL_checklstring(L, -1, &len);
         std::memcpy(kb + f.offset, s, std::min<size_t>(len, f.size));
-      } else if (f.kind == bpf::FieldKind::kEnum && t == LUA_TSTRING) {
-        const std::string en = lua_tostring(L, -1);
-        bool found = false;
-        for (const auto& [ev, n] : f.enums->values)
-          if (n == en) {
-            std::memcpy(kb + f.offset, &ev, f.size);
-            found = true;
-          }
-        if (!found) return luaL_error(L, "lookup in %s: %s has no enumerator %s", name.c_str(), f.name.c_str(), en.c_str());
-      } else if (f.kind == bpf::FieldKind::kFloat) {
-        const double d = luaL_checknumber(L, -1);
-        if (f.size == 4) {
-          const auto x = static_cast<float>(d);
-          std::memcpy(kb + f.offset, &x, 4);
-        } else {
-          std::memcpy(kb + f.offset, &d, 8);
+      } else if (f.kind == bpf::FieldKind::kBytes) {  // hex, as views show it
+        size_t len = 0;
+        const char* s = luaL_checklstring(L, -1, &len);
+        if (len != 2 * f.size) return luaL_error(L, "lookup in %s: key field %s: give %d hex digits", name.c_str(), f.name.c_str(), static_cast<int>(2 * f.size));
+        for (uint32_t b = 0; b < f.size; ++b) {
+          uint8_t byte = 0;
+          if (auto [p, ec] = std::from_chars(s + 2 * b, s + 2 * b + 2, byte, 16); ec != std::errc() || p != s + 2 * b + 2)
+            return luaL_error(L, "lookup in %s: key field %s: \"%s\" is not hex", name.c_str(), f.name.c_str(), s);
+          kb[f.offset + b] = byte;
+        }
+      } else if (f.count > 1) {  // an array of scalars: a table, as views give it
+        if (t != LUA_TTABLE) return luaL_error(L, "lookup in %s: key field %s is an array: give a table", name.c_str(), f.name.c_str());
+        for (uint32_t e = 0; e < f.count; ++e) {
+          lua_rawgeti(L, -1, static_cast<int>(e + 1));
+          if (lua_isnil(L, -1)) return luaL_error(L, "lookup in %s: key field %s[%d] missing", name.c_str(), f.name.c_str(), static_cast<int>(e + 1));
+          writeKeyScalar(L, f, e, kb, name);
+          lua_pop(L, 1);
         }
       } else {
-        const uint64_t u = keyInteger(L, f, name);
-        std::memcpy(kb + f.offset, &u, f.size);  // little-endian
+        writeKeyScalar(L, f, 0, kb, name);
       }
       lua_pop(L, 1);
     }
@@ -1399,6 +1446,7 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   setFunctions(L, r.get(), impl, {{"on_tick", &guarded<&Impl::onTick>}, {"interval", &guarded<&Impl::interval>},
                    {"window", &guarded<&Impl::window>}, {"log", &guarded<&Impl::log>},
                    {"map_view", &guarded<&Impl::mapView>}, {"map_layout", &guarded<&Impl::mapLayout>},
+                   {"integer_text", &Impl::integerText},
                    {"map_info", &guarded<&Impl::mapInfo>}, {"map_lookup", &guarded<&Impl::mapLookup>}, {"read_field", &guarded<&Impl::readField>},
                    {"events_view", &guarded<&Impl::eventsView>}, {"event_field", &guarded<&Impl::eventField>},
                    {"bpf_programs", &guarded<&Impl::bpfPrograms>}, {"series", &guarded<&Impl::series>},

@@ -147,10 +147,11 @@ TEST_F(LayoutFromObject, ScalarValuesGetTheGivenName) {
 
 TEST_F(LayoutFromObject, CDeclarationKeepsOffsets) {
   const std::string decl = key_.cDeclaration("test_key");
-  EXPECT_NE(decl.find("uint64_t u64v;"), std::string::npos) << decl;
-  EXPECT_NE(decl.find("char name[12];"), std::string::npos) << decl;
-  EXPECT_NE(decl.find("uint16_t in_port;"), std::string::npos) << decl;
-  EXPECT_NE(decl.find("int32_t col;"), std::string::npos) << decl;  // a signed enum
+  EXPECT_NE(decl.find("uint64_t f6_u64v;"), std::string::npos) << decl;
+  EXPECT_NE(decl.find("char f9_name[12];"), std::string::npos) << decl;
+  EXPECT_NE(decl.find("uint16_t f10_in_port;"), std::string::npos) << decl;
+  EXPECT_NE(decl.find("int32_t f8_col;"), std::string::npos) << decl;  // a signed enum
+  EXPECT_NE(decl.find("} __attribute__((packed));"), std::string::npos) << decl;  // offsets are the pads'
 }
 
 TEST(LayoutDeclaration, LaysOutWithCAlignment) {

@@ -443,6 +443,9 @@ on_tick(function()
     n:set({ k.small }, v.big)
   end
   assert(m:lookup({ delta = "-9223372036854775808", id = "18446744073709551614", small = 1 }) == nil)
+  assert(tostring(123456789012345) == "123456789012345", tostring(123456789012345))
+  assert(tostring(2^63) == "9223372036854775808" and tostring(-2^63) == "-9223372036854775808")
+  assert(tostring(0.5) == "0.5" and tostring(1e300) == "1e+300" and tostring(12) == "12")
   g:set({ 2^63, 2^64 - 2048, -2^63, 0.5, 1e300, "numbers" }, 1)
 end)
 )");
