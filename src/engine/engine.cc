@@ -100,7 +100,8 @@ void Engine::updateSelfMetrics() {
   (void)series_total_->set({}, static_cast<double>(registry_.seriesCount()));
   (void)series_limit_->set({}, static_cast<double>(registry_.limits().max_series));
   if (last_) {
-    static constexpr std::string_view kFormatNames[] = {"text-0.0.4", "openmetrics-1.0.0"};
+    static constexpr std::string_view kFormatNames[] = {"text-0.0.4", "openmetrics-1.0.0", "protobuf-delimited"};
+    static_assert(std::size(kFormatNames) == metrics::kFormatCount);
     for (size_t f = 0; f < metrics::kFormatCount; ++f)
       for (int gz = 0; gz < 2; ++gz)
         if (const auto* b = last_->body(static_cast<metrics::Format>(f), gz == 1))

@@ -198,6 +198,13 @@ struct Rule::Impl {
       o.buckets = numberList(L, lua_gettop(L), "buckets");
       rawField(L, 1, "quantiles");
       o.quantiles = numberList(L, lua_gettop(L), "quantiles");
+      rawField(L, 1, "native");  // histograms: "classic" (default), "native" or "both"
+      if (!lua_isnil(L, -1)) {
+        const std::string kind = luaL_checkstring(L, -1);
+        if (kind == "native") o.histogram = metrics::HistogramKind::kNative;
+        else if (kind == "both") o.histogram = metrics::HistogramKind::kBoth;
+        else if (kind != "classic") return luaL_error(L, "native = \"%s\": classic, native or both", kind.c_str());
+      }
     } else {  // metric.counter(name, help, labels, buckets|quantiles)
       o.name = luaL_checkstring(L, 1);
       o.help = luaL_optstring(L, 2, "");
@@ -317,6 +324,13 @@ struct Rule::Impl {
   static int mObserve(lua_State* L) {
     const double v = luaL_checknumber(L, 3);
     return write(L, [v](lua_State*, metrics::Family* f, metrics::LabelValues lv) { return f->observe(lv, v); });
+  }
+  // h:set_log2(labels, slots, sum[, zeros]): log2 slots as bpfex_log2.h keeps them.
+  static int mSetLog2(lua_State* L) {
+    std::vector<double> slots = numberList(L, 3, "slots");
+    const double sum = luaL_checknumber(L, 4);
+    const double zero = luaL_optnumber(L, 5, 0);
+    return write(L, [&](lua_State*, metrics::Family* f, metrics::LabelValues lv) { return f->setLog2(lv, slots, sum, zero); });
   }
   static int mSetBuckets(lua_State* L) {
     std::vector<double> counts = numberList(L, 3, "counts");
@@ -1419,7 +1433,7 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   };
   handleType(kMetricMeta, {{"set", &guarded<&Impl::mSetMethod>}, {"add", &guarded<&Impl::mAdd>},
                            {"inc", &guarded<&Impl::mAdd>}, {"observe", &guarded<&Impl::mObserve>},
-                           {"set_buckets", &guarded<&Impl::mSetBuckets>}, {"remove", &guarded<&Impl::mRemove>}},
+                           {"set_buckets", &guarded<&Impl::mSetBuckets>}, {"set_log2", &guarded<&Impl::mSetLog2>}, {"remove", &guarded<&Impl::mRemove>}},
              nullptr);
   handleType(kAlertMeta, {{"fire", &guarded<&Impl::alertFire>}}, nullptr);
   handleType(kWindowMeta, {{"rate", &guarded<&Impl::windowOp<&HistoryWindow::rate>>},

@@ -27,6 +27,7 @@ bool iequals(std::string_view a, std::string_view b) {
 struct MediaRange {
   std::string_view type;
   std::string_view version;
+  std::string_view proto, encoding;  // protobuf's parameters
   double q = 1.0;
 };
 
@@ -52,6 +53,10 @@ void forEachRange(std::string_view header, Fn fn) {
         r.q = std::strtod(std::string(val).c_str(), nullptr);
       } else if (iequals(key, "version")) {
         r.version = val;
+      } else if (iequals(key, "proto")) {
+        r.proto = val;
+      } else if (iequals(key, "encoding")) {
+        r.encoding = val;
       }
     }
     if (!r.type.empty()) fn(r);
@@ -61,11 +66,19 @@ void forEachRange(std::string_view header, Fn fn) {
 }  // namespace
 
 std::string_view contentType(Format f) {
-  return f == Format::kOpenMetrics ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
-                                   : "text/plain; version=0.0.4; charset=utf-8";
+  switch (f) {
+    case Format::kOpenMetrics: return "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    case Format::kProtobuf:
+      return "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+    default: return "text/plain; version=0.0.4; charset=utf-8";
+  }
 }
 
 void renderRegistry(const Registry& registry, Format format, Buffer& out) {
+  if (format == Format::kProtobuf) {
+    for (const auto& f : registry.families()) f->renderProtobuf(out);
+    return;
+  }
   for (const auto& f : registry.families()) f->render(format, out);
   if (format == Format::kOpenMetrics) out.append("# EOF\n");
 }
@@ -75,7 +88,11 @@ Format negotiateFormat(std::string_view accept) {
   double best_q = 0;
   forEachRange(accept, [&](const MediaRange& r) {
     Format f;
-    if (iequals(r.type, "application/openmetrics-text")) {
+    if (iequals(r.type, "application/vnd.google.protobuf")) {
+      // Only the delimited MetricFamily stream (what Prometheus asks for).
+      if (!iequals(r.proto, "io.prometheus.client.MetricFamily") || !iequals(r.encoding, "delimited")) return;
+      f = Format::kProtobuf;
+    } else if (iequals(r.type, "application/openmetrics-text")) {
       if (!r.version.empty() && r.version != "1.0.0" && r.version != "0.0.1") return;
       f = Format::kOpenMetrics;
     } else if (iequals(r.type, "text/plain")) {

@@ -1,4 +1,5 @@
-// Exposition: renders a Registry into text 0.0.4 or OpenMetrics 1.0, and
+// Exposition: renders a Registry into text 0.0.4, OpenMetrics 1.0 or the
+// delimited protobuf MetricFamily stream (native histograms), and
 // chooses between them from an Accept header (prometheus-semantics.md §2.3).
 // Thread safety: renderRegistry reads the registry (engine thread only); the
 // negotiation functions are pure.
@@ -18,7 +19,8 @@ std::string_view contentType(Format f);
 void renderRegistry(const Registry& registry, Format format, Buffer& out);
 
 // The format to serve for an Accept header: the highest-q media range we
-// support (OpenMetrics 1.0.0/0.0.1, text/plain, */*); text 0.0.4 when nothing
+// support (protobuf delimited MetricFamily, OpenMetrics 1.0.0/0.0.1,
+// text/plain, */*); text 0.0.4 when nothing
 // matches or the header is absent.
 Format negotiateFormat(std::string_view accept);
 

@@ -42,7 +42,10 @@ std::string_view metricTypeName(MetricType t) {
 
 Family::Family(Registry* owner, FamilyOptions opts) : owner_(owner), opts_(std::move(opts)) {
   switch (opts_.type) {
-    case MetricType::kHistogram: stride_ = opts_.buckets.size() + 1 + 2; break;
+    case MetricType::kHistogram:
+      stride_ = opts_.buckets.size() + 1 + (opts_.histogram != HistogramKind::kClassic ? 1 : 0) + 2;
+      if (!opts_.buckets.empty()) native_offset_ = std::ilogb(opts_.buckets.front());
+      break;
     case MetricType::kSummary: stride_ = opts_.quantiles.size() + 2; break;
     default: stride_ = 1;
   }
@@ -270,6 +273,8 @@ Status Family::add(LabelValues labels, double delta) {
 Status Family::observe(LabelValues labels, double x) {
   if (opts_.type != MetricType::kHistogram) return typeError("observe");
   if (std::isnan(x)) return Error(EINVAL, "metric " + opts_.name + ": observed NaN");
+  if (opts_.histogram != HistogramKind::kClassic)
+    return Error(EINVAL, "metric " + opts_.name + ": a native histogram is written with set_log2 (slots, sum, zeros)");
   Status err;
   const int64_t idx = seriesIndex(labels, &err);
   if (idx < 0) return err;
@@ -277,9 +282,10 @@ Status Family::observe(LabelValues labels, double x) {
   const size_t bucket = static_cast<size_t>(std::lower_bound(b.begin(), b.end(), x) - b.begin());
   double* v = &values_[static_cast<size_t>(idx) * stride_];
   const size_t nb = b.size() + 1;
+  (void)nb;
   v[bucket] += 1;
-  v[nb] += x;
-  v[nb + 1] += 1;
+  v[stride_ - 2] += x;
+  v[stride_ - 1] += 1;
   return err;
 }
 
@@ -301,8 +307,36 @@ Status Family::setHistogram(LabelValues labels, std::span<const double> counts, 
   if (idx < 0) return err;
   double* v = &values_[static_cast<size_t>(idx) * stride_];
   std::copy(counts.begin(), counts.end(), v);
-  v[nb] = sum;
-  v[nb + 1] = total;
+  if (opts_.histogram != HistogramKind::kClassic) v[nb] = 0;  // no zeros known apart
+  v[stride_ - 2] = sum;
+  v[stride_ - 1] = total;
+  return err;
+}
+
+Status Family::setLog2(LabelValues labels, std::span<const double> slots, double sum, double zero) {
+  if (opts_.type != MetricType::kHistogram) return typeError("setLog2");
+  const size_t n = opts_.buckets.size();
+  if (slots.size() != n)
+    return Error(EINVAL, "metric " + opts_.name + ": got " + std::to_string(slots.size()) + " log2 slots for " +
+                             std::to_string(n) + " buckets");
+  double total = zero;
+  for (double c : slots) {
+    if (!(c >= 0) || std::isinf(c) || std::floor(c) != c)
+      return Error(EINVAL, "metric " + opts_.name + ": slot count " + formatGoFloat(c) + " is not a non-negative integer");
+    total += c;
+  }
+  if (!(zero >= 0) || std::isinf(zero) || std::floor(zero) != zero)
+    return Error(EINVAL, "metric " + opts_.name + ": zero count " + formatGoFloat(zero) + " is not a non-negative integer");
+  Status err;
+  const int64_t idx = seriesIndex(labels, &err);
+  if (idx < 0) return err;
+  double* v = &values_[static_cast<size_t>(idx) * stride_];
+  std::copy(slots.begin(), slots.end(), v);
+  v[0] += zero;  // classic: zeros are <= the first bound
+  v[n] = 0;      // +Inf: log2 slots end at the last bound
+  if (opts_.histogram != HistogramKind::kClassic) v[n + 1] = zero;
+  v[stride_ - 2] = sum;
+  v[stride_ - 1] = total;
   return err;
 }
 
@@ -422,8 +456,7 @@ void Family::forEachSample(Sample which, const SampleFn& fn) const {
         break;
       case Sample::kBucket: {
         double cumulative = 0;
-        for (size_t b = 0; b < le_text_.size(); ++b) fn(labels, "le", le_text_[b], cumulative += v[b]);
-        fn(labels, "le", "+Inf", cumulative + v[le_text_.size()]);
+        for (size_t b = 0; b < le_text_.size(); ++b) fn(labels, "le", le_text_[b], cumulative += v[b]);  // +Inf last
         break;
       }
       case Sample::kSum: fn(labels, {}, {}, v[stride_ - 2]); break;
@@ -477,6 +510,7 @@ void Family::render(Format format, Buffer& out) const {
   size_t max_bound = 0;
   for (const auto& b : bounds) max_bound = std::max(max_bound, b.size());
   const size_t nb = bounds.size();
+  const bool native_only = histogram && opts_.histogram == HistogramKind::kNative;
 
   for (size_t i = 0; i < n; ++i) {
     const SeriesMeta& m = meta_[i];
@@ -486,6 +520,10 @@ void Family::render(Format format, Buffer& out) const {
     char* p = out.ensure(nb * line_max + 2 * (count_name.size() + m.len + 4 + kMaxNumberChars));
     double cumulative = 0;
     for (size_t b = 0; b < nb; ++b) {
+      if (native_only && b + 1 < nb) {  // text shows a native-only histogram's +Inf bucket only
+        cumulative += v[b];
+        continue;
+      }
       p = put(p, bucket_name);
       *p++ = '{';
       if (m.len) {
@@ -514,7 +552,7 @@ void Family::render(Format format, Buffer& out) const {
           *p++ = '}';
         }
         *p++ = ' ';
-        p = formatValue(p, v[nb + static_cast<size_t>(k)]);
+        p = formatValue(p, v[stride_ - 2 + static_cast<size_t>(k)]);
         *p++ = '\n';
       }
     }

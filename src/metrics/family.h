@@ -30,8 +30,17 @@ enum class MetricType : uint8_t { kCounter, kGauge, kHistogram, kSummary, kInfo,
 
 std::string_view metricTypeName(MetricType t);
 
-enum class Format : uint8_t { kText004 = 0, kOpenMetrics = 1 };
-inline constexpr size_t kFormatCount = 2;
+// kProtobuf: the delimited io.prometheus.client.MetricFamily stream, the
+// one exposition that carries native histograms.
+enum class Format : uint8_t { kText004 = 0, kOpenMetrics = 1, kProtobuf = 2 };
+inline constexpr size_t kFormatCount = 3;
+
+// How a histogram is exposed. Native (and both) need log2 buckets: bounds
+// 2^k for consecutive k (hist.log2_bounds), where bucket k is exactly native
+// schema 0's bucket k, and zeros are kept apart for the zero bucket.
+// Text formats carry only classic buckets: a native-only family shows its
+// +Inf bucket, _sum and _count there, as client_golang does.
+enum class HistogramKind : uint8_t { kClassic, kNative, kBoth };
 
 struct FamilyOptions {
   std::string name;  // counters must end in _total, info families in _info
@@ -41,6 +50,7 @@ struct FamilyOptions {
   std::vector<std::string> label_names;
   std::vector<double> buckets;    // histogram upper bounds, strictly ascending; +Inf implied
   std::vector<double> quantiles;  // summary quantiles, strictly ascending, in [0, 1]
+  HistogramKind histogram = HistogramKind::kClassic;
   // Series not written between two Registry::sweep() calls are removed: the
   // "a series a rule stops producing leaves /metrics" rule.
   bool expire_unwritten = false;
@@ -93,6 +103,11 @@ class Family {
   // Histogram from per-bucket (non-cumulative) counts: counts.size() ==
   // buckets.size() + 1, the last being the +Inf overflow bucket.
   base::Status setHistogram(LabelValues labels, std::span<const double> counts, double sum);
+  // Log2 slots in bpf/include/bpfex_log2.h's convention, one per finite
+  // bucket (slot k: (2^(k-1), 2^k] in the bounds' unit), and the zeros
+  // counted apart: classic buckets (zeros in the first) and the native
+  // histogram's zero bucket and buckets, exactly.
+  base::Status setLog2(LabelValues labels, std::span<const double> slots, double sum, double zero);
   base::Status setSummary(LabelValues labels, std::span<const double> quantile_values, double sum,
                           double count);
   base::Status setInfo(LabelValues labels);  // info: value 1
@@ -121,6 +136,7 @@ class Family {
 
   // Appends this family's block in the given format. Nothing when empty.
   void render(Format format, Buffer& out) const;
+  void renderProtobuf(Buffer& out) const;  // one length-delimited MetricFamily
   // Bytes a render will take, roughly: used to size buffers once.
   size_t renderSizeHint() const;
 
@@ -153,7 +169,8 @@ class Family {
 
   Registry* owner_;
   FamilyOptions opts_;
-  size_t stride_;  // doubles per series
+  size_t stride_;  // doubles per series: histograms [buckets][zeros (native)][sum][count]
+  int native_offset_ = 0;  // native bucket index of the first bound (log2 of it)
   std::string om_name_;  // family name as OpenMetrics writes it (counter without _total, info without _info)
   std::vector<std::string> le_text_, le_om_, q_text_, q_om_;
   std::string header_[kFormatCount];

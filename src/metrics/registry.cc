@@ -67,8 +67,21 @@ base::Status validate(FamilyOptions& o) {
       if (!std::isfinite(o.buckets[i])) return fail("bucket bounds must be finite");
       if (i && !(o.buckets[i] > o.buckets[i - 1])) return fail("bucket bounds must be strictly ascending");
     }
+    if (o.histogram != HistogramKind::kClassic) {
+      // Native schema 0: bounds 2^k for consecutive k, so bucket k is
+      // exactly native bucket k (hist.log2_bounds with a power-of-two scale).
+      for (size_t i = 0; i < o.buckets.size(); ++i) {
+        int e = 0;
+        const double m = std::frexp(o.buckets[i], &e);
+        if (m != 0.5 || (i && o.buckets[i] != 2 * o.buckets[i - 1]))
+          return fail("a native histogram needs log2 buckets: bounds 2^k for consecutive k (hist.log2_bounds with a "
+                      "power-of-two scale); " + formatGoFloat(o.buckets[i]) + " is not");
+      }
+    }
   } else if (!o.buckets.empty()) {
     return fail("only histograms have buckets");
+  } else if (o.histogram != HistogramKind::kClassic) {
+    return fail("only histograms can be native");
   }
   if (o.type == MetricType::kSummary) {
     for (size_t i = 0; i < o.quantiles.size(); ++i) {
@@ -95,7 +108,7 @@ Result<Family*> Registry::family(FamilyOptions opts) {
   if (auto it = by_name_.find(opts.name); it != by_name_.end()) {
     const FamilyOptions& have = it->second->options();
     if (have.type == opts.type && have.label_names == opts.label_names &&
-        have.buckets == opts.buckets && have.quantiles == opts.quantiles)
+        have.buckets == opts.buckets && have.quantiles == opts.quantiles && have.histogram == opts.histogram)
       return it->second;
     return Error(EEXIST, "metric " + opts.name + " is already registered as a " + describe(have) +
                              "; cannot register it as a " + describe(opts));
