@@ -136,6 +136,66 @@ TEST(Exposition, NegotiatesLikeClientGolang) {
   EXPECT_EQ(negotiateFormat("Application/OpenMetrics-Text; Version=1.0.0"), Format::kOpenMetrics);
 }
 
+TEST(Exposition, NegotiatesProtobufAsPrometheusAsksForIt) {
+  // Prometheus 2.42 with --enable-feature=native-histograms:
+  EXPECT_EQ(negotiateFormat("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;"
+                            "q=0.8,application/openmetrics-text;version=1.0.0;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"),
+            Format::kProtobuf);
+  EXPECT_EQ(negotiateFormat("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"),
+            Format::kText004);  // only the delimited stream
+  EXPECT_EQ(negotiateFormat("application/vnd.google.protobuf"), Format::kText004);
+  EXPECT_EQ(contentType(Format::kProtobuf),
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited");
+}
+
+// The bytes of metrics.proto's encoding, worked out by hand for one gauge.
+TEST(Exposition, ProtobufBytesOfAGauge) {
+  Registry r;
+  auto g = r.family({.name = "g", .help = "h", .label_names = {"a"}});
+  ASSERT_TRUE(g.ok());
+  ASSERT_TRUE(g.value()->set({"x\"y"}, 1.5).ok());
+  Buffer b;
+  renderRegistry(r, Format::kProtobuf, b);
+  const std::string want =
+      std::string("\x1f"                      // the delimiting length: 31 bytes
+                  "\x0a\x01g"                 // name
+                  "\x12\x01h"                 // help
+                  "\x18\x01"                  // type GAUGE
+                  "\x22\x15"                  // metric, 21 bytes
+                  "\x0a\x08\x0a\x01" "a" "\x12\x03x\"y"  // label a = x"y (raw, not escaped)
+                  "\x12\x09\x09", 24) +
+      std::string("\x00\x00\x00\x00\x00\x00\xf8\x3f", 8);  // gauge value 1.5, fixed64 LE
+  EXPECT_EQ(std::string(b.view()), want);
+}
+
+// Native schema 0 from log2 slots: zeros in the zero bucket, one span per run
+// of non-empty buckets, deltas between consecutive buckets.
+TEST(Exposition, ProtobufNativeHistogramSpansAndDeltas) {
+  Registry r;
+  auto h = r.family({.name = "lat", .type = MetricType::kHistogram, .buckets = {1, 2, 4},
+                     .histogram = HistogramKind::kNative});
+  ASSERT_TRUE(h.ok()) << h.error().message();
+  ASSERT_TRUE(h.value()->setLog2({}, std::vector<double>{1, 0, 2}, 9, 1).ok());
+  Buffer b;
+  renderRegistry(r, Format::kProtobuf, b);
+  const std::string body(b.view());
+  EXPECT_NE(body.find(std::string("\x28\x00", 2)), std::string::npos);        // schema 0
+  EXPECT_NE(body.find(std::string("\x38\x01", 2)), std::string::npos);        // zero_count 1
+  EXPECT_NE(body.find(std::string("\x62\x04\x08\x00\x10\x01", 6)), std::string::npos);  // span: index 0, 1 bucket
+  EXPECT_NE(body.find(std::string("\x62\x04\x08\x02\x10\x01", 6)), std::string::npos);  // span: gap 1, 1 bucket
+  EXPECT_NE(body.find(std::string("\x68\x02\x68\x02", 4)), std::string::npos);  // deltas +1, +1
+  EXPECT_EQ(body.find(std::string("\x1a", 1) + "\x0b"), std::string::npos);  // no classic buckets (native only)
+  // Text shows a native-only histogram as +Inf, _sum and _count.
+  Buffer t;
+  renderRegistry(r, Format::kText004, t);
+  EXPECT_EQ(std::string(t.view()), "# TYPE lat histogram\nlat_bucket{le=\"+Inf\"} 4\nlat_sum 9\nlat_count 4\n");
+  // Bounds that are not 2^k for consecutive k cannot be native.
+  EXPECT_FALSE(r.family({.name = "bad", .type = MetricType::kHistogram, .buckets = {1, 2, 5},
+                         .histogram = HistogramKind::kBoth}).ok());
+  EXPECT_FALSE(r.family({.name = "bad2", .type = MetricType::kHistogram, .buckets = {0.001, 0.002},
+                         .histogram = HistogramKind::kBoth}).ok());
+}
+
 TEST(Exposition, AcceptEncoding) {
   EXPECT_TRUE(acceptsGzip("gzip"));
   EXPECT_TRUE(acceptsGzip("deflate, gzip;q=1.0, *;q=0.5"));
