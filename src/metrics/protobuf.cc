@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "metrics/family.h"
 #include "metrics/text_format.h"
@@ -71,37 +72,122 @@ namespace sp { constexpr uint32_t kOffset = 1, kLength = 2; }
 // zeros and nothing a log2 slot counts.
 constexpr double kZeroThreshold = 2.938735877055719e-39;
 
+char* putVarint(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+size_t varintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
 // Our label text is the exposition's: a="x",b="y\"z" (escaped). Protobuf
-// carries the raw values.
-void labelPairs(std::string& out, std::string_view text, std::string& scratch, std::string& value) {
+// carries the raw values. One label: its name, and its value's escaped text.
+struct LabelText {
+  std::string_view name, escaped;
+  size_t raw_size;  // the value unescaped
+};
+// Calls fn(LabelText) per label of `text`.
+template <typename Fn>
+void forEachLabel(std::string_view text, Fn fn) {
   size_t i = 0;
   while (i < text.size()) {
     const size_t eq = text.find('=', i);
-    const std::string_view name = text.substr(i, eq - i);
-    size_t j = eq + 2;  // past ="
-    value.clear();
-    while (j < text.size() && text[j] != '"') {
-      if (text[j] == '\\' && j + 1 < text.size()) {
-        const char c = text[j + 1];
-        value.push_back(c == 'n' ? '\n' : c);
-        j += 2;
-      } else {
-        value.push_back(text[j++]);
+    const size_t start = eq + 2;  // past ="
+    size_t j = start, escapes = 0;
+    const char* q = static_cast<const char*>(std::memchr(text.data() + start, '"', text.size() - start));
+    j = q == nullptr ? text.size() : static_cast<size_t>(q - text.data());
+    if (std::memchr(text.data() + start, '\\', j - start) != nullptr) {  // rare: escapes, rescan
+      j = start;
+      while (j < text.size() && text[j] != '"') {
+        if (text[j] == '\\') {
+          ++escapes;  // a backslash and the character it escapes
+          ++j;
+        }
+        ++j;
       }
     }
-    scratch.clear();
-    bytesField(scratch, lp::kName, name);
-    bytesField(scratch, lp::kValue, value);
-    bytesField(out, m::kLabel, scratch);
+    fn(LabelText{text.substr(i, eq - i), text.substr(start, j - start), j - start - escapes});
     i = j + 2;  // past ",
   }
+}
+size_t pairSize(const LabelText& l) {
+  return 1 + varintSize(l.name.size()) + l.name.size() + 1 + varintSize(l.raw_size) + l.raw_size;
+}
+// Metric.label entries, their encoded size.
+size_t labelsSize(std::string_view text) {
+  size_t n = 0;
+  forEachLabel(text, [&](const LabelText& l) {
+    const size_t p = pairSize(l);
+    n += 1 + varintSize(p) + p;
+  });
+  return n;
+}
+// The same, into raw memory sized by labelsSize (the hot path).
+char* putLabels(char* p, std::string_view text) {
+  forEachLabel(text, [&](const LabelText& l) {
+    *p++ = static_cast<char>((m::kLabel << 3) | kLen);
+    p = putVarint(p, pairSize(l));
+    *p++ = static_cast<char>((lp::kName << 3) | kLen);
+    p = putVarint(p, l.name.size());
+    std::memcpy(p, l.name.data(), l.name.size());
+    p += l.name.size();
+    *p++ = static_cast<char>((lp::kValue << 3) | kLen);
+    p = putVarint(p, l.raw_size);
+    if (l.raw_size == l.escaped.size()) {
+      std::memcpy(p, l.escaped.data(), l.escaped.size());
+      p += l.escaped.size();
+      return;
+    }
+    for (size_t k = 0; k < l.escaped.size(); ++k) {
+      char c = l.escaped[k];
+      if (c == '\\' && k + 1 < l.escaped.size()) {
+        c = l.escaped[++k];
+        if (c == 'n') c = '\n';
+      }
+      *p++ = c;
+    }
+  });
+  return p;
+}
+
+void writeLabels(std::string& out, std::string_view text) {
+  forEachLabel(text, [&](const LabelText& l) {
+    tag(out, m::kLabel, kLen);
+    varint(out, pairSize(l));
+    bytesField(out, lp::kName, l.name);
+    tag(out, lp::kValue, kLen);
+    varint(out, l.raw_size);
+    if (l.raw_size == l.escaped.size()) {
+      out.append(l.escaped);
+      return;
+    }
+    for (size_t k = 0; k < l.escaped.size(); ++k) {
+      char c = l.escaped[k];
+      if (c == '\\' && k + 1 < l.escaped.size()) {
+        c = l.escaped[++k];
+        if (c == 'n') c = '\n';
+      }
+      out.push_back(c);
+    }
+  });
 }
 
 }  // namespace
 
 void Family::renderProtobuf(Buffer& out) const {
   if (meta_.empty()) return;
-  thread_local std::string fam, metric, sub, pair, value, span;
+  if (stride_ == 1) return renderProtobufScalars(out);
+  thread_local std::string fam, metric, sub, pair, span;
   fam.clear();
   bytesField(fam, mf::kName, opts_.name);
   if (!opts_.help.empty()) bytesField(fam, mf::kHelp, opts_.help);
@@ -120,8 +206,9 @@ void Family::renderProtobuf(Buffer& out) const {
 
   for (size_t i = 0; i < meta_.size(); ++i) {
     const double* v = &values_[i * stride_];
+    const std::string_view labels = labelsOf(meta_[i]);
     metric.clear();
-    labelPairs(metric, labelsOf(meta_[i]), pair, value);
+    writeLabels(metric, labels);
     sub.clear();
     switch (opts_.type) {
       case MetricType::kCounter:
@@ -214,6 +301,49 @@ void Family::renderProtobuf(Buffer& out) const {
   std::memcpy(p, prefix.data(), prefix.size());
   std::memcpy(p + prefix.size(), fam.data(), fam.size());
   out.commitTo(p + prefix.size() + fam.size());
+}
+
+// Counter, gauge, untyped, info (the bulk of any exposition): sizes first,
+// then written straight into `out` with no intermediate copy.
+void Family::renderProtobufScalars(Buffer& out) const {
+  uint32_t type = mt::kGauge;  // gauges and info (no info type in the schema: client_golang's choice)
+  uint32_t field = m::kGauge;
+  if (opts_.type == MetricType::kCounter) type = mt::kCounter, field = m::kCounter;
+  if (opts_.type == MetricType::kUntyped) type = mt::kUntyped, field = m::kUntyped;
+  const size_t n = meta_.size();
+  thread_local std::vector<uint32_t> sizes;
+  sizes.resize(n);
+  size_t body = 1 + varintSize(opts_.name.size()) + opts_.name.size() + 2;  // name, type
+  if (!opts_.help.empty()) body += 1 + varintSize(opts_.help.size()) + opts_.help.size();
+  for (size_t i = 0; i < n; ++i) {
+    sizes[i] = static_cast<uint32_t>(labelsSize(labelsOf(meta_[i])) + 11);  // + the value message
+    body += 1 + varintSize(sizes[i]) + sizes[i];
+  }
+  char* p = out.ensure(varintSize(body) + body);
+  p = putVarint(p, body);
+  *p++ = static_cast<char>((mf::kName << 3) | kLen);
+  p = putVarint(p, opts_.name.size());
+  std::memcpy(p, opts_.name.data(), opts_.name.size());
+  p += opts_.name.size();
+  if (!opts_.help.empty()) {
+    *p++ = static_cast<char>((mf::kHelp << 3) | kLen);
+    p = putVarint(p, opts_.help.size());
+    std::memcpy(p, opts_.help.data(), opts_.help.size());
+    p += opts_.help.size();
+  }
+  *p++ = static_cast<char>((mf::kType << 3) | kVarint);
+  *p++ = static_cast<char>(type);
+  for (size_t i = 0; i < n; ++i) {
+    *p++ = static_cast<char>((mf::kMetric << 3) | kLen);
+    p = putVarint(p, sizes[i]);
+    p = putLabels(p, labelsOf(meta_[i]));
+    *p++ = static_cast<char>((field << 3) | kLen);
+    *p++ = 9;
+    *p++ = static_cast<char>((1 << 3) | kFixed64);  // Counter/Gauge/Untyped.value = 1
+    std::memcpy(p, &values_[i], 8);
+    p += 8;
+  }
+  out.commitTo(p);
 }
 
 }  // namespace bpfex::metrics
