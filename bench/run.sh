@@ -30,6 +30,13 @@ for n in "${sizes[@]}"; do
   "$root/build-rel/bench/serve_compare" serve "$n" $scrapes | tee -a "$out/serve.txt"
 done
 
+echo "| series | encoding | text render ms | text body | text serve median ms | protobuf render ms | protobuf body | protobuf serve median ms |" | tee "$out/protobuf.txt"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|" | tee -a "$out/protobuf.txt"
+for n in "${sizes[@]}"; do
+  [ "$n" -ge 100000 ] || continue
+  "$root/build-rel/bench/serve_compare" proto "$n" 10 | tee -a "$out/protobuf.txt"
+done
+
 echo "| server | series | RSS empty | RSS populated | RSS after 3 ticks/scrapes | bytes/series | peak bytes/series |" | tee "$out/memory.txt"
 echo "|---|---:|---:|---:|---:|---:|---:|" | tee -a "$out/memory.txt"
 for n in "${sizes[@]}"; do

@@ -4,6 +4,7 @@
 //
 //   serve_compare serve N SCRAPES   latency table rows (identity and gzip)
 //   serve_compare mem bpfex|promcpp N   resident memory per series
+//   serve_compare proto N SCRAPES   text vs protobuf: render, size, serve
 #include <curl/curl.h>
 #include <microhttpd.h>
 #include <prometheus/counter.h>
@@ -20,6 +21,7 @@
 
 #include "bench/series_shape.h"
 #include "export/http_server.h"
+#include "metrics/exposition.h"
 #include "metrics/registry.h"
 #include "metrics/snapshot.h"
 
@@ -33,10 +35,11 @@ size_t discard(char*, size_t s, size_t n, void* bytes) {
 }
 
 // One scrape on a fresh connection; returns seconds, sets *bytes.
-double scrape(int port, bool gzip, size_t* bytes) {
+double scrape(int port, bool gzip, size_t* bytes, const char* accept = nullptr) {
   CURL* c = curl_easy_init();
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/metrics";
   curl_slist* h = nullptr;
+  if (accept != nullptr) h = curl_slist_append(h, accept);
   // Raw gzip bytes are received, not decoded: the server's cost is measured.
   if (gzip) h = curl_slist_append(h, "Accept-Encoding: gzip");
   *bytes = 0;
@@ -170,6 +173,42 @@ int serve(size_t n, int scrapes) {
   return 0;
 }
 
+// Text 0.0.4 vs the protobuf exposition from the same registry, in one run:
+// render time, body size, and serve latency (scraped alternately).
+int proto(size_t n, int scrapes) {
+  metrics::Registry reg({.max_series = n + 10, .max_series_per_family = n + 10});
+  populateBpfex(reg, n);
+  metrics::VariantSet w{};
+  w[static_cast<size_t>(metrics::Format::kText004)] = {true, true};
+  w[static_cast<size_t>(metrics::Format::kProtobuf)] = {true, true};
+  double render_ms[2] = {0, 0};
+  for (int k = 0; k < 2; ++k) {
+    metrics::Buffer b;
+    const auto t0 = std::chrono::steady_clock::now();
+    metrics::renderRegistry(reg, k == 0 ? metrics::Format::kText004 : metrics::Format::kProtobuf, b);
+    render_ms[k] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1e3;
+  }
+  metrics::Publisher pub;
+  pub.publish(metrics::renderSnapshot(reg, w, 1, nullptr));
+  auto srv = exporter::HttpServer::start({.listen = "127.0.0.1:0"}, pub, {}).value();
+  const char* kProto = "Accept: application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";
+  for (bool gz : {false, true}) {
+    std::vector<double> tt, tp;
+    size_t bt = 0, bp = 0;
+    scrape(srv->port(), gz, &bt);
+    scrape(srv->port(), gz, &bp, kProto);
+    for (int k = 0; k < scrapes; ++k) {
+      tt.push_back(scrape(srv->port(), gz, &bt));
+      tp.push_back(scrape(srv->port(), gz, &bp, kProto));
+    }
+    std::printf("| %zu | %s | %.1f | %.2f MB | %.3f | %.1f | %.2f MB | %.3f |\n", n, gz ? "gzip" : "identity",
+                render_ms[0], static_cast<double>(bt) / 1e6, pct(tt, 0.5) * 1e3, render_ms[1],
+                static_cast<double>(bp) / 1e6, pct(tp, 0.5) * 1e3);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 int mem(const std::string& who, size_t n) {
   const double rss0 = vmKb("VmRSS:");
   double rss1 = 0, rss2 = 0;
@@ -215,6 +254,7 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   if (argc == 4 && std::string(argv[1]) == "serve") return serve(std::stoul(argv[2]), std::stoi(argv[3]));
   if (argc == 4 && std::string(argv[1]) == "mem") return mem(argv[2], std::stoul(argv[3]));
-  std::fprintf(stderr, "usage: %s serve N SCRAPES | mem bpfex|promcpp N\n", argv[0]);
+  if (argc == 4 && std::string(argv[1]) == "proto") return proto(std::stoul(argv[2]), std::stoi(argv[3]));
+  std::fprintf(stderr, "usage: %s serve N SCRAPES | mem bpfex|promcpp N | proto N SCRAPES\n", argv[0]);
   return 2;
 }
