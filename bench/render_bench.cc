@@ -41,41 +41,22 @@ Fixture& fixture(int64_t n) {
   return *f;
 }
 
-void BM_RenderText(benchmark::State& state) {
+void renderLoop(benchmark::State& state, metrics::Format format) {
   Fixture& f = fixture(state.range(0));
   metrics::Buffer out;
   for (auto _ : state) {
     out.clear();
-    metrics::renderRegistry(f.registry, metrics::Format::kText004, out);
+    metrics::renderRegistry(f.registry, format, out);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(out.size()));
 }
 
-void BM_RenderOpenMetrics(benchmark::State& state) {
-  Fixture& f = fixture(state.range(0));
-  metrics::Buffer out;
-  for (auto _ : state) {
-    out.clear();
-    metrics::renderRegistry(f.registry, metrics::Format::kOpenMetrics, out);
-    benchmark::DoNotOptimize(out.data());
-  }
-  state.SetItemsProcessed(state.iterations() * state.range(0));
-}
-
+void BM_RenderText(benchmark::State& state) { renderLoop(state, metrics::Format::kText004); }
+void BM_RenderOpenMetrics(benchmark::State& state) { renderLoop(state, metrics::Format::kOpenMetrics); }
 // The protobuf exposition (what Prometheus with native histograms asks for).
-void BM_RenderProtobuf(benchmark::State& state) {
-  Fixture& f = fixture(state.range(0));
-  metrics::Buffer out;
-  for (auto _ : state) {
-    out.clear();
-    metrics::renderRegistry(f.registry, metrics::Format::kProtobuf, out);
-    benchmark::DoNotOptimize(out.data());
-  }
-  state.SetItemsProcessed(state.iterations() * state.range(0));
-  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(out.size()));
-}
+void BM_RenderProtobuf(benchmark::State& state) { renderLoop(state, metrics::Format::kProtobuf); }
 
 // A tick's writes: every series set by its label values (lookup, no insert).
 void BM_UpdateByLabels(benchmark::State& state) {

@@ -161,25 +161,9 @@ char* putLabels(char* p, std::string_view text) {
 }
 
 void writeLabels(std::string& out, std::string_view text) {
-  forEachLabel(text, [&](const LabelText& l) {
-    tag(out, m::kLabel, kLen);
-    varint(out, pairSize(l));
-    bytesField(out, lp::kName, l.name);
-    tag(out, lp::kValue, kLen);
-    varint(out, l.raw_size);
-    if (l.raw_size == l.escaped.size()) {
-      out.append(l.escaped);
-      return;
-    }
-    for (size_t k = 0; k < l.escaped.size(); ++k) {
-      char c = l.escaped[k];
-      if (c == '\\' && k + 1 < l.escaped.size()) {
-        c = l.escaped[++k];
-        if (c == 'n') c = '\n';
-      }
-      out.push_back(c);
-    }
-  });
+  const size_t at = out.size();
+  out.resize(at + labelsSize(text));
+  putLabels(out.data() + at, text);
 }
 
 }  // namespace

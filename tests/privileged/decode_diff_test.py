@@ -35,13 +35,15 @@ import os
 import random
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testlib import fail, free_port  # noqa: E402
 
 MAP_TYPES = ["hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash", "lpm_trie"]
 PER_CPU = {"percpu_hash", "percpu_array", "lru_percpu_hash"}
@@ -52,11 +54,6 @@ BPF_MAP_TYPE = {"hash": "BPF_MAP_TYPE_HASH", "array": "BPF_MAP_TYPE_ARRAY",
 INTS = ["char", "signed char", "unsigned char", "short", "unsigned short", "int", "unsigned int",
         "long long", "unsigned long long", "__u8", "__s8", "__u16", "__s16", "__u32", "__s32", "__u64", "__s64",
         "long", "unsigned long"]
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    sys.exit(1)
 
 
 # ---- the generator ------------------------------------------------------------------
@@ -826,14 +823,6 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
         else:
             print("kept " + work)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 if __name__ == "__main__":

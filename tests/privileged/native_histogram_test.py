@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -29,23 +28,13 @@ import time
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from testlib import fail, free_port  # noqa: E402
+
 VALUES = [0, 0, 0, 1, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 100, 127, 128, 129, 1000, 1023, 1024, 1024,
           1025, 4096, 65535, 65536, 1000000, 1 << 30, (1 << 30) + 1, 123456789, 300, 300, 300, 512, 513]
 SLOTS = 40
 QUANTILES = [0.25, 0.5, 0.75, 0.9, 0.99]
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    sys.exit(1)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def get(url, timeout=5):
