@@ -279,7 +279,7 @@ Status BpfObject::initMaps() {
   return base::okStatus();
 }
 
-Status BpfObject::check(const ObjectSpec& spec) {
+Status BpfObject::check(const ObjectSpec& spec, std::vector<CheckedMap>* maps) {
   installPrint();
   auto obj = openObject(spec, "");
   if (!obj) return std::move(obj).error();
@@ -289,6 +289,25 @@ Status BpfObject::check(const ObjectSpec& spec) {
   for (const MapInit& init : spec.init)
     if (auto entries = encodeInit(shell.obj_, init); !entries)
       return std::move(entries).error().context("BPF object " + spec.name);
+  if (maps != nullptr) {
+    const struct btf* btf = bpf_object__btf(shell.obj_);
+    bpf_map* m = nullptr;
+    bpf_object__for_each_map(m, shell.obj_) {
+      if (bpf_map__is_internal(m)) continue;
+      CheckedMap c{.name = bpf_map__name(m)};
+      const auto type = bpf_map__type(m);
+      c.events = type == BPF_MAP_TYPE_RINGBUF || type == BPF_MAP_TYPE_PERF_EVENT_ARRAY;
+      if (btf != nullptr && bpf_map__btf_key_type_id(m) != 0 && bpf_map__btf_value_type_id(m) != 0) {
+        auto k = Layout::fromBtf(btf, bpf_map__btf_key_type_id(m), "key");
+        auto v = Layout::fromBtf(btf, bpf_map__btf_value_type_id(m), "value");
+        if (k && v) {
+          c.key = std::move(k).value();
+          c.value = std::move(v).value();
+        }
+      }
+      maps->push_back(std::move(c));
+    }
+  }
   return base::okStatus();
 }
 

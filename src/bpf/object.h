@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -86,7 +87,14 @@ class BpfObject {
   // Opens the object without loading it (no privileges needed), sets its
   // globals and encodes its init entries against the BTF: what `bpfex check`
   // can say about a spec before any kernel sees it.
-  static base::Status check(const ObjectSpec& spec);
+  // With `maps`, also what rules would see of its maps: name, and key and
+  // value layouts from the object's BTF (bpfex check runs rules against them).
+  struct CheckedMap {
+    std::string name;  // the map's own name (rules: "<object>/<name>")
+    bool events = false;  // a ring buffer or perf event array
+    std::optional<Layout> key, value;  // absent without BTF
+  };
+  static base::Status check(const ObjectSpec& spec, std::vector<CheckedMap>* maps = nullptr);
   ~BpfObject();
   BpfObject(const BpfObject&) = delete;
   BpfObject& operator=(const BpfObject&) = delete;

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "base/log.h"
+#include "daemon/check.h"
 #include "daemon/config.h"
 #include "daemon/push_job.h"
 #include "daemon/rule_test.h"
@@ -77,6 +78,9 @@ int main(int argc, char** argv) {
   addCommonFlags(run, run_flags);
   CLI::App* check = app.add_subcommand("check", "validate the config and rules, then exit");
   addCommonFlags(check, check_flags);
+  std::string check_format = "text";
+  check->add_option("--format", check_format, "text (one file:line: message per mistake) or json")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_subcommand("version", "print the version");
   bpfex::daemon::PushOptions push_opts;
   std::vector<std::string> push_labels, push_params;
@@ -187,16 +191,27 @@ int main(int argc, char** argv) {
     return bpfex::daemon::runRuleTests(test_files, test_verbose);
   }
   const Flags& flags = app.got_subcommand("run") ? run_flags : check_flags;
+  const bool json = app.got_subcommand("check") && check_format == "json";
   auto cfg = buildConfig(flags);
   if (!cfg) {
+    if (json) {
+      std::fputs(bpfex::daemon::formatIssuesJson({bpfex::daemon::parseIssue(cfg.error().message())}).c_str(), stdout);
+      return 2;
+    }
     std::fprintf(stderr, "bpfex: invalid configuration: %s\n", cfg.error().message().c_str());
     return 2;
   }
   (void)bpfex::base::setLogLevel(cfg->log_level);
   if (app.got_subcommand("check")) {
-    auto st = bpfex::daemon::checkRules(cfg.value());
-    if (!st) {
-      std::fprintf(stderr, "bpfex: %s\n", st.error().message().c_str());
+    (void)bpfex::base::setLogLevel("error");  // the report is the output
+    const auto issues = bpfex::daemon::checkConfig(cfg.value());
+    if (json) {
+      std::fputs(bpfex::daemon::formatIssuesJson(issues).c_str(), stdout);
+      return issues.empty() ? 0 : 1;
+    }
+    if (!issues.empty()) {
+      std::fputs(bpfex::daemon::formatIssues(issues).c_str(), stderr);
+      std::fprintf(stderr, "bpfex: %zu problem%s\n", issues.size(), issues.size() == 1 ? "" : "s");
       return 1;
     }
     std::printf("bpfex: configuration OK\n");

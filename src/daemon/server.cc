@@ -151,25 +151,6 @@ lua::RuleLimits ruleLimitsOf(const Config& cfg) {
           .max_families = cfg.rule_limits.max_families};
 }
 
-Status checkRules(const Config& cfg) {
-  for (const auto& o : cfg.bpf.objects)
-    if (auto st = bpf::BpfObject::check(o); !st) return st;
-  auto files = engine::ruleFiles(cfg.rules);
-  if (!files) return std::move(files).error();
-  auto rules = engine::compileRules(files.value(), ruleLimitsOf(cfg), cfg.rule_params);
-  if (!rules) return std::move(rules).error();
-  // The registry the daemon would have: its own metrics, then the rules'.
-  metrics::Registry registry;
-  metrics::Publisher publisher;
-  engine::Engine eng(registry, publisher, {});
-  (void)engine::makeProcessCollector(registry);
-  engine::BpfRuntime rt;
-  (void)rt.makeCollector(registry, eng);
-  engine::BpfDataSource data(rt);
-  engine::RuleEngine re(registry, &data, ruleLimitsOf(cfg));
-  return engine::RuleEngine::validate(rules.value(), registry, {}, cfg.rule_limits.max_families_total);
-}
-
 int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   Config cfg = initial_cfg;
   // Block the shutdown signals in every thread; the main thread waits for them.

@@ -5,6 +5,7 @@
 
 #include "base/result.h"
 #include "daemon/config.h"
+#include "lua/rule.h"
 
 namespace bpfex::daemon {
 
@@ -16,8 +17,7 @@ using ConfigLoader = std::function<base::Result<Config>()>;
 // through `reload`.
 int runDaemon(const Config& cfg, ConfigLoader reload);
 
-// Compiles every rule and validates its declarations against bpfex's own
-// metrics, as a reload would. Errors are file:line, one per line.
-base::Status checkRules(const Config& cfg);
+// The limits every entry into rule code runs under, from the configuration.
+lua::RuleLimits ruleLimitsOf(const Config& cfg);
 
 }  // namespace bpfex::daemon

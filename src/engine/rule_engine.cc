@@ -208,22 +208,26 @@ std::vector<std::string> RuleEngine::admit(const std::vector<const lua::Rule*>& 
       errors += r->name() + ": " + std::to_string(r->declarations().size()) + " metric families would bring the rules' total over " +
                 std::to_string(max_total) + " (rule_limits.max_families_total)\n";
     std::vector<std::string> added;
-    for (const auto& d : r->declarations()) {
+    for (size_t di = 0; di < r->declarations().size(); ++di) {
+      const metrics::FamilyOptions& d = r->declarations()[di];
       if (!errors.empty()) break;
+      // "file:line: " of the declaration, so check and reloads point at it.
+      const int line = r->declarationLine(di);
+      const std::string at = r->name() + (line > 0 ? ":" + std::to_string(line) : "") + ": ";
       if (auto it = owner.find(d.name); it != owner.end()) {
-        errors += r->name() + ": metric " + d.name + " is also declared by " + it->second + "\n";
+        errors += at + "metric " + d.name + " is also declared by " + it->second + "\n";
         break;
       }
       if (const std::string res = metrics::reservedReason(d.name); !res.empty()) {
-        errors += r->name() + ": " + res + "\n";
+        errors += at + res + "\n";
         break;
       }
       if (scratch.find(d.name) != nullptr) {
-        errors += r->name() + ": metric " + d.name + " is one of bpfex's own metrics\n";
+        errors += at + "metric " + d.name + " is one of bpfex's own metrics\n";
         break;
       }
       if (auto f = scratch.family(d); !f) {
-        errors += r->name() + ": " + f.error().message() + "\n";
+        errors += at + f.error().message() + "\n";
         break;
       }
       added.push_back(d.name);

@@ -221,6 +221,8 @@ struct Rule::Impl {
     metrics::Registry probe;
     if (auto f = probe.family(o); !f) return luaL_error(L, "%s", f.error().message().c_str());
     r->decls_.push_back(std::move(o));
+    lua_Debug ar;
+    r->decl_lines_.push_back(lua_getstack(L, 1, &ar) != 0 && lua_getinfo(L, "l", &ar) != 0 ? ar.currentline : 0);
     auto* h = static_cast<MetricHandle*>(lua_newuserdata(L, sizeof(MetricHandle)));
     h->decl = r->decls_.size() - 1;
     luaL_getmetatable(L, kMetricMeta);
@@ -254,6 +256,9 @@ struct Rule::Impl {
     luaL_checkstack(L, static_cast<int>(n) + 2, "labels");
     if (n > numbers().size()) numbers().resize(n);
     const bool positional = lua_objlen(L, idx) > 0;
+    if (positional && lua_objlen(L, idx) != n)
+      luaL_error(L, "metric %s: got %d label values for %d labels", o.name.c_str(),
+                 static_cast<int>(lua_objlen(L, idx)), static_cast<int>(n));
     for (size_t i = 0; i < n; ++i) {
       if (positional) lua_rawgeti(L, idx, static_cast<int>(i + 1));
       else rawField(L, idx, o.label_names[i].c_str());
@@ -283,9 +288,6 @@ struct Rule::Impl {
       const char* s = lua_tolstring(L, -1, &len);  // numbers become strings in place, on the stack
       out.emplace_back(s, len);
     }
-    if (positional && lua_objlen(L, idx) != n)
-      luaL_error(L, "metric %s: got %d label values for %d labels", o.name.c_str(),
-                 static_cast<int>(lua_objlen(L, idx)), static_cast<int>(n));
   }
 
   static metrics::Family* familyOf(lua_State* L, Rule* r, MetricHandle* h) {
@@ -295,10 +297,16 @@ struct Rule::Impl {
   }
 
   // A refused write is counted and remembered; the rule goes on.
-  static void report(Rule* r, const Status& st) {
+  // A refused write is counted and remembered with the rule's file:line
+  // (the writer is the Lua function one level up); the rule goes on.
+  static void report(lua_State* L, Rule* r, const Status& st) {
     if (st) return;
     ++r->metric_errors_;
-    r->last_metric_error_ = st.error().message();
+    lua_Debug ar;
+    std::string where;
+    if (lua_getstack(L, 1, &ar) != 0 && lua_getinfo(L, "Sl", &ar) != 0 && ar.currentline > 0)
+      where = r->fullChunkNames(std::string(ar.short_src)) + ":" + std::to_string(ar.currentline) + ": ";
+    r->last_metric_error_ = where + st.error().message();
   }
 
   template <typename Fn>
@@ -309,7 +317,7 @@ struct Rule::Impl {
     thread_local std::vector<std::string_view> lv;
     const int top = lua_gettop(L);
     labels(L, 2, f->options(), lv);
-    report(r, fn(L, f, metrics::LabelValues(lv)));
+    report(L, r, fn(L, f, metrics::LabelValues(lv)));
     lua_settop(L, top);
     return 0;
   }

@@ -149,6 +149,8 @@ class Rule {
 
   const std::string& name() const { return name_; }
   const std::vector<metrics::FamilyOptions>& declarations() const { return decls_; }
+  // The line of each declaration (same order; 0 when unknown).
+  int declarationLine(size_t i) const { return i < decl_lines_.size() ? decl_lines_[i] : 0; }
   const std::vector<metrics::Family*>& families() const { return families_; }
   const std::vector<AlertDecl>& alerts() const { return alert_decls_; }
   // The instances the last run fired (cleared when a run starts).
@@ -203,6 +205,7 @@ class Rule {
   uint32_t log_lines_ = 0;   // log() lines this run, and those refused past the cap
   uint64_t log_suppressed_ = 0;
   std::vector<metrics::FamilyOptions> decls_;
+  std::vector<int> decl_lines_;
   std::vector<metrics::Family*> families_;
   int tick_fns_ref_ = -1;  // registry ref of the on_tick function list
   double interval_ = 0;
