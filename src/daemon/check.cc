@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "base/lines.h"
 #include "bpf/object.h"
 #include "daemon/server.h"
 #include "engine/bpf_runtime.h"
@@ -97,15 +98,10 @@ CheckIssue locate(const std::string& msg, const std::string& rule) {
 }
 
 void addAll(std::vector<CheckIssue>& out, const std::string& text) {
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    if (nl == std::string::npos) nl = text.size();
-    const std::string line = text.substr(start, nl - start);
-    start = nl + 1;
-    if (line.empty() || line[0] == '\t' || line.rfind("stack traceback:", 0) == 0) continue;  // tracebacks
-    out.push_back(parseIssue(line));
-  }
+  base::forEachLine(text, [&](std::string_view line) {
+    if (line.empty() || line[0] == '\t' || line.rfind("stack traceback:", 0) == 0) return;  // tracebacks
+    out.push_back(parseIssue(std::string(line)));
+  });
 }
 
 }  // namespace

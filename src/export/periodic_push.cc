@@ -1,6 +1,7 @@
 #include "export/periodic_push.h"
 
 #include "base/clock.h"
+#include "base/lines.h"
 #include "base/log.h"
 
 namespace bpfex::exporter {
@@ -10,12 +11,7 @@ std::string filterFamilies(std::string_view text, const std::vector<std::regex>&
   std::string out;
   bool keep = false;
   std::string current;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    const std::string_view line = text.substr(pos, nl - pos);
-    pos = nl + 1;
+  base::forEachLine(text, [&](std::string_view line) {
     std::string_view name;
     if (line.rfind("# HELP ", 0) == 0 || line.rfind("# TYPE ", 0) == 0) {
       name = line.substr(7);
@@ -32,7 +28,7 @@ std::string filterFamilies(std::string_view text, const std::vector<std::regex>&
       out.append(line);
       out.push_back('\n');
     }
-  }
+  });
   return out;
 }
 
