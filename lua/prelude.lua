@@ -84,15 +84,17 @@ end
 -- turns 123456789012345 into "1.2345678901234e+14", and a label or key
 -- built from it would lose digits. (The `..` operator still uses "%.14g":
 -- concatenate tostring(v).)
+local exact_tostring
 do
   local lua_tostring, integer_text = tostring, api.integer_text
-  env.tostring = function(v)
+  exact_tostring = function(v)
     if type(v) == "number" and (v >= 1e14 or v <= -1e14) and v - v == 0 and v % 1 == 0 then
       return integer_text(v)
     end
     return lua_tostring(v)
   end
 end
+env.tostring = exact_tostring
 local function copy(t, except)
   local c = {}
   for k, v in pairs(t) do
@@ -206,7 +208,7 @@ local function accessors(desc)
         local names = f.enums
         a = function(p)
           local arr, t = p[cname], {}
-          for j = 1, count do local v = num(arr[j - 1]); t[j] = names[v] or tostring(v) end
+          for j = 1, count do local v = num(arr[j - 1]); t[j] = names[v] or exact_tostring(v) end
           return t
         end
       elseif kind == "b" then
@@ -224,7 +226,7 @@ local function accessors(desc)
       end
     elseif kind == "e" then
       local names = f.enums
-      a = function(p) local v = num(p[cname]); return names[v] or tostring(v) end
+      a = function(p) local v = num(p[cname]); return names[v] or exact_tostring(v) end
     elseif kind == "b" then
       a = function(p) return p[cname] ~= 0 end
     else

@@ -588,7 +588,11 @@ struct Rule::Impl {
       lua_setfield(L, -2, "count");
       lua_pushinteger(L, f.size);
       lua_setfield(L, -2, "size");
-      lua_pushboolean(L, emitted[i] && f.kind != bpf::FieldKind::kBytes);
+      // Floats take the C++ path too: LuaJIT's FFI hands a NaN read from
+      // memory to Lua with its payload, and LuaJIT's NaN-tagged values take
+      // some payloads for nil or a pointer (a random float crashed the
+      // daemon: decode_diff seed 22). lua_pushnumber canonicalizes NaNs.
+      lua_pushboolean(L, emitted[i] && f.kind != bpf::FieldKind::kBytes && f.kind != bpf::FieldKind::kFloat);
       lua_setfield(L, -2, "emitted");
       if (f.enums) {
         lua_newtable(L);

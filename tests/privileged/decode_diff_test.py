@@ -740,6 +740,11 @@ def main():
             expected[m["name"]] = exp
 
         # bpfex: every map as a foreign map, one tick, one scrape.
+        # (BPFEX_DIFF_MAPS=lo-hi narrows the run to maps m<lo>..m<hi>, to bisect.)
+        if os.environ.get("BPFEX_DIFF_MAPS"):
+            lo, hi = (int(x) for x in os.environ["BPFEX_DIFF_MAPS"].split("-"))
+            maps = [m for m in maps if lo <= int(m["name"][1:]) <= hi]
+            expected = {m["name"]: expected[m["name"]] for m in maps}
         port = free_port()
         rule = os.path.join(work, "diff.lua")
         write_rule(rule, maps)
