@@ -238,9 +238,8 @@ Result<Layout> Layout::fromDeclaration(std::string_view decl) {
   return Layout(std::move(fields), off);
 }
 
-namespace {
-
-base::Result<uint64_t> encodeNumber(const Field& f, const std::string& text) {
+base::Result<uint64_t> encodeValue(const Field& f, std::string_view sv) {
+  const std::string text(sv);
   const std::string what = "field " + f.name;
   if (f.kind == FieldKind::kBool) {
     if (text == "true" || text == "1") return 1;
@@ -259,7 +258,7 @@ base::Result<uint64_t> encodeNumber(const Field& f, const std::string& text) {
   std::string_view s = text;
   const bool neg = !s.empty() && s.front() == '-';
   if (neg) {
-    if (f.kind != FieldKind::kSigned) return base::Error::msg(what + ": " + text + " is negative");
+    if (!readsSigned(f)) return base::Error::msg(what + ": " + text + " is negative");
     s.remove_prefix(1);
   }
   int base = 10;
@@ -272,12 +271,13 @@ base::Result<uint64_t> encodeNumber(const Field& f, const std::string& text) {
   if (s.empty() || ec != std::errc() || p != s.data() + s.size())
     return base::Error::msg(what + ": \"" + text + "\" is not a number" +
                             (f.kind == FieldKind::kEnum ? " or a name of its enum" : ""));
-  if (f.size < 8 && !neg && v >> (f.size * 8) != 0)
-    return base::Error::msg(what + ": " + text + " does not fit in " + std::to_string(f.size) + " bytes");
-  return neg ? static_cast<uint64_t>(-static_cast<int64_t>(v)) : v;
+  const uint32_t bits = f.bit_size != 0 ? f.bit_size : std::min<uint32_t>(f.size, 8) * 8;
+  if ((!neg && bits < 64 && v >> bits != 0) || (neg && v > uint64_t{1} << (bits - 1)))
+    return base::Error::msg(what + ": " + text + " does not fit in " +
+                            (f.bit_size != 0 ? std::to_string(bits) + " bits" : std::to_string(f.size) + " bytes"));
+  return neg ? ~v + 1 : v;  // two's complement, without a signed overflow at INT64_MIN
 }
 
-}  // namespace
 
 base::Result<std::vector<uint8_t>> Layout::encode(const std::vector<std::pair<std::string, std::string>>& values) const {
   std::vector<uint8_t> out(size_, 0);
@@ -298,7 +298,7 @@ base::Result<std::vector<uint8_t>> Layout::encode(const std::vector<std::pair<st
       std::memcpy(out.data() + f->offset, text.data(), std::min<size_t>(text.size(), f->size));
       continue;
     }
-    auto v = encodeNumber(*f, text);
+    auto v = encodeValue(*f, text);
     if (!v) return std::move(v).error();
     const uint64_t x = v.value();
     std::memcpy(out.data() + f->offset, &x, f->size);  // little-endian: the low bytes

@@ -87,6 +87,12 @@ class Layout {
   uint32_t size_ = 0;
 };
 
+// One value in the text form configs, fixtures and lookup keys use: a
+// number (decimal, 0x hex, negative for signed fields; every 64-bit value
+// exactly), true/false, an enum's name, or a dotted IPv4 address for a
+// 4-byte unsigned field (network byte order). Errors name the field.
+base::Result<uint64_t> encodeValue(const Field& f, std::string_view text);
+
 // Readers. `base` points at the key or value; `i` selects an array element.
 uint64_t readUnsigned(const Field& f, const uint8_t* base, uint32_t i = 0);
 int64_t readSigned(const Field& f, const uint8_t* base, uint32_t i = 0);

@@ -1,6 +1,5 @@
 #include "engine/recorded_data.h"
 
-#include <charconv>
 #include <cstring>
 
 namespace bpfex::engine {
@@ -64,22 +63,9 @@ Status RecordedData::write(const bpf::Layout& l, uint8_t* base, const Fields& va
       } else if (f->kind == bpf::FieldKind::kString) {
         std::strncpy(reinterpret_cast<char*>(base + f->offset), s->c_str(), f->size);
       } else if (bpf::isIntegerKind(f->kind)) {
-        // Exact: every 64-bit value, in decimal or 0x hex, negative when signed.
-        std::string_view t = *s;
-        const bool neg = !t.empty() && t.front() == '-';
-        if (neg) t.remove_prefix(1);
-        int radix = 10;
-        if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
-          radix = 16;
-          t.remove_prefix(2);
-        }
-        uint64_t u = 0;
-        const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), u, radix);
-        const bool fits = ec == std::errc() && p == t.data() + t.size() && !t.empty() &&
-                          (!neg || (f->kind == bpf::FieldKind::kSigned && u <= uint64_t{1} << 63));
-        if (!fits) return Error::msg(what + ": " + name + ": \"" + *s + "\" is not an integer this field holds");
-        if (neg) u = ~u + 1;
-        std::memcpy(base + f->offset + idx * f->size, &u, f->size);  // little-endian: the low bytes
+        auto u = bpf::encodeValue(*f, *s);  // exact for every 64-bit value
+        if (!u) return Error::msg(what + ": " + u.error().message());
+        bpf::writeUnsigned(*f, base, u.value(), idx);
       } else {
         return Error::msg(what + ": " + name + " is a number, not \"" + *s + "\"");
       }

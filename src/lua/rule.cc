@@ -677,34 +677,11 @@ struct Rule::Impl {
     }
   }
 
-  // A lookup key's integer field from the value on top of the stack: a
-  // boolean, an integral number, or a string of decimal digits (how values
-  // beyond 2^53 reach rules), parsed exactly in the field's signedness.
-  static uint64_t keyInteger(lua_State* L, const bpf::Field& f, const std::string& map) {
-    const int t = lua_type(L, -1);
-    if (t == LUA_TBOOLEAN) return lua_toboolean(L, -1) ? 1 : 0;
-    if (t == LUA_TSTRING) {
-      size_t len = 0;
-      const char* s = lua_tolstring(L, -1, &len);
-      const char* end = s + len;
-      if (bpf::readsSigned(f)) {
-        int64_t v = 0;
-        if (auto [p, ec] = std::from_chars(s, end, v); ec == std::errc() && p == end) return static_cast<uint64_t>(v);
-      } else {
-        uint64_t v = 0;
-        if (auto [p, ec] = std::from_chars(s, end, v); ec == std::errc() && p == end) return v;
-      }
-      luaL_error(L, "lookup in %s: key field %s: \"%s\" is not an integer", map.c_str(), f.name.c_str(), s);
-    }
-    const double d = luaL_checknumber(L, -1);
-    if (std::trunc(d) != d || d < -9223372036854775808.0 || d >= 18446744073709551616.0)
-      luaL_error(L, "lookup in %s: key field %s: %s is not an integer", map.c_str(), f.name.c_str(), lua_tostring(L, -1));
-    return d < 0 ? static_cast<uint64_t>(static_cast<int64_t>(d)) : static_cast<uint64_t>(d);
-  }
-
   // One scalar of a lookup key from the value on top of the stack, in any
-  // form a view gives it: numbers, digit strings, booleans, enum names.
+  // form a view gives it: a number, a boolean, or text as configs take it
+  // (digit strings for values beyond 2^53, enum names: bpf::encodeValue).
   static void writeKeyScalar(lua_State* L, const bpf::Field& f, uint32_t e, uint8_t* kb, const std::string& map) {
+    const int t = lua_type(L, -1);
     if (f.kind == bpf::FieldKind::kFloat) {
       const double d = luaL_checknumber(L, -1);
       if (f.size == 4) {
@@ -715,17 +692,16 @@ struct Rule::Impl {
       }
       return;
     }
-    if (f.kind == bpf::FieldKind::kEnum && lua_type(L, -1) == LUA_TSTRING) {
-      const char* en = lua_tostring(L, -1);
-      for (const auto& [ev, n] : f.enums->values)
-        if (n == en) return bpf::writeUnsigned(f, kb, static_cast<uint64_t>(ev), e);
-      char* end = nullptr;
-      errno = 0;
-      (void)std::strtod(en, &end);  // an unnamed value, as views show it: its digits
-      if (end == en || *end != '\0')
-        luaL_error(L, "lookup in %s: %s has no enumerator %s", map.c_str(), f.name.c_str(), en);
+    if (t == LUA_TSTRING) {
+      auto u = bpf::encodeValue(f, lua_tostring(L, -1));
+      if (!u) luaL_error(L, "lookup in %s: %s", map.c_str(), u.error().message().c_str());
+      return bpf::writeUnsigned(f, kb, u.value(), e);
     }
-    bpf::writeUnsigned(f, kb, keyInteger(L, f, map), e);
+    if (t == LUA_TBOOLEAN) return bpf::writeUnsigned(f, kb, lua_toboolean(L, -1) ? 1 : 0, e);
+    const double d = luaL_checknumber(L, -1);
+    if (std::trunc(d) != d || d < -9223372036854775808.0 || d >= 18446744073709551616.0)
+      luaL_error(L, "lookup in %s: key field %s: %s is not an integer", map.c_str(), f.name.c_str(), lua_tostring(L, -1));
+    bpf::writeUnsigned(f, kb, d < 0 ? static_cast<uint64_t>(static_cast<int64_t>(d)) : static_cast<uint64_t>(d), e);
   }
 
   // A number as labels write it (exact digits when integral), else nil:

@@ -232,3 +232,25 @@ TEST_F(LayoutFromObject, EncodeTakesEnumeratorNames) {
 
 }  // namespace
 }  // namespace bpfex::bpf
+
+namespace bpfex::bpf {
+namespace {
+
+// One text form for configs, fixtures and lookup keys: every 64-bit value
+// exactly, ranges by the field's width (bitfields by their bits).
+TEST(LayoutEncodeValue, ExactAtTheEdgesOfEveryWidth) {
+  const Field s64{.name = "d", .kind = FieldKind::kSigned, .size = 8};
+  const Field u64{.name = "id", .kind = FieldKind::kUnsigned, .size = 8};
+  const Field bits{.name = "low", .kind = FieldKind::kUnsigned, .size = 4, .bit_size = 3};
+  EXPECT_EQ(encodeValue(s64, "-9223372036854775808").value(), uint64_t{1} << 63);
+  EXPECT_EQ(encodeValue(u64, "18446744073709551615").value(), ~uint64_t{0});
+  EXPECT_EQ(encodeValue(u64, "0xffffffffffffffff").value(), ~uint64_t{0});
+  EXPECT_FALSE(encodeValue(s64, "-9223372036854775809").ok());
+  EXPECT_FALSE(encodeValue(u64, "18446744073709551616").ok());
+  EXPECT_FALSE(encodeValue(u64, "-1").ok());
+  EXPECT_EQ(encodeValue(bits, "7").value(), 7u);
+  EXPECT_FALSE(encodeValue(bits, "8").ok());
+}
+
+}  // namespace
+}  // namespace bpfex::bpf
