@@ -43,7 +43,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import fail, free_port  # noqa: E402
+from testlib import fail, free_port, private_bpffs  # noqa: E402
 
 MAP_TYPES = ["hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash", "lpm_trie"]
 PER_CPU = {"percpu_hash", "percpu_array", "lru_percpu_hash"}
@@ -626,12 +626,7 @@ def main():
     bpfex = os.environ.get("BPFEX")
     if not bpfex:
         fail("BPFEX (the bpfex binary) is not set")
-    if not os.environ.get("BPFEX_DIFF_IN_NS"):
-        # A private mount namespace with a bpffs of its own, as on a machine
-        # where bpffs was never mounted: nothing of the host's is touched.
-        os.environ["BPFEX_DIFF_IN_NS"] = "1"
-        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private", sys.executable] + sys.argv)
-    subprocess.check_call(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"])
+    private_bpffs()
     print("seed %d, %d types (replay: BPFEX_DIFF_SEED=%d)" % (args.seed, args.types, args.seed), flush=True)
     rng = random.Random(args.seed)
     work = tempfile.mkdtemp(prefix="bpfex-diff-")
@@ -778,9 +773,9 @@ def main():
             fam = line[5:brace]
             lb = parse_labels(line[brace + 1:line.rindex("}")])
             got.setdefault(fam, {}).setdefault(lb["via"], {}).setdefault(lb["entry"], {})[lb["field"]] = lb["text"]
-        rules_state = urllib.request.urlopen("http://127.0.0.1:%d/rules" % port, timeout=10).read().decode()
-        if '"runtime"' in rules_state and '"last_error"' in rules_state and "error" in json.loads(rules_state).get("rules", [{}])[0].get("health", ""):
-            fail("the rule failed: " + rules_state[:3000])
+        rules_state = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/rules" % port, timeout=10).read())
+        if [r for r in rules_state["rules"] if r["health"] != "ok"]:
+            fail("the rule failed: " + json.dumps(rules_state)[:3000])
 
         # Compare field by field.
         problems = []

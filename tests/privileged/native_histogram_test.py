@@ -29,7 +29,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import fail, free_port  # noqa: E402
+from testlib import fail, free_port, private_bpffs  # noqa: E402
 
 VALUES = [0, 0, 0, 1, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 100, 127, 128, 129, 1000, 1023, 1024, 1024,
           1025, 4096, 65535, 65536, 1000000, 1 << 30, (1 << 30) + 1, 123456789, 300, 300, 300, 512, 513]
@@ -124,10 +124,7 @@ def main():
             print("SKIPPED: %s is not installed (tools/test.sh installs it)" % tool)
             sys.exit(77)
     bpfex = os.environ.get("BPFEX") or fail("BPFEX is not set")
-    if not os.environ.get("BPFEX_NH_IN_NS"):
-        os.environ["BPFEX_NH_IN_NS"] = "1"
-        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private", sys.executable] + sys.argv)
-    subprocess.check_call(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"])  # a bpffs of our own
+    private_bpffs()
 
     work = tempfile.mkdtemp(prefix="bpfex-nh-")
     procs = []

@@ -1,5 +1,7 @@
 """Helpers the Python tests share."""
+import os
 import socket
+import subprocess
 import sys
 
 
@@ -15,3 +17,13 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+def private_bpffs():
+    """Re-executes this script in a private mount namespace and mounts a bpffs
+    of its own there: a machine where bpffs was never mounted, and nothing of
+    the host's is touched. Returns in the re-executed process."""
+    if not os.environ.get("BPFEX_TEST_PRIVATE_NS"):
+        os.environ["BPFEX_TEST_PRIVATE_NS"] = "1"
+        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private", sys.executable] + sys.argv)
+    subprocess.check_call(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"])
