@@ -2,11 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <algorithm>
-#include <cctype>
-
 #include <cstdio>
 #include <filesystem>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -29,10 +27,8 @@ std::string at(const std::string& file, const YAML::Node& n) {
 // Integer literals stay text, so RecordedData parses them exactly: a double
 // would round a 64-bit id beyond 2^53.
 bool isIntegerLiteral(const std::string& s) {
-  size_t i = !s.empty() && s[0] == '-' ? 1 : 0;
-  if (s.size() > i + 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X')) i += 2;
-  return i < s.size() && std::all_of(s.begin() + static_cast<long>(i), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); }) &&
-         (s.find_first_of("abcdefABCDEF") == std::string::npos || s.find_first_of("xX") != std::string::npos);
+  static const std::regex kInteger("-?(0[xX][0-9a-fA-F]+|[0-9]+)");
+  return std::regex_match(s, kInteger);
 }
 
 RecordedData::Value scalar(const YAML::Node& v) {

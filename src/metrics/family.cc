@@ -281,12 +281,16 @@ Status Family::observe(LabelValues labels, double x) {
   const auto& b = opts_.buckets;
   const size_t bucket = static_cast<size_t>(std::lower_bound(b.begin(), b.end(), x) - b.begin());
   double* v = &values_[static_cast<size_t>(idx) * stride_];
-  const size_t nb = b.size() + 1;
-  (void)nb;
   v[bucket] += 1;
   v[stride_ - 2] += x;
   v[stride_ - 1] += 1;
   return err;
+}
+
+Status Family::checkCount(std::string_view what, double c) const {
+  if (c >= 0 && !std::isinf(c) && std::floor(c) == c) return base::okStatus();
+  return Error(EINVAL, "metric " + opts_.name + ": " + std::string(what) + " count " + formatGoFloat(c) +
+                           " is not a non-negative integer");
 }
 
 Status Family::setHistogram(LabelValues labels, std::span<const double> counts, double sum) {
@@ -297,9 +301,7 @@ Status Family::setHistogram(LabelValues labels, std::span<const double> counts, 
                              " bucket counts for " + std::to_string(nb) + " buckets (incl. +Inf)");
   double total = 0;
   for (double c : counts) {
-    if (!(c >= 0) || std::isinf(c) || std::floor(c) != c)
-      return Error(EINVAL, "metric " + opts_.name + ": bucket count " + formatGoFloat(c) +
-                               " is not a non-negative integer");
+    if (auto st = checkCount("bucket", c); !st) return st;
     total += c;
   }
   Status err;
@@ -319,14 +321,12 @@ Status Family::setLog2(LabelValues labels, std::span<const double> slots, double
   if (slots.size() != n)
     return Error(EINVAL, "metric " + opts_.name + ": got " + std::to_string(slots.size()) + " log2 slots for " +
                              std::to_string(n) + " buckets");
+  if (auto st = checkCount("zero", zero); !st) return st;
   double total = zero;
   for (double c : slots) {
-    if (!(c >= 0) || std::isinf(c) || std::floor(c) != c)
-      return Error(EINVAL, "metric " + opts_.name + ": slot count " + formatGoFloat(c) + " is not a non-negative integer");
+    if (auto st = checkCount("slot", c); !st) return st;
     total += c;
   }
-  if (!(zero >= 0) || std::isinf(zero) || std::floor(zero) != zero)
-    return Error(EINVAL, "metric " + opts_.name + ": zero count " + formatGoFloat(zero) + " is not a non-negative integer");
   Status err;
   const int64_t idx = seriesIndex(labels, &err);
   if (idx < 0) return err;

@@ -165,6 +165,7 @@ class Family {
   void compactArena();
   std::string_view labelsOf(const SeriesMeta& m) const { return {arena_.data() + m.off, m.len}; }
   base::Status typeError(std::string_view op) const;
+  base::Status checkCount(std::string_view what, double c) const;  // a histogram count: a whole number >= 0
   void renderProtobufScalars(Buffer& out) const;  // counters, gauges, untyped, info
   size_t sweep(uint32_t generation);
 
