@@ -62,7 +62,7 @@ std::shared_ptr<Snapshot> renderSnapshot(const Registry& registry, const Variant
         for (const auto& fam : registry.families()) hint += fam->renderSizeHint();
       auto b = std::make_shared<Buffer>(hint + 64);
       renderRegistry(registry, format, *b);
-      b->shrinkToFit();
+      if (wanted[f][0]) b->shrinkToFit();  // kept: no slack; only compressed: no copy
       plain = std::move(b);
     }
     if (need_gzip) {
