@@ -620,25 +620,50 @@ function vec.series(name, match)
   return out
 end
 
--- vec.rate(w, v), vec.increase(w, v), vec.delta(w, v): rate(x[range]) etc.
--- over a vector, each series' history kept in window w (declared with the
--- range); series without two samples in the window yet are left out.
-local function over_window(method)
-  return function(w, v)
-    local out = {}
-    for _, s in ipairs(v) do
-      local r = w[method](w, key_of(s.labels, sorted_names(s.labels)), s.value)
-      if r ~= nil then out[#out + 1] = { labels = s.labels, value = r } end
-    end
-    return out
+-- Range functions, PromQL's, as Prometheus 2.42 computes them (C++:
+-- src/lua/range_functions.cc). The first argument is where the samples are:
+--   a range r = range("x", "5m"): the registry's series x at tick resolution
+--     (all those any rule or bpfex serves), optionally only those matching
+--     `match` ({label = "value"}): vec.rate(r [, match]) is rate(x{match}[5m]);
+--   a window w = window("5m") fed with the vector v at each of the rule's
+--     runs: vec.rate(w, v) adds v's samples and is rate over them.
+-- Scalar arguments come where PromQL puts them: vec.predict_linear(r, t
+-- [, match]), vec.quantile_over_time(q, r [, match]). Series with no result
+-- (too few samples) are left out.
+local range_handles = setmetatable({}, { __mode = "k" })
+env.range = function(name, duration)
+  local h = api.range(name, duration)
+  range_handles[h] = true
+  return h
+end
+local function window_over(w, method, v, arg)
+  local out = {}
+  for _, s in ipairs(v) do
+    local r = w[method](w, key_of(s.labels, sorted_names(s.labels)), s.value, arg)
+    if r ~= nil then out[#out + 1] = { labels = s.labels, value = r } end
+  end
+  return out
+end
+local function range_function(fn, method)
+  return function(x, more)
+    if range_handles[x] then return api.range_eval(x, fn, nil, more) end
+    return window_over(x, method, more)
   end
 end
-vec.rate = over_window("rate")
-vec.increase = over_window("increase")
-vec.delta = over_window("delta")
-vec.avg_over_time = over_window("avg")
-vec.min_over_time = over_window("min")
-vec.max_over_time = over_window("max")
+for fn, method in pairs({ rate = "rate", increase = "increase", delta = "delta", irate = "irate",
+                          idelta = "idelta", changes = "changes", resets = "resets", deriv = "deriv",
+                          avg_over_time = "avg", min_over_time = "min", max_over_time = "max",
+                          sum_over_time = "sum", count_over_time = "count", last_over_time = "last" }) do
+  vec[fn] = range_function(fn, method)
+end
+function vec.predict_linear(x, t, more)
+  if range_handles[x] then return api.range_eval(x, "predict_linear", t, more) end
+  return window_over(x, "predict_linear", more, t)
+end
+function vec.quantile_over_time(q, x, more)
+  if range_handles[x] then return api.range_eval(x, "quantile_over_time", q, more) end
+  return window_over(x, "quantile", more, q)
+end
 
 env.vec = vec
 

@@ -123,6 +123,7 @@ int runOne(const std::string& file, bool verbose) {
       if (f->options().expire_unwritten && f->name().rfind("bpfex_", 0) != 0) families.insert(f->name());
 
     int tick_no = 0;
+    double last_time = now;
     for (const auto& tick : doc["ticks"]) {
       ++tick_no;
       const std::string where = at(file, tick) + " (tick " + std::to_string(tick_no) + ")";
@@ -132,6 +133,16 @@ int runOne(const std::string& file, bool verbose) {
           for (const auto& e : m.second) entries.emplace_back(fields(e["key"]), fields(e["value"]));
           if (auto st = data.setEntries(m.first.as<std::string>(), entries); !st) fail(where, st.error().message());
         }
+      if (tick["time"]) {
+        // An explicit time (seconds from the start), for irregular ticks.
+        const double t = 1000.0 + tick["time"].as<double>();
+        if (tick_no > 1 && !(t > last_time)) {
+          fail(where, "time must increase from tick to tick");
+          return failures;
+        }
+        now = t;
+      }
+      last_time = now;
       eng.tick();
       now += interval;
       const std::string status = re.statusJson();

@@ -130,6 +130,7 @@ void Engine::tick() {
   }
   updateSelfMetrics();
   registry_.sweep();
+  for (const auto& fn : observers_) fn(registry_);
 
   const double r0 = base::monotonicSeconds();
   auto snap = metrics::renderSnapshot(registry_, publisher_.wanted(base::monotonicNanos()),

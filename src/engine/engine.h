@@ -39,6 +39,9 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   void addCollector(std::string name, Collector c);
+  // Called after each tick's collectors and sweep, with the registry as it is
+  // about to be published (what a scrape of this tick will see).
+  void addObserver(std::function<void(const metrics::Registry&)> fn) { observers_.push_back(std::move(fn)); }
 
   // Runs fn on the engine thread before the next tick, and wakes the engine
   // so that happens now rather than at the next interval. Thread-safe.
@@ -70,6 +73,7 @@ class Engine {
   metrics::Publisher& publisher_;
   EngineOptions opts_;
   std::vector<Entry> collectors_;
+  std::vector<std::function<void(const metrics::Registry&)>> observers_;
   std::shared_ptr<const metrics::Snapshot> last_;
   uint64_t ticks_ = 0;
   double last_render_seconds_ = 0;

@@ -162,6 +162,14 @@ RuleEngine::RuleEngine(metrics::Registry& registry, lua::DataSource* data, lua::
   memory_ = reg({.name = "bpfex_rule_memory_bytes", .help = "Memory the rule's Lua state holds.",
                  .unit = "bytes", .label_names = {"rule"}, .expire_unwritten = true});
   loaded_ = reg({.name = "bpfex_rules_loaded", .help = "Rules loaded."});
+  history_series_ = reg({.name = "bpfex_rule_history_series",
+                         .help = "Series whose tick-resolution history is kept for the rules' range() selectors."});
+  history_samples_ = reg({.name = "bpfex_rule_history_samples",
+                          .help = "Samples kept for the rules' range() selectors."});
+  history_dropped_ = reg({.name = "bpfex_rule_history_series_dropped_total",
+                          .help = "Series a range() selector could not keep history for: the history's series or "
+                                  "sample cap was reached.",
+                          .type = MetricType::kCounter});
   reload_ok_ = reg({.name = "bpfex_config_last_reload_successful",
                     .help = "Whether the last configuration and rules reload succeeded."});
   reload_time_ = reg({.name = "bpfex_config_last_reload_success_timestamp_seconds",
@@ -400,6 +408,7 @@ Status RuleEngine::reload(const std::vector<std::string>& paths) {
   }
   rules_ = std::move(fresh);
   refused_ = std::move(refused);
+  watchRanges();
   (void)loaded_->set({}, static_cast<double>(rules_.size()));
   BPFEX_LOG_INFO("rules loaded: {}{}", rules_.size(),
                  refused_.empty() ? "" : ", refused: " + std::to_string(refused_.size()));
@@ -472,12 +481,30 @@ void RuleEngine::runRule(State& s, const lua::TickContext& ctx) {
     for (metrics::Family* f : s.rule->families()) f->touchAll();
 }
 
-Collector RuleEngine::collector(const Engine& engine) {
+void RuleEngine::watchRanges() {
+  std::map<std::string, int64_t> ranges;
+  for (const State& s : rules_)
+    for (const auto& r : s.rule->ranges()) ranges[r.metric] = std::max(ranges[r.metric], r.range_ms);
+  history_.setWatched(ranges);
+}
+
+Collector RuleEngine::collector(Engine& engine) {
+  if (!observing_) {
+    observing_ = true;
+    engine.addObserver([this](const metrics::Registry& reg) {
+      history_.record(reg, lua::toMillis(last_tick_mono_));
+      (void)history_series_->set({}, static_cast<double>(history_.series()));
+      (void)history_samples_->set({}, static_cast<double>(history_.samples()));
+      (void)history_dropped_->set({}, static_cast<double>(history_.dropped()));
+    });
+  }
   return Collector([this, &engine](metrics::Registry&) -> Status {
     lua::TickContext ctx;
     ctx.tick = engine.ticks() + 1;
     ctx.now_unix = unix_ ? unix_() : base::unixSeconds();
     ctx.now_mono = mono_ ? mono_() : base::monotonicSeconds();
+    last_tick_mono_ = ctx.now_mono;
+    ctx.history = &history_;
     ctx.data = data_;
     ctx.state_dir = state_dir_;
     ctx.restarts = restarts_;

@@ -31,6 +31,7 @@
 #include "engine/bpf_runtime.h"
 #include "engine/engine.h"
 #include "lua/rule.h"
+#include "lua/series_history.h"
 #include "metrics/registry.h"
 
 namespace bpfex::engine {
@@ -92,8 +93,9 @@ class RuleEngine {
   // Families all loaded rules may declare together (rule_limits.max_families_total).
   void setMaxFamiliesTotal(size_t n) { max_families_total_ = n; }
 
-  // Runs due rules; registered by the daemon as the "rules" collector.
-  Collector collector(const Engine& engine);
+  // Runs due rules; registered by the daemon as the "rules" collector. Also
+  // observes the engine's ticks to keep the history range() selects.
+  Collector collector(Engine& engine);
   // JSON for /rules: every rule's state, and the last reload.
   std::string statusJson() const;
   // Prometheus' /api/v1/alerts and /api/v1/rules shapes.
@@ -177,6 +179,13 @@ class RuleEngine {
   size_t max_families_total_ = kDefaultMaxFamiliesTotal;
 
   metrics::Family *runs_, *errors_, *duration_, *memory_, *loaded_, *reload_ok_, *reload_time_;
+  // What range() selects, at tick resolution; recorded after each tick at
+  // the time the rules saw (last_tick_mono_).
+  lua::SeriesHistory history_;
+  double last_tick_mono_ = 0;
+  bool observing_ = false;
+  metrics::Family *history_series_ = nullptr, *history_samples_ = nullptr, *history_dropped_ = nullptr;
+  void watchRanges();
   bool last_reload_ok_ = true;
   std::string last_reload_error_;
   double last_reload_time_ = 0, last_reload_success_time_ = 0;

@@ -1,17 +1,11 @@
 #include "lua/history.h"
 
-#include <algorithm>
-#include <cmath>
-#include <iterator>
-#include <limits>
+#include <vector>
 
 namespace bpfex::lua {
 
-namespace {
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-}
-
 void HistoryWindow::add(const std::string& key, double t, double v) {
+  const int64_t t_ms = toMillis(t);
   auto it = series_.find(key);
   if (it == series_.end()) {
     if (series_.size() >= kMaxKeys) return;
@@ -19,25 +13,24 @@ void HistoryWindow::add(const std::string& key, double t, double v) {
     key_bytes_ += key.size() + kPerKey;
   }
   Samples& s = it->second;
-  if (!s.empty() && s.back().first == t) {
-    s.back().second = v;  // same tick: replace
+  if (!s.empty() && s.back().t_ms >= t_ms) {
+    s.back().v = v;  // same time: replace
   } else {
-    s.emplace_back(t, v);
+    s.push_back({t_ms, v});
     ++samples_;
   }
-  // Keep samples within the span (plus the newest one outside it is not
-  // needed: Prometheus' range selectors are inclusive of [now - span, now]).
-  while (s.size() > 1 && s.front().first < t - seconds_) {
+  // [t - range, t] is closed at both ends (Prometheus 2.x).
+  while (!s.empty() && s.front().t_ms < t_ms - range_ms_) {
     s.pop_front();
     --samples_;
   }
-  if (t - last_sweep_ > seconds_) forgetStale(t);
+  if (t_ms - last_sweep_ms_ > range_ms_) forgetStale(t_ms);
 }
 
-void HistoryWindow::forgetStale(double now) {
-  last_sweep_ = now;
+void HistoryWindow::forgetStale(int64_t now_ms) {
+  last_sweep_ms_ = now_ms;
   for (auto it = series_.begin(); it != series_.end();) {
-    if (it->second.empty() || it->second.back().first < now - seconds_) {
+    if (it->second.empty() || it->second.back().t_ms < now_ms - range_ms_) {
       samples_ -= it->second.size();
       key_bytes_ -= it->first.size() + kPerKey;
       it = series_.erase(it);
@@ -47,59 +40,17 @@ void HistoryWindow::forgetStale(double now) {
   }
 }
 
-const HistoryWindow::Samples* HistoryWindow::find(const std::string& key) const {
+std::optional<double> HistoryWindow::eval(RangeFn fn, const std::string& key, double t, double arg) const {
   auto it = series_.find(key);
-  return it == series_.end() ? nullptr : &it->second;
-}
-
-double HistoryWindow::increase(const std::string& key, double, double) const {
-  const Samples* s = find(key);
-  if (s == nullptr || s->size() < 2) return kNaN;
-  double inc = 0;
-  for (size_t i = 1; i < s->size(); ++i) {
-    const double prev = (*s)[i - 1].second, cur = (*s)[i].second;
-    inc += cur >= prev ? cur - prev : cur;  // a drop is a counter reset
-  }
-  return inc;
-}
-
-double HistoryWindow::rate(const std::string& key, double now, double v) const {
-  const Samples* s = find(key);
-  if (s == nullptr || s->size() < 2) return kNaN;
-  const double span = s->back().first - s->front().first;
-  return span > 0 ? increase(key, now, v) / span : kNaN;
-}
-
-double HistoryWindow::delta(const std::string& key, double, double) const {
-  const Samples* s = find(key);
-  if (s == nullptr || s->size() < 2) return kNaN;
-  return s->back().second - s->front().second;
-}
-
-namespace {
-
-// Folds a series' samples with `op`, starting from the first; NaN when empty.
-template <class Samples, class Op>
-double fold(const Samples* s, Op op) {
-  if (s == nullptr || s->empty()) return std::numeric_limits<double>::quiet_NaN();
-  double acc = s->front().second;
-  for (auto it = std::next(s->begin()); it != s->end(); ++it) acc = op(acc, it->second);
-  return acc;
-}
-
-}  // namespace
-
-double HistoryWindow::avg(const std::string& key, double, double) const {
-  const Samples* s = find(key);
-  return fold(s, [](double a, double b) { return a + b; }) / static_cast<double>(s ? s->size() : 1);
-}
-
-double HistoryWindow::min(const std::string& key, double, double) const {
-  return fold(find(key), [](double a, double b) { return std::min(a, b); });
-}
-
-double HistoryWindow::max(const std::string& key, double, double) const {
-  return fold(find(key), [](double a, double b) { return std::max(a, b); });
+  if (it == series_.end()) return std::nullopt;
+  const int64_t t_ms = toMillis(t);
+  const Samples& s = it->second;
+  // The deque is not contiguous: copy the samples within the range.
+  std::vector<Point> p;
+  p.reserve(s.size());
+  for (const Point& pt : s)
+    if (pt.t_ms >= t_ms - range_ms_ && pt.t_ms <= t_ms) p.push_back(pt);
+  return evalRange(fn, p, t_ms, range_ms_, arg);
 }
 
 }  // namespace bpfex::lua

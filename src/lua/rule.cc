@@ -28,6 +28,8 @@
 #include "lua/history.h"
 #include "lua/instrument.h"
 #include "lua/pattern.h"
+#include "lua/range_functions.h"
+#include "lua/series_history.h"
 #include "lua/watchdog.h"
 #include "lua_prelude.h"  // generated: kPreludeSource
 
@@ -67,6 +69,7 @@ const char kRuleKey = 'r';  // registry key (address) of the Rule*
 
 constexpr const char* kMetricMeta = "bpfex.metric";
 constexpr const char* kWindowMeta = "bpfex.window";
+constexpr const char* kRangeMeta = "bpfex.range";
 constexpr const char* kAlertMeta = "bpfex.alert";
 constexpr const char* kMapMeta = "bpfex.map";
 
@@ -877,13 +880,16 @@ struct Rule::Impl {
     w->~HistoryWindow();
     return 0;
   }
-  template <double (HistoryWindow::*Fn)(const std::string&, double, double) const>
+  // w:<fn>(key, v [, arg]): adds the sample v of key at this run's time, and
+  // returns fn over the key's window (nil: no result, as PromQL's absent).
+  template <RangeFn Fn>
   static int windowOp(lua_State* L) {
     Rule* r = self(L);
     auto* w = static_cast<HistoryWindow*>(luaL_checkudata(L, 1, kWindowMeta));
     size_t len = 0;
     const char* k = luaL_checklstring(L, 2, &len);
     const double v = luaL_checknumber(L, 3);
+    const double arg = rangeFnTakesArg(Fn) ? luaL_checknumber(L, 4) : 0;
     const double now = r->ctx_ ? r->ctx_->now_mono : base::monotonicSeconds();
     const std::string key(k, len);
     const size_t before = w->bytes();
@@ -892,9 +898,9 @@ struct Rule::Impl {
                         static_cast<int>(std::min<size_t>(r->limits_.memory_bytes, INT32_MAX)));
     w->add(key, now, v);
     r->window_bytes_ = r->window_bytes_ - std::min(r->window_bytes_, before) + w->bytes();
-    const double out = (w->*Fn)(key, now, v);
-    if (std::isnan(out)) lua_pushnil(L);
-    else lua_pushnumber(L, out);
+    const std::optional<double> out = w->eval(Fn, key, now, arg);
+    if (out) lua_pushnumber(L, *out);
+    else lua_pushnil(L);
     return 1;
   }
 
@@ -1202,9 +1208,9 @@ struct Rule::Impl {
 
   // ---- series(name): the registry's current samples, as Prometheus scrapes them --
 
-  // Pushes {name = value, ...} parsed from escaped label text a="x",b="y".
-  static void pushLabels(lua_State* L, std::string_view text, std::string_view inner_name, std::string_view inner_value) {
-    lua_createtable(L, 0, 4);
+  // Calls fn(name, value) for each label of escaped label text a="x",b="y".
+  template <class Fn>
+  static void forEachLabel(std::string_view text, Fn&& fn) {
     size_t i = 0;
     std::string value;
     while (i < text.size()) {
@@ -1221,11 +1227,18 @@ struct Rule::Impl {
           value += text[j];
         }
       }
+      fn(name, std::string_view(value));
+      i = j + 2;  // past ",
+    }
+  }
+  // Pushes {name = value, ...} parsed from escaped label text a="x",b="y".
+  static void pushLabels(lua_State* L, std::string_view text, std::string_view inner_name, std::string_view inner_value) {
+    lua_createtable(L, 0, 4);
+    forEachLabel(text, [&](std::string_view name, std::string_view value) {
       lua_pushlstring(L, name.data(), name.size());
       lua_pushlstring(L, value.data(), value.size());
       lua_rawset(L, -3);
-      i = j + 2;  // past ",
-    }
+    });
     if (!inner_name.empty()) {
       lua_pushlstring(L, inner_name.data(), inner_name.size());
       lua_pushlstring(L, inner_value.data(), inner_value.size());
@@ -1242,17 +1255,7 @@ struct Rule::Impl {
     const std::string name = luaL_checkstring(L, 1);
     if (!r->in_tick_ || r->registry_ == nullptr) return luaL_error(L, "series: call it in on_tick functions");
     using metrics::Family;
-    const Family* f = r->registry_->find(name);
-    Family::Sample which = Family::Sample::kValue;
-    for (const auto& [suffix, kind] : {std::pair{std::string_view("_bucket"), Family::Sample::kBucket},
-                                       std::pair{std::string_view("_sum"), Family::Sample::kSum},
-                                       std::pair{std::string_view("_count"), Family::Sample::kCount}}) {
-      if (f != nullptr) break;
-      if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-        f = r->registry_->find(std::string_view(name).substr(0, name.size() - suffix.size()));
-        which = kind;
-      }
-    }
+    const auto [f, which] = resolveSampleName(*r->registry_, name);
     lua_newtable(L);
     if (f == nullptr) return 1;
     int n = 0;
@@ -1265,6 +1268,95 @@ struct Rule::Impl {
       lua_setfield(L, -2, "value");
       lua_rawseti(L, -2, ++n);
     });
+    return 1;
+  }
+
+  // ---- range(name, duration): a range selector over tick-resolution history --
+
+  // range(name, "5m") -> handle: declared at the top level, so the engine
+  // keeps name's samples from the load on (lua/series_history.h).
+  static int range(lua_State* L) {
+    Rule* r = self(L);
+    if (r->in_tick_) return luaL_error(L, "ranges are declared at the top level of a rule");
+    size_t len = 0;
+    const char* name = luaL_checklstring(L, 1, &len);
+    const std::string_view n(name, len);
+    bool valid = !n.empty() && n.size() <= 200;
+    for (size_t i = 0; valid && i < n.size(); ++i) {
+      const char c = n[i];
+      valid = std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':' ||
+              (i > 0 && std::isdigit(static_cast<unsigned char>(c)));
+    }
+    if (!valid) return luaL_error(L, "range: '%s' is not a metric name", name);
+    const double secs = durationArg(L, 2, "range");
+    if (!(secs > 0) || secs > 86400) return luaL_error(L, "a range is between 0 and 1 day");
+    if (r->ranges_.size() >= r->limits_.max_families) {
+      r->limit_hit_ = true;
+      return luaL_error(L, "more than %d ranges in one rule (rule_limits.max_families)",
+                        static_cast<int>(r->limits_.max_families));
+    }
+    r->ranges_.push_back({std::string(n), toMillis(secs)});
+    auto* idx = static_cast<uint32_t*>(lua_newuserdata(L, sizeof(uint32_t)));
+    *idx = static_cast<uint32_t>(r->ranges_.size() - 1);
+    luaL_getmetatable(L, kRangeMeta);
+    lua_setmetatable(L, -2);
+    return 1;
+  }
+
+  // api.range_eval(handle, fn_name, arg, match) -> {{labels, value}, ...}:
+  // fn over each selected series' samples in [now - range, now]; series with
+  // no result are left out, as PromQL leaves them out.
+  static int rangeEval(lua_State* L) {
+    Rule* r = self(L);
+    const auto* idx = static_cast<const uint32_t*>(luaL_checkudata(L, 1, kRangeMeta));
+    if (*idx >= r->ranges_.size()) return luaL_error(L, "not a range of this rule");
+    const RangeDecl& decl = r->ranges_[*idx];
+    const char* fn_name = luaL_checkstring(L, 2);
+    const std::optional<RangeFn> fn = rangeFnByName(fn_name);
+    if (!fn) return luaL_error(L, "%s is not a range function", fn_name);
+    const double arg = rangeFnTakesArg(*fn) ? luaL_checknumber(L, 3) : 0;
+    if (!r->in_tick_ || r->registry_ == nullptr || r->ctx_ == nullptr)
+      return luaL_error(L, "%s: call it in on_tick functions", fn_name);
+    std::vector<std::pair<std::string, std::string>> match;
+    if (!lua_isnoneornil(L, 4)) {
+      luaL_checktype(L, 4, LUA_TTABLE);
+      lua_pushnil(L);
+      while (lua_next(L, 4) != 0) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+          return luaL_error(L, "%s: a match is {label = \"value\", ...}", fn_name);
+        match.emplace_back(lua_tostring(L, -2), lua_tostring(L, -1));
+        lua_pop(L, 1);
+      }
+    }
+    static const SeriesHistory kNoHistory;
+    const SeriesHistory& history = r->ctx_->history != nullptr ? *r->ctx_->history : kNoHistory;
+    lua_newtable(L);
+    int n = 0;
+    history.select(*r->registry_, decl.metric, toMillis(r->ctx_->now_mono), decl.range_ms,
+                   [&](std::string_view labels, std::string_view in, std::string_view iv, std::span<const Point> pts) {
+                     if (!match.empty()) {
+                       // {k = "v"} as PromQL's k="v": an absent label is "".
+                       size_t matched = 0;
+                       auto count = [&](std::string_view k, std::string_view v) {
+                         for (const auto& [mk, mv] : match)
+                           if (mk == k) matched += mv == v ? 1 : match.size() + 1;
+                       };
+                       forEachLabel(labels, count);
+                       if (!in.empty()) count(in, iv);
+                       for (const auto& [mk, mv] : match)
+                         if (mv.empty() && labels.find(mk + "=\"") == std::string_view::npos && mk != in) ++matched;
+                       if (matched != match.size()) return;
+                     }
+                     const std::optional<double> v = evalRange(*fn, pts, toMillis(r->ctx_->now_mono), decl.range_ms, arg);
+                     if (!v) return;
+                     luaL_checkstack(L, 4, "range");
+                     lua_createtable(L, 0, 2);
+                     pushLabels(L, labels, in, iv);
+                     lua_setfield(L, -2, "labels");
+                     lua_pushnumber(L, *v);
+                     lua_setfield(L, -2, "value");
+                     lua_rawseti(L, -2, ++n);
+                   });
     return 1;
   }
 
@@ -1424,12 +1516,23 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
                            {"set_buckets", &guarded<&Impl::mSetBuckets>}, {"set_log2", &guarded<&Impl::mSetLog2>}, {"remove", &guarded<&Impl::mRemove>}},
              nullptr);
   handleType(kAlertMeta, {{"fire", &guarded<&Impl::alertFire>}}, nullptr);
-  handleType(kWindowMeta, {{"rate", &guarded<&Impl::windowOp<&HistoryWindow::rate>>},
-                           {"increase", &guarded<&Impl::windowOp<&HistoryWindow::increase>>},
-                           {"delta", &guarded<&Impl::windowOp<&HistoryWindow::delta>>},
-                           {"avg", &guarded<&Impl::windowOp<&HistoryWindow::avg>>},
-                           {"min", &guarded<&Impl::windowOp<&HistoryWindow::min>>},
-                           {"max", &guarded<&Impl::windowOp<&HistoryWindow::max>>}},
+  handleType(kRangeMeta, {}, nullptr);
+  handleType(kWindowMeta, {{"rate", &guarded<&Impl::windowOp<RangeFn::kRate>>},
+                           {"increase", &guarded<&Impl::windowOp<RangeFn::kIncrease>>},
+                           {"delta", &guarded<&Impl::windowOp<RangeFn::kDelta>>},
+                           {"irate", &guarded<&Impl::windowOp<RangeFn::kIrate>>},
+                           {"idelta", &guarded<&Impl::windowOp<RangeFn::kIdelta>>},
+                           {"changes", &guarded<&Impl::windowOp<RangeFn::kChanges>>},
+                           {"resets", &guarded<&Impl::windowOp<RangeFn::kResets>>},
+                           {"deriv", &guarded<&Impl::windowOp<RangeFn::kDeriv>>},
+                           {"predict_linear", &guarded<&Impl::windowOp<RangeFn::kPredictLinear>>},
+                           {"avg", &guarded<&Impl::windowOp<RangeFn::kAvg>>},
+                           {"min", &guarded<&Impl::windowOp<RangeFn::kMin>>},
+                           {"max", &guarded<&Impl::windowOp<RangeFn::kMax>>},
+                           {"sum", &guarded<&Impl::windowOp<RangeFn::kSum>>},
+                           {"count", &guarded<&Impl::windowOp<RangeFn::kCount>>},
+                           {"last", &guarded<&Impl::windowOp<RangeFn::kLast>>},
+                           {"quantile", &guarded<&Impl::windowOp<RangeFn::kQuantile>>}},
              &Impl::windowGc);
   handleType(kMapMeta, {}, nullptr);  // methods: the prelude's (api.map_methods)
 
@@ -1447,6 +1550,7 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   setFunctions(L, r.get(), impl, {{"alert", &guarded<&Impl::declAlert>}});
   setFunctions(L, r.get(), impl, {{"on_tick", &guarded<&Impl::onTick>}, {"interval", &guarded<&Impl::interval>},
                    {"window", &guarded<&Impl::window>}, {"log", &guarded<&Impl::log>},
+                   {"range", &guarded<&Impl::range>}, {"range_eval", &guarded<&Impl::rangeEval>},
                    {"map_view", &guarded<&Impl::mapView>}, {"map_layout", &guarded<&Impl::mapLayout>},
                    {"integer_text", &Impl::integerText},
                    {"map_info", &guarded<&Impl::mapInfo>}, {"map_lookup", &guarded<&Impl::mapLookup>}, {"read_field", &guarded<&Impl::readField>},

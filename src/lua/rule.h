@@ -35,6 +35,8 @@ struct lua_State;
 
 namespace bpfex::lua {
 
+class SeriesHistory;
+
 // A map's entries at this tick, per-CPU values already summed.
 struct MapView {
   const uint8_t* keys = nullptr;
@@ -100,6 +102,9 @@ struct TickContext {
   double now_unix = 0;
   double now_mono = 0;
   DataSource* data = nullptr;
+  // Tick-resolution history of the series rules select with range() (null:
+  // ranges see only the current tick).
+  const SeriesHistory* history = nullptr;
   JobHost* job = nullptr;  // set only for push jobs
   // The daemon's state directory (state.read/state.write; empty: none) and
   // how often bpfex started before with it (bpfex.restarts()).
@@ -156,6 +161,12 @@ class Rule {
   // The instances the last run fired (cleared when a run starts).
   const std::vector<AlertFiring>& fired() const { return fired_; }
   double intervalSeconds() const { return interval_; }
+  // The range selectors declared with range(): metric name and range (ms).
+  struct RangeDecl {
+    std::string metric;
+    int64_t range_ms;
+  };
+  const std::vector<RangeDecl>& ranges() const { return ranges_; }
 
   // Registers the declared families. The caller validated them first.
   base::Status bind(metrics::Registry& registry);
@@ -206,6 +217,7 @@ class Rule {
   uint64_t log_suppressed_ = 0;
   std::vector<metrics::FamilyOptions> decls_;
   std::vector<int> decl_lines_;
+  std::vector<RangeDecl> ranges_;
   std::vector<metrics::Family*> families_;
   int tick_fns_ref_ = -1;  // registry ref of the on_tick function list
   double interval_ = 0;

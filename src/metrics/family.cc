@@ -439,13 +439,14 @@ std::optional<double> Family::value(LabelValues labels) const {
   return values_[static_cast<size_t>(idx)];
 }
 
-void Family::forEachSample(Sample which, const SampleFn& fn) const {
+void Family::forEachSample(Sample which, const SampleFn& fn, bool written_this_cycle) const {
   const bool histogram = opts_.type == MetricType::kHistogram;
   const bool summary = opts_.type == MetricType::kSummary;
   if ((which == Sample::kBucket && !histogram) || ((which == Sample::kSum || which == Sample::kCount) && stride_ == 1) ||
       (which == Sample::kValue && histogram))
     return;
   for (size_t i = 0; i < meta_.size(); ++i) {
+    if (written_this_cycle && meta_[i].seen != owner_->generation_) continue;
     const std::string_view labels = labelsOf(meta_[i]);
     const double* v = &values_[i * stride_];
     switch (which) {

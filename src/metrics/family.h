@@ -132,7 +132,9 @@ class Family {
   enum class Sample : uint8_t { kValue, kBucket, kSum, kCount };
   using SampleFn = std::function<void(std::string_view labels, std::string_view inner_name,
                                       std::string_view inner_value, double v)>;
-  void forEachSample(Sample which, const SampleFn& fn) const;
+  // With `written_this_cycle`, only the series written (or touched) since the
+  // last sweep: the current tick's samples, for range selectors mid-tick.
+  void forEachSample(Sample which, const SampleFn& fn, bool written_this_cycle = false) const;
 
   // Appends this family's block in the given format. Nothing when empty.
   void render(Format format, Buffer& out) const;

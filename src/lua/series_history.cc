@@ -1,0 +1,127 @@
+#include "lua/series_history.h"
+
+#include <vector>
+
+namespace bpfex::lua {
+
+using metrics::Family;
+
+std::pair<const Family*, Family::Sample> resolveSampleName(const metrics::Registry& reg, std::string_view name) {
+  if (const Family* f = reg.find(name)) return {f, Family::Sample::kValue};
+  for (const auto& [suffix, kind] : {std::pair{std::string_view("_bucket"), Family::Sample::kBucket},
+                                     std::pair{std::string_view("_sum"), Family::Sample::kSum},
+                                     std::pair{std::string_view("_count"), Family::Sample::kCount}})
+    if (name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix)
+      if (const Family* f = reg.find(name.substr(0, name.size() - suffix.size()))) return {f, kind};
+  return {nullptr, Family::Sample::kValue};
+}
+
+namespace {
+
+std::string seriesKey(std::string_view labels, std::string_view inner_value) {
+  std::string key;
+  key.reserve(labels.size() + 1 + inner_value.size());
+  key.append(labels).push_back('\xff');
+  key.append(inner_value);
+  return key;
+}
+
+}  // namespace
+
+void SeriesHistory::setWatched(const std::map<std::string, int64_t>& ranges) {
+  for (auto it = names_.begin(); it != names_.end();) {
+    if (ranges.count(it->first)) {
+      ++it;
+      continue;
+    }
+    for (const auto& [key, s] : it->second.series) samples_ -= s.points.size();
+    series_count_ -= it->second.series.size();
+    it = names_.erase(it);
+  }
+  for (const auto& [name, range_ms] : ranges) names_[name].range_ms = range_ms;
+}
+
+void SeriesHistory::record(const metrics::Registry& reg, int64_t t_ms) {
+  for (auto& [name, w] : names_) {
+    const auto [family, which] = resolveSampleName(reg, name);
+    const int64_t oldest = t_ms - w.range_ms;
+    if (family != nullptr)
+      family->forEachSample(which, [&](std::string_view labels, std::string_view, std::string_view iv, double v) {
+        std::string key = seriesKey(labels, iv);
+        auto it = w.series.find(key);
+        if (it == w.series.end()) {
+          if (series_count_ >= limits_.max_series || samples_ >= limits_.max_samples) {
+            ++dropped_;
+            return;
+          }
+          it = w.series.emplace(std::move(key), Series{std::string(labels), std::string(iv), {}}).first;
+          ++series_count_;
+        }
+        auto& pts = it->second.points;
+        if (!pts.empty() && pts.back().t_ms >= t_ms) {
+          pts.back().v = v;  // the same tick recorded twice: the later wins
+          return;
+        }
+        pts.push_back({t_ms, v});
+        ++samples_;
+      });
+    // Drop what no range reaches any more, and series gone for a whole range.
+    for (auto it = w.series.begin(); it != w.series.end();) {
+      auto& pts = it->second.points;
+      while (!pts.empty() && pts.front().t_ms < oldest) {
+        pts.pop_front();
+        --samples_;
+      }
+      if (pts.empty()) {
+        it = w.series.erase(it);
+        --series_count_;
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+void SeriesHistory::select(const metrics::Registry& reg, const std::string& name, int64_t eval_ms,
+                           int64_t range_ms, const SeriesFn& fn) const {
+  auto wit = names_.find(name);
+  const auto [family, which] = resolveSampleName(reg, name);
+  const std::string_view inner_name = which == Family::Sample::kBucket ? "le"
+                                      : family != nullptr && family->type() == metrics::MetricType::kSummary &&
+                                              which == Family::Sample::kValue
+                                          ? "quantile"
+                                          : "";
+  // This tick's samples, written before the caller ran.
+  std::unordered_map<std::string, std::pair<std::string, double>> current;  // key -> (labels, value)
+  std::unordered_map<std::string, std::string> current_inner;
+  if (family != nullptr)
+    family->forEachSample(
+        which,
+        [&](std::string_view labels, std::string_view, std::string_view iv, double v) {
+          std::string key = seriesKey(labels, iv);
+          current_inner[key] = std::string(iv);
+          current.emplace(std::move(key), std::pair{std::string(labels), v});
+        },
+        /*written_this_cycle=*/true);
+  const int64_t oldest = eval_ms - range_ms;
+  std::vector<Point> pts;
+  if (wit != names_.end())
+    for (const auto& [key, s] : wit->second.series) {
+      pts.clear();
+      for (const Point& p : s.points)
+        if (p.t_ms >= oldest && p.t_ms <= eval_ms) pts.push_back(p);
+      if (auto c = current.find(key); c != current.end()) {
+        if (pts.empty() || pts.back().t_ms < eval_ms) pts.push_back({eval_ms, c->second.second});
+        current.erase(c);
+      }
+      if (!pts.empty()) fn(s.labels, s.inner_value.empty() ? "" : inner_name, s.inner_value, pts);
+    }
+  // Series first seen in this tick.
+  for (const auto& [key, c] : current) {
+    const Point p{eval_ms, c.second};
+    const std::string& iv = current_inner[key];
+    fn(c.first, iv.empty() ? "" : inner_name, iv, std::span<const Point>(&p, 1));
+  }
+}
+
+}  // namespace bpfex::lua
