@@ -4,7 +4,9 @@
 -- exists only in the Prometheus file.
 --
 -- Each block is its PromQL expression, step by step; vec.series() is the
--- instant selector, vec.rate(window, v) is rate(v[window]).
+-- instant selector, range("x", "5m") the range selector x[5m], and
+-- vec.rate(r, match) is rate(x{match}[5m]) as Prometheus computes it, over
+-- every tick's sample although this rule runs every 30 s.
 interval("30s")
 
 local drop_rate = alert{
@@ -50,8 +52,9 @@ local session_errors = alert{
   },
 }
 
-local packets_5m, drops_5m = window("5m"), window("5m")
-local violations_5m, session_errors_5m = window("5m"), window("5m")
+local packets_5m = range("vpn_packets_total", "5m")
+local violations_5m = range("vpn_policy_violations_total", "5m")
+local session_errors_5m = range("vpn_session_errors_total", "5m")
 
 local function fire_all(a, v)
   for _, s in ipairs(v) do a:fire(s.labels, s.value) end
@@ -60,8 +63,8 @@ end
 on_tick(function()
   -- sum by (hook) (rate(vpn_packets_total{action="drop"}[5m]))
   --   / sum by (hook) (rate(vpn_packets_total[5m])) > 0.05
-  local drops = vec.sum_by(vec.rate(drops_5m, vec.series("vpn_packets_total", { action = "drop" })), { "hook" })
-  local all = vec.sum_by(vec.rate(packets_5m, vec.series("vpn_packets_total")), { "hook" })
+  local drops = vec.sum_by(vec.rate(packets_5m, { action = "drop" }), { "hook" })
+  local all = vec.sum_by(vec.rate(packets_5m), { "hook" })
   fire_all(drop_rate, vec.filter(vec.binop(drops, "/", all), ">", 0.05))
 
   -- vpn_latency_microseconds{quantile="0.99"} > 50
@@ -74,8 +77,8 @@ on_tick(function()
   fire_all(idp_down, vec.filter(vec.series("vpn_idp_connected"), "==", 0))
 
   -- rate(vpn_policy_violations_total[5m]) > 100
-  fire_all(violation_spike, vec.filter(vec.rate(violations_5m, vec.series("vpn_policy_violations_total")), ">", 100))
+  fire_all(violation_spike, vec.filter(vec.rate(violations_5m), ">", 100))
 
   -- rate(vpn_session_errors_total[5m]) > 10
-  fire_all(session_errors, vec.filter(vec.rate(session_errors_5m, vec.series("vpn_session_errors_total")), ">", 10))
+  fire_all(session_errors, vec.filter(vec.rate(session_errors_5m), ">", 10))
 end)

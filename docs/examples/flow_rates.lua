@@ -15,7 +15,7 @@ on_tick(function()
     if labels.drop(ifname, "lo|docker.*") then
       local l = { capped(ifname), proto_name(key.proto) }
       total:set(l, value.packets)
-      local r = rates:rate(ifname .. "/" .. key.proto, value.packets)
+      local r = rates:irate(ifname .. "/" .. key.proto, value.packets)  -- PromQL irate: the last two samples
       if r then pps:set(l, r) end
     end
   end

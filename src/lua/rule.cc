@@ -1330,6 +1330,10 @@ struct Rule::Impl {
     }
     static const SeriesHistory kNoHistory;
     const SeriesHistory& history = r->ctx_->history != nullptr ? *r->ctx_->history : kNoHistory;
+    if (history.overflowed(decl.metric))
+      return luaL_error(L, "range %s: its history went past the cap of %d samples kept for all ranges; it is "
+                        "kept again after a reload (bpfex_rule_history_series_dropped_total)",
+                        decl.metric.c_str(), static_cast<int>(history.limits().max_samples));
     lua_newtable(L);
     int n = 0;
     history.select(*r->registry_, decl.metric, toMillis(r->ctx_->now_mono), decl.range_ms,

@@ -38,11 +38,16 @@ void SeriesHistory::setWatched(const std::map<std::string, int64_t>& ranges) {
     series_count_ -= it->second.series.size();
     it = names_.erase(it);
   }
-  for (const auto& [name, range_ms] : ranges) names_[name].range_ms = range_ms;
+  for (const auto& [name, range_ms] : ranges) {
+    Watched& w = names_[name];
+    w.range_ms = range_ms;
+    w.overflow = false;  // a reload tries again
+  }
 }
 
 void SeriesHistory::record(const metrics::Registry& reg, int64_t t_ms) {
   for (auto& [name, w] : names_) {
+    if (w.overflow) continue;
     const auto [family, which] = resolveSampleName(reg, name);
     const int64_t oldest = t_ms - w.range_ms;
     if (family != nullptr)
@@ -62,9 +67,22 @@ void SeriesHistory::record(const metrics::Registry& reg, int64_t t_ms) {
           pts.back().v = v;  // the same tick recorded twice: the later wins
           return;
         }
+        if (samples_ >= limits_.max_samples) {
+          w.overflow = true;
+          return;
+        }
         pts.push_back({t_ms, v});
         ++samples_;
       });
+    if (w.overflow) {
+      // Past the sample cap: forget this metric's history (and stop
+      // recording it) rather than serve a range with samples missing.
+      for (const auto& [key, s] : w.series) samples_ -= s.points.size();
+      dropped_ += w.series.size();
+      series_count_ -= w.series.size();
+      w.series.clear();
+      continue;
+    }
     // Drop what no range reaches any more, and series gone for a whole range.
     for (auto it = w.series.begin(); it != w.series.end();) {
       auto& pts = it->second.points;

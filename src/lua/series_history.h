@@ -10,8 +10,12 @@
 //   rules and collectors that ran before the caller, stamped with this tick's
 //   time: a rule after its writer evaluates over the current values, as a
 //   Prometheus scrape at that moment would.
-// - Bounded: at most `max_series` series and about `max_samples` samples;
-//   a series beyond either is not kept, and counted (dropped()).
+// - Bounded: at most `max_series` series and `max_samples` samples in all.
+//   A new series beyond max_series is not kept, and counted (dropped()). A
+//   metric whose samples would take the total past max_samples loses its
+//   history and is not recorded again until the next reload (the rules that
+//   select it get an error naming the cap, overflowed()): it never grows
+//   past the cap, and never serves a silently shortened range.
 // Thread safety: engine thread only.
 #pragma once
 
@@ -36,8 +40,8 @@ std::pair<const metrics::Family*, metrics::Family::Sample> resolveSampleName(con
                                                                              std::string_view name);
 
 struct HistoryLimits {
-  size_t max_series = 200'000;
-  size_t max_samples = 20'000'000;  // 16 bytes each
+  size_t max_series = 100'000;
+  size_t max_samples = 5'000'000;  // 16 bytes each (and deque blocks): about 100 MiB
 };
 
 class SeriesHistory {
@@ -60,6 +64,12 @@ class SeriesHistory {
   void select(const metrics::Registry& reg, const std::string& name, int64_t eval_ms, int64_t range_ms,
               const SeriesFn& fn) const;
 
+  // Whether `name`'s history went past the sample cap (see above).
+  bool overflowed(const std::string& name) const {
+    auto it = names_.find(name);
+    return it != names_.end() && it->second.overflow;
+  }
+  const Limits& limits() const { return limits_; }
   size_t series() const { return series_count_; }
   size_t samples() const { return samples_; }
   uint64_t dropped() const { return dropped_; }
@@ -71,6 +81,7 @@ class SeriesHistory {
   };
   struct Watched {
     int64_t range_ms = 0;
+    bool overflow = false;
     std::unordered_map<std::string, Series> series;  // key: labels '\xff' inner value
   };
   Limits limits_;

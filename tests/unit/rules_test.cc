@@ -251,11 +251,47 @@ TEST(Rules, RatesComeFromTheWindow) {
                      "on_tick(function() for k, v in bpf.map('t/c'):entries() do\n"
                      "  local r = w:increase('x', v.n); if r then g:set({}, r) end end end)\n");
   ASSERT_TRUE(h.rules.reload({h.dir.string()}).ok());
+  double t = 0;
+  h.rules.setClock([&t] { return t; }, [&t] { return 1000 + t; });
   for (double n : {10.0, 25.0, 5.0 /* reset */, 8.0}) {
     ASSERT_TRUE(h.data.setEntries("t/c", {{{{"id", 1.0}}, {{"n", n}}}}).ok());
     h.engine.tick();
+    t += 5;
   }
-  EXPECT_EQ(h.value("rate_g"), 15 + 5 + 3);  // 10->25, reset to 5, 5->8
+  // 10->25, reset to 5, 5->8: 23 over 15 s, extrapolated as Prometheus does:
+  // the first sample is far from the window's start, so by half an interval.
+  EXPECT_DOUBLE_EQ(*h.value("rate_g"), 23 * ((15 + 2.5) / 15));
+}
+
+TEST(Rules, RangesSeeEveryTickWhateverTheRuleInterval) {
+  Harness h;
+  const std::string w = h.file("a.lua", "local c = metric.counter('c_total', 'x')\nlocal n = 0\n"
+                                        "on_tick(function() n = n + 10; c:set({}, n) end)\n");
+  const std::string r = h.file("b.lua", R"(
+interval("30s")
+local r = range("c_total", "1m")
+local g = metric.gauge("seen", "x", {"what"})
+on_tick(function()
+  for _, s in ipairs(vec.count_over_time(r)) do g:set({"count"}, s.value) end
+  for _, s in ipairs(vec.rate(r)) do g:set({"rate"}, s.value) end
+end)
+)");
+  ASSERT_TRUE(h.rules.reload({w, r}).ok());
+  double t = 0;
+  h.rules.setClock([&t] { return t; }, [&t] { return 1000 + t; });
+  for (; t <= 30; t += 5) h.engine.tick();
+  // The reader ran at 0 and 30 s, and saw all 7 tick samples (10..70), the
+  // current one included: a 30 s window fed by its own runs would hold 2.
+  EXPECT_EQ(h.value("seen", {"count"}), 7);
+  // 60 over 30 s; extrapolated back to the counter's zero point (5 s before
+  // the first sample), not to the range's start: 70 per minute.
+  EXPECT_DOUBLE_EQ(*h.value("seen", {"rate"}), 60 * ((30.0 + 5) / 30 / 60));
+  EXPECT_EQ(h.value("bpfex_rule_history_series"), 1);
+  // A range is declared at the top level only.
+  h.file("c.lua", "on_tick(function() range('c_total', '1m') end)\n");
+  ASSERT_TRUE(h.rules.reload({h.dir.string()}).ok());
+  h.engine.tick();
+  EXPECT_NE(h.rules.statusJson().find("ranges are declared at the top level"), std::string::npos);
 }
 
 TEST(Rules, SeriesReadsOtherFamiliesAsPrometheusWouldScrapeThem) {
@@ -305,8 +341,11 @@ end)
   EXPECT_EQ(h.value("r_out", {"inf"}), 6);  // cumulative: 1 + 2 + 3
   EXPECT_EQ(h.value("r_out", {"count"}), 10);
   EXPECT_EQ(h.value("r_out", {"missing"}), 0);
-  EXPECT_EQ(h.value("r_out", {"rate_xdp"}), 8);  // (10 + 30) per 5 s
-  EXPECT_EQ(h.value("r_out", {"rate_tc"}), 2);
+  // A 1 m window with two samples 5 s apart, as Prometheus' rate() would
+  // have it: 10->20 and 30->60 extrapolated back to their zero points (5 s
+  // earlier), over 60 s.
+  EXPECT_DOUBLE_EQ(*h.value("r_out", {"rate_xdp"}), (10 + 30) * 2 / 60.0);
+  EXPECT_DOUBLE_EQ(*h.value("r_out", {"rate_tc"}), 10 * 2 / 60.0);
 }
 
 TEST(Rules, StateRoundTripsThroughTheStateDirectory) {
