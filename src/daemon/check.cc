@@ -17,6 +17,7 @@
 #include "engine/rule_engine.h"
 #include "lua/rule.h"
 #include "metrics/registry.h"
+#include "metrics/reserved.h"
 
 namespace bpfex::daemon {
 
@@ -194,6 +195,28 @@ std::vector<CheckIssue> checkConfig(const Config& cfg) {
     engine::RuleEngine re(registry, &bpf_data, ruleLimitsOf(cfg));
     if (auto st = engine::RuleEngine::validate(rules, registry, {}, cfg.rule_limits.max_families_total); !st)
       addAll(issues, st.error().message());
+  }
+
+  // Range selectors name a metric some rule declares, or one of bpfex's own:
+  // a misspelt name would select nothing, silently, forever.
+  {
+    std::set<std::string> declared;
+    for (const auto& r : rules)
+      for (const auto& d : r->declarations()) declared.insert(d.name);
+    for (const auto& r : rules)
+      for (const auto& rd : r->ranges()) {
+        bool known = false;
+        for (std::string_view suffix : {"", "_bucket", "_sum", "_count"}) {
+          const std::string_view m = rd.metric;
+          if (m.size() <= suffix.size() || m.substr(m.size() - suffix.size()) != suffix) continue;
+          const std::string base(m.substr(0, m.size() - suffix.size()));
+          if (declared.count(base) || !metrics::reservedReason(base).empty()) known = true;
+        }
+        if (!known)
+          issues.push_back({r->name(), rd.line, 0,
+                            "range " + rd.metric + ": no rule declares " + rd.metric +
+                                ", and it is not one of bpfex's own metrics"});
+      }
   }
 
   // One dry run per rule, in a registry of its own.

@@ -1295,7 +1295,10 @@ struct Rule::Impl {
       return luaL_error(L, "more than %d ranges in one rule (rule_limits.max_families)",
                         static_cast<int>(r->limits_.max_families));
     }
-    r->ranges_.push_back({std::string(n), toMillis(secs)});
+    // The rule's line: level 1 is the prelude's range() wrapper.
+    lua_Debug ar;
+    const int line = lua_getstack(L, 2, &ar) != 0 && lua_getinfo(L, "l", &ar) != 0 ? ar.currentline : 0;
+    r->ranges_.push_back({std::string(n), toMillis(secs), line});
     auto* idx = static_cast<uint32_t*>(lua_newuserdata(L, sizeof(uint32_t)));
     *idx = static_cast<uint32_t>(r->ranges_.size() - 1);
     luaL_getmetatable(L, kRangeMeta);

@@ -165,6 +165,7 @@ class Rule {
   struct RangeDecl {
     std::string metric;
     int64_t range_ms;
+    int line;  // where range() was called (0: unknown)
   };
   const std::vector<RangeDecl>& ranges() const { return ranges_; }
 

@@ -55,6 +55,21 @@ grep -q "twin.lua:1: .*chk_packets_total" <<<"$out" || fail "the clash does not 
 rm "$WORK/rules/twin.lua"
 pass "a metric name two rule files declare: file:line"
 
+# A range selector over a metric nothing serves: a typo that would select
+# nothing, forever. Over a rule's metric or one of bpfex's own it passes.
+good; cat >"$WORK/rules/ranges.lua" <<'LUA'
+interval("30s")
+local ok1 = range("chk_packets_total", "5m")
+local ok2 = range("bpfex_tick_duration_seconds_bucket", "5m")
+local typo = range("chk_packet_total", "5m")
+on_tick(function() end)
+LUA
+expect "$WORK/rules/ranges.lua:4: range chk_packet_total: no rule declares chk_packet_total, and it is not one of bpfex's own metrics"
+out=$("$BPFEX" check -c "$WORK/bpfex.yaml" 2>&1) || true
+[ "$(grep -c "range " <<<"$out")" = 1 ] || fail "ranges over served metrics are reported: $out"
+rm "$WORK/rules/ranges.lua"
+pass "a range over a metric nothing serves: file:line"
+
 # JSON: the same errors as data.
 good; sed -i 's|k.ifindex, k.hook|k.ifindx, k.hook|' "$WORK/rules/good.lua"
 rc=0; "$BPFEX" check -c "$WORK/bpfex.yaml" --format=json >"$WORK/out.json" || rc=$?
