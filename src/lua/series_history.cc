@@ -18,12 +18,10 @@ std::pair<const Family*, Family::Sample> resolveSampleName(const metrics::Regist
 
 namespace {
 
-std::string seriesKey(std::string_view labels, std::string_view inner_value) {
-  std::string key;
-  key.reserve(labels.size() + 1 + inner_value.size());
-  key.append(labels).push_back('\xff');
+// A series' key: its label text, a byte no label text has, its inner value.
+void seriesKey(std::string& key, std::string_view labels, std::string_view inner_value) {
+  key.assign(labels).push_back('\xff');
   key.append(inner_value);
-  return key;
 }
 
 }  // namespace
@@ -50,19 +48,27 @@ void SeriesHistory::record(const metrics::Registry& reg, int64_t t_ms) {
     if (w.overflow) continue;
     const auto [family, which] = resolveSampleName(reg, name);
     const int64_t oldest = t_ms - w.range_ms;
+    size_t pos = 0;
     if (family != nullptr)
       family->forEachSample(which, [&](std::string_view labels, std::string_view, std::string_view iv, double v) {
-        std::string key = seriesKey(labels, iv);
-        auto it = w.series.find(key);
-        if (it == w.series.end()) {
-          if (series_count_ >= limits_.max_series || samples_ >= limits_.max_samples) {
-            ++dropped_;
-            return;
+        const size_t at = pos++;
+        Series* series = at < w.by_position.size() ? w.by_position[at] : nullptr;
+        if (series == nullptr || series->labels != labels || series->inner_value != iv) {
+          seriesKey(key_, labels, iv);
+          auto it = w.series.find(key_);
+          if (it == w.series.end()) {
+            if (series_count_ >= limits_.max_series || samples_ >= limits_.max_samples) {
+              ++dropped_;
+              return;
+            }
+            it = w.series.emplace(key_, Series{std::string(labels), std::string(iv), {}, 0}).first;
+            ++series_count_;
           }
-          it = w.series.emplace(std::move(key), Series{std::string(labels), std::string(iv), {}}).first;
-          ++series_count_;
+          series = &it->second;
+          if (w.by_position.size() <= at) w.by_position.resize(at + 1, nullptr);
+          w.by_position[at] = series;
         }
-        auto& pts = it->second.points;
+        auto& pts = series->points;
         if (!pts.empty() && pts.back().t_ms >= t_ms) {
           pts.back().v = v;  // the same tick recorded twice: the later wins
           return;
@@ -81,6 +87,7 @@ void SeriesHistory::record(const metrics::Registry& reg, int64_t t_ms) {
       dropped_ += w.series.size();
       series_count_ -= w.series.size();
       w.series.clear();
+      w.by_position.clear();
       continue;
     }
     // Drop what no range reaches any more, and series gone for a whole range.
@@ -93,6 +100,7 @@ void SeriesHistory::record(const metrics::Registry& reg, int64_t t_ms) {
       if (pts.empty()) {
         it = w.series.erase(it);
         --series_count_;
+        w.by_position.clear();  // it may point at the erased one
       } else {
         ++it;
       }
@@ -109,37 +117,38 @@ void SeriesHistory::select(const metrics::Registry& reg, const std::string& name
                                               which == Family::Sample::kValue
                                           ? "quantile"
                                           : "";
-  // This tick's samples, written before the caller ran.
-  std::unordered_map<std::string, std::pair<std::string, double>> current;  // key -> (labels, value)
-  std::unordered_map<std::string, std::string> current_inner;
+  const int64_t oldest = eval_ms - range_ms;
+  const uint64_t call = ++select_calls_;
+  std::vector<Point> pts;
+  auto emit = [&](const Series& s, const Point* current) {
+    pts.clear();
+    for (const Point& p : s.points)
+      if (p.t_ms >= oldest && p.t_ms <= eval_ms) pts.push_back(p);
+    if (current != nullptr && (pts.empty() || pts.back().t_ms < eval_ms)) pts.push_back(*current);
+    if (!pts.empty()) fn(s.labels, s.inner_value.empty() ? "" : inner_name, s.inner_value, pts);
+  };
+  // The series written in this tick, before the caller ran: their history
+  // and this tick's sample.
   if (family != nullptr)
     family->forEachSample(
         which,
         [&](std::string_view labels, std::string_view, std::string_view iv, double v) {
-          std::string key = seriesKey(labels, iv);
-          current_inner[key] = std::string(iv);
-          current.emplace(std::move(key), std::pair{std::string(labels), v});
+          const Point current{eval_ms, v};
+          if (wit != names_.end()) {
+            seriesKey(key_, labels, iv);
+            if (auto it = wit->second.series.find(key_); it != wit->second.series.end()) {
+              it->second.visited = call;
+              emit(it->second, &current);
+              return;
+            }
+          }
+          fn(labels, iv.empty() ? "" : inner_name, iv, std::span<const Point>(&current, 1));  // new this tick
         },
         /*written_this_cycle=*/true);
-  const int64_t oldest = eval_ms - range_ms;
-  std::vector<Point> pts;
+  // The others: their history only.
   if (wit != names_.end())
-    for (const auto& [key, s] : wit->second.series) {
-      pts.clear();
-      for (const Point& p : s.points)
-        if (p.t_ms >= oldest && p.t_ms <= eval_ms) pts.push_back(p);
-      if (auto c = current.find(key); c != current.end()) {
-        if (pts.empty() || pts.back().t_ms < eval_ms) pts.push_back({eval_ms, c->second.second});
-        current.erase(c);
-      }
-      if (!pts.empty()) fn(s.labels, s.inner_value.empty() ? "" : inner_name, s.inner_value, pts);
-    }
-  // Series first seen in this tick.
-  for (const auto& [key, c] : current) {
-    const Point p{eval_ms, c.second};
-    const std::string& iv = current_inner[key];
-    fn(c.first, iv.empty() ? "" : inner_name, iv, std::span<const Point>(&p, 1));
-  }
+    for (const auto& [key, s] : wit->second.series)
+      if (s.visited != call) emit(s, nullptr);
 }
 
 }  // namespace bpfex::lua

@@ -28,6 +28,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "lua/range_functions.h"
 #include "metrics/registry.h"
@@ -78,16 +79,23 @@ class SeriesHistory {
   struct Series {
     std::string labels, inner_value;
     std::deque<Point> points;
+    mutable uint64_t visited = 0;  // select(): the call that passed it on already
   };
   struct Watched {
     int64_t range_ms = 0;
     bool overflow = false;
     std::unordered_map<std::string, Series> series;  // key: labels '\xff' inner value
+    // The series at each position of the family's last walk: a family walks
+    // its series in the same order every tick, so record() finds most of
+    // them here with one compare and no hashing (cleared when any goes).
+    std::vector<Series*> by_position;
   };
   Limits limits_;
   std::map<std::string, Watched> names_;
   size_t series_count_ = 0, samples_ = 0;
   uint64_t dropped_ = 0;
+  mutable uint64_t select_calls_ = 0;
+  mutable std::string key_;  // scratch: lookups build their key here, no allocation
 };
 
 }  // namespace bpfex::lua
