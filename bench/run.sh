@@ -53,3 +53,8 @@ if [ "$(id -u)" = 0 ]; then
 else
   echo "map_read_bench, prog_cost: SKIPPED (BPF maps and BPF_PROG_TEST_RUN need root)" | tee "$out/map_read.txt"
 fi
+
+# Range functions (issue #19): bpfex's tick-resolution history against the
+# real Prometheus evaluating the same rate() over the same shape.
+"$root/build-rel/bench/history_bench" 10000 100000 | tee "$out/history.txt"
+python3 "$root/bench/promql_peer.py" 10000 100000 | tee -a "$out/history.txt"
