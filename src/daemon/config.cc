@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "export/http_server.h"
 #include "metrics/text_format.h"
@@ -154,7 +155,22 @@ struct Walker {
         st = integer<unsigned>(kv.second, key, cfg.http.max_connections, 1, 65535);
       else if (key == "http.max_connections_per_ip")
         st = integer<unsigned>(kv.second, key, cfg.http.max_connections_per_ip, 0, 65535);
-      else if (key == "http.timeout") st = duration(kv.second, key, cfg.http.timeout_seconds);
+      else if (key == "http.timeout" || key == "http.read_timeout")
+        st = duration(kv.second, key, cfg.http.timeout_seconds);
+      else if (key == "http.write_timeout") st = duration(kv.second, key, cfg.http.write_timeout_seconds);
+      else if (key == "http.max_header_bytes")
+        st = integer<size_t>(kv.second, key, cfg.http.max_header_bytes, 4096, 1u << 20);
+      else if (key == "http.gzip") st = boolean(kv.second, key, cfg.http.gzip);
+      else if (key == "http.cors_origin") {
+        st = scalar(kv.second, key, cfg.http.cors_origin);
+        const std::string& o = cfg.http.cors_origin;
+        const bool origin = (o.rfind("http://", 0) == 0 || o.rfind("https://", 0) == 0) &&
+                            o.find_first_of(" ,\t\r\n") == std::string::npos && o.back() != '/';
+        if (st && !o.empty() && o != "*" && !origin)
+          st = fieldError(file, kv.second, key, "\"" + o + "\" is not \"*\" or an origin such as https://grafana.example.com (scheme and host, no path)");
+      }
+      else if (key == "http.health_stale_after")
+        st = duration(kv.second, key, cfg.http.health_stale_after_seconds);
       else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
       if (!st) return st;
     }
@@ -559,14 +575,20 @@ Status validateConfig(const Config& cfg) {
     return Error::msg("listen: " + hp.error().message());
   if (cfg.metrics_path.empty() || cfg.metrics_path.front() != '/')
     return Error::msg("metrics_path: \"" + cfg.metrics_path + "\" must start with /");
-  static const char* kReserved[] = {"/", "/healthz", "/readyz", "/-/reload"};
+  static const char* kReserved[] = {"/", "/health", "/healthz", "/readyz", "/-/reload"};
   for (const char* r : kReserved)
     if (cfg.metrics_path == r)
       return Error::msg("metrics_path: \"" + cfg.metrics_path + "\" is used by another endpoint");
   if (auto st = checkRange(cfg.tick_interval_seconds, 0.1, 3600, "tick_interval"); !st)
     return Error::msg("tick_interval: " + st.error().message());
-  if (auto st = checkRange(cfg.http.timeout_seconds, 1, 3600, "http.timeout"); !st)
-    return Error::msg("http.timeout: " + st.error().message());
+  if (auto st = checkRange(cfg.http.timeout_seconds, 1, 3600, "http.read_timeout"); !st)
+    return Error::msg("http.read_timeout: " + st.error().message());
+  if (auto st = checkRange(cfg.http.write_timeout_seconds, 1, 3600, "http.write_timeout"); !st)
+    return Error::msg("http.write_timeout: " + st.error().message());
+  if (!(cfg.http.health_stale_after_seconds > cfg.tick_interval_seconds))
+    return Error::msg("http.health_stale_after: " + base::formatSeconds(cfg.http.health_stale_after_seconds) +
+                      " must be longer than tick_interval (" + base::formatSeconds(cfg.tick_interval_seconds) +
+                      "), or /health is stale between two ticks");
   if (cfg.log_level != "debug" && cfg.log_level != "info" && cfg.log_level != "warn" &&
       cfg.log_level != "error")
     return Error::msg("log_level: \"" + cfg.log_level + "\" is not one of debug, info, warn, error");

@@ -49,7 +49,12 @@ struct Config {
     unsigned threads = 2;              // http.threads: 1..64
     unsigned max_connections = 4096;   // http.max_connections: 1..65535
     unsigned max_connections_per_ip = 0;  // http.max_connections_per_ip: 0 (none)..65535
-    double timeout_seconds = 30;       // http.timeout: idle connection timeout, 1s..1h
+    double timeout_seconds = 30;       // http.read_timeout (alias http.timeout): silence while a request arrives, 1s..1h
+    double write_timeout_seconds = 30;  // http.write_timeout: no progress while a response is sent, 1s..1h
+    size_t max_header_bytes = 32768;   // http.max_header_bytes: request line and headers, 4 KiB..1 MiB
+    bool gzip = true;                  // http.gzip: false serves identity bodies only
+    std::string cors_origin;           // http.cors_origin: "" (off), "*" or an http(s) origin
+    double health_stale_after_seconds = 30;  // http.health_stale_after: /health is "stale" past it
   } http;
   struct Exposition {
     int gzip_level = 1;                       // exposition.gzip_level: 1..9

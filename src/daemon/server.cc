@@ -12,9 +12,11 @@
 #include <mutex>
 #include <thread>
 
+#include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "bpf/object.h"
+#include "daemon/health.h"
 #include "engine/bpf_runtime.h"
 #include "engine/engine.h"
 #include "engine/rule_engine.h"
@@ -72,6 +74,7 @@ std::string landingPage(const Config& cfg) {
       "<h1>bpfex</h1>\n<p>version " + htmlEscape(kVersion) + ", revision " + htmlEscape(kRevision) +
       "</p>\n<ul>\n<li><a href=\"" + htmlEscape(cfg.metrics_path) + "\">" + htmlEscape(cfg.metrics_path) +
       "</a>: metrics (text 0.0.4 or OpenMetrics 1.0 by Accept; gzip by Accept-Encoding)</li>\n"
+      "<li><a href=\"/health\">/health</a>: status JSON (NetProbe's): \"ok\", or \"stale\" (503) when the last collection is older than http.health_stale_after</li>\n"
       "<li><a href=\"/healthz\">/healthz</a>: alive</li>\n"
       "<li><a href=\"/readyz\">/readyz</a>: ready after the first collection tick</li>\n"
       "<li><a href=\"/rules\">/rules</a>: loaded rules, their runs and last errors (JSON)</li>\n"
@@ -328,6 +331,25 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
                                                           st.error().message() + "\n", {}};
                       }});
   }
+  // /health reads the server it is served by: set once it listens.
+  std::atomic<const exporter::HttpServer*> health_server{nullptr};
+  routes.push_back({"/health", {"GET"}, [&publisher, &health_server, stale = cfg.http.health_stale_after_seconds](
+                                            const exporter::HttpRequest&) {
+                      HealthInput in;
+                      in.now_unix = base::unixSeconds();
+                      in.stale_after_seconds = stale;
+                      if (const exporter::HttpServer* srv = health_server.load()) {
+                        in.port = srv->port();
+                        for (const auto& rc : srv->stats().requests) in.requests += rc.count;
+                      }
+                      if (auto snap = publisher.current()) {
+                        in.collections = snap->tick;
+                        in.last_collection_unix = snap->unix_time;
+                        in.series = snap->series;
+                      }
+                      HealthResponse h = health(in);
+                      return exporter::HttpResponse{h.status, "application/json", std::move(h.body), {}};
+                    }});
   routes.push_back({"/healthz", {"GET"}, [](const exporter::HttpRequest&) {
                       return exporter::HttpResponse{200, "text/plain; charset=utf-8", "ok\n", {}};
                     }});
@@ -353,6 +375,10 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
                                           .max_connections = cfg.http.max_connections,
                                           .max_connections_per_ip = cfg.http.max_connections_per_ip,
                                           .timeout_seconds = static_cast<unsigned>(cfg.http.timeout_seconds),
+                                          .write_timeout_seconds = static_cast<unsigned>(cfg.http.write_timeout_seconds),
+                                          .max_header_bytes = cfg.http.max_header_bytes,
+                                          .gzip = cfg.http.gzip,
+                                          .cors_origin = cfg.http.cors_origin,
                                           .web = std::move(web)},
                                          publisher, std::move(routes));
   if (!srv) {
@@ -360,6 +386,7 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
     return 1;
   }
   server_ptr = srv.value().get();
+  health_server.store(server_ptr);
 
   // Optional push mode (hosts that cannot be scraped): its own thread.
   std::unique_ptr<exporter::PeriodicPusher> pusher;
@@ -433,6 +460,7 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   engine_thread.join();
   if (pusher) pusher->stop();  // the final push, from the last snapshot
   server_ptr = nullptr;
+  health_server.store(nullptr);
   srv.value().reset();
   bpf_runtime.stop();
   BPFEX_LOG_INFO("stopped");

@@ -87,9 +87,14 @@ struct HttpServer::Callbacks {
       *con_cls = fresh;
       // Every endpoint: the guard (when a web config is given) decides before
       // a body is read or a route runs. Without one, nothing is in the way.
-      if (!self->guard_) return MHD_YES;
+      const bool preflight = isPreflight(self, c, method);
+      if (!self->guard_) return preflight ? answerPreflight(self, c, fresh, url) : MHD_YES;
       const char* authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
       WebGuard::Verdict v = self->guard_->decide(c, authz ? authz : "");
+      // A browser's preflight never carries credentials (Fetch): it is
+      // answered without them, but not past a rate limit or a missing
+      // client certificate.
+      if (preflight && (v.status == 0 || v.status == 401)) return answerPreflight(self, c, fresh, url);
       if (v.status != 0) {
         fresh->route = self->routeIndex(url);
         fresh->refused = true;
@@ -152,11 +157,43 @@ struct HttpServer::Callbacks {
     return queue(self, c, st, resp);
   }
 
-  // http_server_config.headers: a snapshot shared by responses, not a copy each.
+  // Every response: CORS when enabled, and http_server_config.headers (a
+  // snapshot shared by responses, not a copy each).
   static void addGuardHeaders(const HttpServer* self, MHD_Response* resp) {
+    if (!self->opts_.cors_origin.empty()) {
+      MHD_add_response_header(resp, "Access-Control-Allow-Origin", self->opts_.cors_origin.c_str());
+      if (self->opts_.cors_origin != "*") MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+    }
     if (!self->guard_) return;
     const auto headers = self->guard_->headers();
     for (const auto& [k, v] : *headers) MHD_add_response_header(resp, k.c_str(), v.c_str());
+  }
+
+  // A CORS preflight: OPTIONS with Origin and Access-Control-Request-Method,
+  // when CORS is enabled.
+  static bool isPreflight(const HttpServer* self, MHD_Connection* c, const char* method) {
+    return !self->opts_.cors_origin.empty() && std::string_view(method) == "OPTIONS" &&
+           MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin") != nullptr &&
+           MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Method") != nullptr;
+  }
+  static MHD_Result answerPreflight(HttpServer* self, MHD_Connection* c, RequestState* st, const char* url) {
+    st->route = self->routeIndex(url);
+    st->refused = true;  // answered: what the client still sends is discarded
+    std::string methods = "GET, HEAD, OPTIONS";
+    if (st->route > 0 && st->route <= self->routes_.size())
+      for (const auto& m : self->routes_[st->route - 1].methods)
+        if (m != "GET") methods += ", " + m;
+    return queue(self, c, st,
+                 {204, "text/plain; charset=utf-8", "", {{"Access-Control-Allow-Methods", methods},
+                                                          {"Access-Control-Allow-Headers",
+                                                           "Accept, Accept-Encoding, Authorization, Content-Type"},
+                                                          {"Access-Control-Max-Age", "600"}}});
+  }
+
+  // The response phase has its own timeout (a client that stops reading).
+  static void startWriting(const HttpServer* self, MHD_Connection* c) {
+    if (self->opts_.write_timeout_seconds > 0 && self->opts_.write_timeout_seconds != self->opts_.timeout_seconds)
+      MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, self->opts_.write_timeout_seconds);
   }
 
   static MHD_Result methodNotAllowed(HttpServer* self, MHD_Connection* c, RequestState* st,
@@ -180,7 +217,7 @@ struct HttpServer::Callbacks {
     const char* accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     const char* enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
     const metrics::Format want = metrics::negotiateFormat(accept ? accept : "");
-    const bool gzip_ok = enc != nullptr && metrics::acceptsGzip(enc);
+    const bool gzip_ok = self->opts_.gzip && enc != nullptr && metrics::acceptsGzip(enc);
     self->publisher_.noteDemand(want, gzip_ok, st->start_ns);
     // The first scrape of a variant waits for the engine to render it (once;
     // then every tick renders it while it is asked for). After the wait, the
@@ -206,6 +243,7 @@ struct HttpServer::Callbacks {
     if (v.gzip) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
     addGuardHeaders(self, resp);
+    startWriting(self, c);
     st->is_scrape = true;
     st->bytes = body->size();
     const MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, resp);
@@ -222,16 +260,20 @@ struct HttpServer::Callbacks {
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r.content_type.c_str());
     for (const auto& [k, v] : r.headers) MHD_add_response_header(resp, k.c_str(), v.c_str());
     addGuardHeaders(self, resp);
+    startWriting(self, c);
     const MHD_Result rc = MHD_queue_response(c, static_cast<unsigned>(r.status), resp);
     MHD_destroy_response(resp);
     self->count(st->route, r.status);
     return rc;
   }
 
-  static void onCompleted(void* cls, MHD_Connection* /*c*/, void** con_cls,
-                          MHD_RequestTerminationCode toe) {
+  static void onCompleted(void* cls, MHD_Connection* c, void** con_cls, MHD_RequestTerminationCode toe) {
     auto* self = static_cast<HttpServer*>(cls);
     auto* st = static_cast<RequestState*>(*con_cls);
+    // Back to the read timeout while the connection waits for its next request.
+    if (c != nullptr && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && self->opts_.write_timeout_seconds > 0 &&
+        self->opts_.write_timeout_seconds != self->opts_.timeout_seconds)
+      MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, self->opts_.timeout_seconds);
     if (st == nullptr) return;
     if (st->is_scrape && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
       const auto ns = static_cast<uint64_t>(base::monotonicNanos() - st->start_ns);
@@ -335,6 +377,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions opts,
       // A deep backlog: a burst of connects waits for accept, not for a SYN retry.
       {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, nullptr},
   };
+  if (self->opts_.max_header_bytes > 0)
+    // The connection's memory pool holds the request line and headers (and
+    // the response's headers, which bpfex keeps small).
+    o.push_back({MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(self->opts_.max_header_bytes), nullptr});
   if (self->opts_.max_connections_per_ip > 0)
     o.push_back({MHD_OPTION_PER_IP_CONNECTION_LIMIT, self->opts_.max_connections_per_ip, nullptr});
   if (threads > 1) o.push_back({MHD_OPTION_THREAD_POOL_SIZE, threads, nullptr});

@@ -44,7 +44,19 @@ struct HttpOptions {
   unsigned threads = 2;
   unsigned max_connections = 4096;
   unsigned max_connections_per_ip = 0;  // 0: no per-address limit
+  // Read timeout: how long a connection may stay silent while a request
+  // arrives, and between keep-alive requests.
   unsigned timeout_seconds = 30;
+  // Write timeout: how long a response may make no progress (a client that
+  // stops reading); 0: the read timeout.
+  unsigned write_timeout_seconds = 0;
+  // The request line and headers, at most (libmicrohttpd answers 431 past
+  // it); 0: libmicrohttpd's default, 32 KiB.
+  size_t max_header_bytes = 0;
+  bool gzip = true;  // false: identity bodies only, whatever Accept-Encoding says
+  // CORS: "" off; "*" or an origin: Access-Control-Allow-Origin on every
+  // response, and preflight (OPTIONS) answered, before basic auth asks.
+  std::string cors_origin;
   WebConfig web;  // TLS, basic auth, headers, rate limit (default: none)
 };
 
