@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 cd "$BPFEX_ROOT"
 
-bpfex_install_deps
+bpfex_install_deps test
 bpfex_build build-test -Dwerror=true -Dtests=enabled -Dbenchmarks=enabled --buildtype=debugoptimized
 
 # meson test runs every suite; the privileged suite prints SKIPPED (and exits

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "bpf/object.h"
 #include "daemon/health.h"
+#include "daemon/status_page.h"
 #include "engine/bpf_runtime.h"
 #include "engine/engine.h"
 #include "engine/rule_engine.h"
@@ -52,42 +53,6 @@ uint64_t countStart(const std::string& dir) {
     return 0;
   }
   return before;
-}
-
-std::string htmlEscape(std::string_view s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '&': o += "&amp;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
-
-std::string landingPage(const Config& cfg) {
-  std::string h =
-      "<!doctype html><html><head><meta charset=\"utf-8\"><title>bpfex</title></head><body>\n"
-      "<h1>bpfex</h1>\n<p>version " + htmlEscape(kVersion) + ", revision " + htmlEscape(kRevision) +
-      "</p>\n<ul>\n<li><a href=\"" + htmlEscape(cfg.metrics_path) + "\">" + htmlEscape(cfg.metrics_path) +
-      "</a>: metrics (text 0.0.4 or OpenMetrics 1.0 by Accept; gzip by Accept-Encoding)</li>\n"
-      "<li><a href=\"/health\">/health</a>: status JSON (NetProbe's): \"ok\", or \"stale\" (503) when the last collection is older than http.health_stale_after</li>\n"
-      "<li><a href=\"/healthz\">/healthz</a>: alive</li>\n"
-      "<li><a href=\"/readyz\">/readyz</a>: ready after the first collection tick</li>\n"
-      "<li><a href=\"/rules\">/rules</a>: loaded rules, their runs and last errors (JSON)</li>\n"
-      "<li>POST /-/reload: reload configuration and rules (also SIGHUP)</li>\n</ul>\n"
-      "<p>collection tick: " + std::to_string(cfg.tick_interval_seconds) + " s</p>\n<h2>rules</h2>\n";
-  if (cfg.rules.empty()) {
-    h += "<p>no rule paths configured</p>\n";
-  } else {
-    h += "<ul>\n";
-    for (const auto& r : cfg.rules) h += "<li>" + htmlEscape(r) + "</li>\n";
-    h += "</ul>\n";
-  }
-  return h + "</body></html>\n";
 }
 
 // Copies the HTTP server's counters into the registry, once per tick.
@@ -308,10 +273,30 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   }
   eng.addCollector("http", std::move(http).value());
 
-  const std::string landing = landingPage(cfg);
+  // The status page: the same documents /rules and /api/v1/alerts serve, and
+  // the self-metrics of the last published exposition.
+  const double started_unix = base::unixSeconds();
   std::vector<exporter::Route> routes;
-  routes.push_back({"/", {"GET"}, [&landing](const exporter::HttpRequest&) {
-                      return exporter::HttpResponse{200, "text/html; charset=utf-8", landing, {}};
+  routes.push_back({"/", {"GET"}, [&cfg, &cfg_mu, &rules, &publisher, started_unix](const exporter::HttpRequest&) {
+                      Config now_cfg;
+                      {
+                        std::lock_guard lock(cfg_mu);  // a reload may be changing it
+                        now_cfg = cfg;
+                      }
+                      StatusInputs in;
+                      in.config = &now_cfg;
+                      in.now_unix = base::unixSeconds();
+                      in.started_unix = started_unix;
+                      in.rules_json = rules.statusJson();
+                      in.alerts_json = rules.alertsJson();
+                      auto snap = publisher.current();
+                      if (snap) {
+                        in.ticks = snap->tick;
+                        in.last_tick_unix = snap->unix_time;
+                        in.series = snap->series;
+                        if (const metrics::Buffer* b = snap->body(metrics::Format::kText004, false)) in.exposition = b->view();
+                      }
+                      return exporter::HttpResponse{200, "text/html; charset=utf-8", renderStatusPage(in), {}};
                     }});
   routes.push_back({"/api/v1/alerts", {"GET"}, [&rules](const exporter::HttpRequest&) {
                       return exporter::HttpResponse{200, "application/json", rules.alertsJson(), {}};

@@ -49,3 +49,59 @@ TEST(Health, BeforeTheFirstCollection) {
 
 }  // namespace
 }  // namespace bpfex::daemon
+
+// The status page (daemon/status_page.h) from fixed inputs: the sections the
+// browser test's daemon has no data for (BPF, Pushgateway), and the numbers.
+#include "daemon/status_page.h"
+
+namespace bpfex::daemon {
+namespace {
+
+TEST(StatusPage, NumbersForPeople) {
+  EXPECT_EQ(humanDuration(0.25), "250ms");
+  EXPECT_EQ(humanDuration(0.0000234), "23.4µs");
+  EXPECT_EQ(humanDuration(1.5), "1.5s");
+  EXPECT_EQ(humanDuration(125), "2m5s");
+  EXPECT_EQ(humanDuration(90061), "1d1h");
+  EXPECT_EQ(humanBytes(512), "512 B");
+  EXPECT_EQ(humanBytes(1536), "1.5 KiB");
+  EXPECT_EQ(humanBytes(64.0 * 1024 * 1024), "64 MiB");
+}
+
+TEST(StatusPage, BpfAndPeersFromTheSelfMetrics) {
+  Config cfg;
+  cfg.push.gateway = "https://job:s3cret@push.example:9091";
+  cfg.alerting.alertmanagers = {"http://am:9093"};
+  StatusInputs in;
+  in.config = &cfg;
+  in.now_unix = 1000;
+  in.started_unix = 900;
+  in.rules_json = R"({"last_reload_successful": true, "rules": []})";
+  in.alerts_json = R"({"status": "success", "data": {"alerts": []}})";
+  const std::string text =
+      "bpfex_bpf_program_info{object=\"vpn\",program=\"xdp_main\",type=\"xdp\",tag=\"ab\",id=\"7\",attached=\"xdp:veth0\"} 1\n"
+      "bpfex_bpf_program_run_count_total{object=\"vpn\",program=\"xdp_main\"} 1000\n"
+      "bpfex_bpf_program_run_time_seconds_total{object=\"vpn\",program=\"xdp_main\"} 0.000042\n"
+      "bpfex_bpf_map_max_entries{map=\"vpn/stats\",type=\"percpu_array\"} 1024\n"
+      "bpfex_bpf_map_entries{map=\"vpn/stats\",type=\"percpu_array\"} 256\n"
+      "bpfex_bpf_map_usage_ratio{map=\"vpn/stats\"} 0.25\n"
+      "bpfex_bpf_map_read_duration_seconds{map=\"vpn/stats\"} 0.0012\n"
+      "bpfex_push_total{result=\"success\"} 3\n"
+      "bpfex_push_last_success_timestamp_seconds 990\n"
+      "bpfex_notifications_sent_total 5\n";
+  in.exposition = text;
+  in.ticks = 20;
+  in.last_tick_unix = 998;
+  const std::string page = renderStatusPage(in);
+  EXPECT_NE(page.find("<td><code>vpn/xdp_main</code></td><td>xdp</td><td>xdp:veth0</td><td>1000</td><td>42 ns</td>"),
+            std::string::npos) << page;
+  EXPECT_NE(page.find("<td>256</td><td>1024</td><td>25.0%</td><td>1.2ms</td>"), std::string::npos) << page;
+  EXPECT_NE(page.find("last success 10s ago, pushes 3 ok, 0 failed"), std::string::npos) << page;
+  EXPECT_NE(page.find("sent 5, errors 0"), std::string::npos) << page;
+  EXPECT_EQ(page.find("s3cret"), std::string::npos) << "a password on the page";
+  EXPECT_NE(page.find("https://(redacted)@push.example:9091"), std::string::npos);
+  EXPECT_NE(page.find("collecting every 5s; last collection 2s ago (tick 20)"), std::string::npos) << page;
+}
+
+}  // namespace
+}  // namespace bpfex::daemon

@@ -13,14 +13,18 @@ BPFEX_PACKAGES=(
   libgtest-dev libbenchmark-dev
   prometheus prometheus-pushgateway prometheus-alertmanager
 )
+# What only the tests need: a real browser for the status page.
+BPFEX_TEST_PACKAGES=(chromium)
 
+# bpfex_install_deps [test]: the packages above; with "test", the tests' too.
 bpfex_install_deps() {
-  local missing=()
-  for p in "${BPFEX_PACKAGES[@]}"; do
+  local missing=() wanted=("${BPFEX_PACKAGES[@]}")
+  [ "${1:-}" = test ] && wanted+=("${BPFEX_TEST_PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then
-    echo "bpfex: all ${#BPFEX_PACKAGES[@]} packages present"
+    echo "bpfex: all ${#wanted[@]} packages present"
     return 0
   fi
   if [ "$(id -u)" != 0 ]; then
