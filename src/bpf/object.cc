@@ -109,6 +109,7 @@ std::string_view attachTypeName(AttachType t) {
 
 struct BpfObject::Attachment {
   AttachSpec spec;
+  bool dynamic = false;  // made for a pattern spec; `spec` holds the pattern's match
   bpf_link* link = nullptr;  // link-based types
   int ifindex = 0;           // xdp/tc
   uint32_t xdp_flags = 0;
@@ -191,7 +192,8 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const ObjectSpec& spec, const
 
   if (auto st = self->initMaps(); !st) return std::move(st).error().context(what);
   for (const AttachSpec& a : spec.attach)
-    if (auto st = self->attach(a); !st) return std::move(st).error().context(what);
+    if (!a.dynamic())  // pattern specs: the runtime attaches as interfaces appear
+      if (auto st = self->attach(a); !st) return std::move(st).error().context(what);
   return self;
 }
 
@@ -395,6 +397,37 @@ Status BpfObject::attach(const AttachSpec& a) {
   return base::okStatus();
 }
 
+Status BpfObject::attachInterface(const AttachSpec& pattern, const std::string& ifname) {
+  AttachSpec a = pattern;
+  a.target = ifname;
+  if (auto st = attach(a); !st) return st;
+  attached_.back()->dynamic = true;
+  return base::okStatus();
+}
+
+bool BpfObject::attachedTo(const AttachSpec& pattern, int ifindex) const {
+  for (const auto& a : attached_)
+    if (a->dynamic && a->ifindex == ifindex && a->spec.netns == pattern.netns && a->spec.program == pattern.program &&
+        a->spec.type == pattern.type)
+      return true;
+  return false;
+}
+
+size_t BpfObject::forgetInterface(const std::string& netns, int ifindex) {
+  const size_t before = attached_.size();
+  std::erase_if(attached_, [&](const std::unique_ptr<Attachment>& a) {
+    return a->link == nullptr && a->ifindex == ifindex && a->spec.netns == netns;
+  });
+  return before - attached_.size();
+}
+
+std::vector<std::pair<std::string, int>> BpfObject::dynamicInterfaces() const {
+  std::vector<std::pair<std::string, int>> out;
+  for (const auto& a : attached_)
+    if (a->dynamic) out.emplace_back(a->spec.netns, a->ifindex);
+  return out;
+}
+
 void BpfObject::detachAll() {
   for (auto it = attached_.rbegin(); it != attached_.rend(); ++it) {
     Attachment& a = **it;
@@ -433,7 +466,15 @@ BpfObject::~BpfObject() {
 
 std::vector<std::pair<std::string, std::string>> BpfObject::attachments() const {
   std::vector<std::pair<std::string, std::string>> v;
+  // Pattern specs once each, whatever they match now (the count is a metric
+  // of its own, so this text does not change as interfaces come and go).
+  for (const AttachSpec& a : spec_.attach)
+    if (a.dynamic())
+      v.emplace_back(a.program, std::string(attachTypeName(a.type)) + " on interfaces matching /" + a.match + "/" +
+                                    (a.exclude.empty() ? "" : " except /" + a.exclude + "/") +
+                                    (a.netns.empty() ? "" : " (netns " + a.netns + ")"));
   for (const auto& a : attached_) {
+    if (a->dynamic) continue;
     std::string where = std::string(attachTypeName(a->spec.type));
     if (!a->spec.target.empty()) where += " " + a->spec.target;
     if (!a->spec.netns.empty()) where += " (netns " + a->spec.netns + ")";

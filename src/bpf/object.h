@@ -45,6 +45,11 @@ struct AttachSpec {
   std::string target;
   std::string netns;         // xdp/tc only: a named network namespace
   bool xdp_generic = false;  // xdp only: SKB mode instead of native (driver) mode
+  // xdp/tc only, instead of `target`: every interface whose name matches
+  // `match` (a whole-name ECMAScript regex) and not `exclude`, including
+  // those that appear later (followed by the runtime through rtnetlink).
+  std::string match, exclude;
+  bool dynamic() const { return !match.empty(); }
 };
 
 // Entries written into one of the object's maps after load, before attach
@@ -107,6 +112,17 @@ class BpfObject {
   std::vector<std::pair<std::string, std::string>> attachments() const;
   // What is attached now, as configured.
   std::vector<AttachSpec> attached() const;
+
+  // Interfaces matched by a dynamic spec (AttachSpec::dynamic): attaches the
+  // spec's program to `ifname` (now in the spec's namespace).
+  base::Status attachInterface(const AttachSpec& pattern, const std::string& ifname);
+  // Whether the pattern's program is attached to this interface.
+  bool attachedTo(const AttachSpec& pattern, int ifindex) const;
+  // The interface is gone (the kernel dropped its qdisc, filters and XDP
+  // program with it): forgets what was attached there. Returns how many.
+  size_t forgetInterface(const std::string& netns, int ifindex);
+  // The interfaces dynamic specs are attached to now: (netns, ifindex).
+  std::vector<std::pair<std::string, int>> dynamicInterfaces() const;
 
  private:
   struct Attachment;

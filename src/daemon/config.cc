@@ -403,7 +403,8 @@ struct Walker {
         else if (k == "target" || k == "interface") st = scalar(kv.second, here + "." + k, as.target);
         else if (k == "netns") st = scalar(kv.second, here + ".netns", as.netns);
         else if (k == "mode") st = scalar(kv.second, here + ".mode", mode);
-        else st = fieldError(file, kv.first, here + "." + k, "unknown setting (program, type, interface/target, netns, mode)");
+        else if (k == "interfaces") st = interfacePattern(kv.second, here + ".interfaces", as);
+        else st = fieldError(file, kv.first, here + "." + k, "unknown setting (program, type, interface/target, interfaces, netns, mode)");
         if (!st) return st;
       }
       auto t = bpf::parseAttachType(type);
@@ -412,13 +413,43 @@ struct Walker {
       if (as.program.empty()) return fieldError(file, a, here + ".program", "required");
       const bool netdev = as.type == bpf::AttachType::kXdp || as.type == bpf::AttachType::kTcIngress ||
                           as.type == bpf::AttachType::kTcEgress;
-      if (netdev && as.target.empty()) return fieldError(file, a, here + ".interface", "required for " + type);
+      if (netdev && as.target.empty() && !as.dynamic())
+        return fieldError(file, a, here + ".interface", "required for " + type + " (or interfaces: all, or a pattern)");
+      if (!as.target.empty() && as.dynamic())
+        return fieldError(file, a, here + ".interfaces", "give interface or interfaces, not both");
+      if (as.dynamic() && !netdev) return fieldError(file, a, here + ".interfaces", "only xdp and tc attach to interfaces");
       if (!netdev && !as.netns.empty()) return fieldError(file, a, here + ".netns", "only xdp and tc attach in a namespace");
       if (mode != "native" && mode != "generic") return fieldError(file, a, here + ".mode", "expected native or generic");
       as.xdp_generic = mode == "generic";
       spec.attach.push_back(std::move(as));
       return base::okStatus();
     });
+  }
+
+  // interfaces: all | REGEX | {match: REGEX, exclude: REGEX}; whole names.
+  Status interfacePattern(const YAML::Node& v, const std::string& at, bpf::AttachSpec& as) {
+    auto regex = [&](const YAML::Node& n, const std::string& field, std::string& out) -> Status {
+      if (auto st = scalar(n, field, out); !st) return st;
+      if (out == "all") out = ".*";
+      try {
+        std::regex re(out, std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        return fieldError(file, n, field, "\"" + out + "\" is not a regular expression: " + e.what());
+      }
+      return base::okStatus();
+    };
+    if (v.IsScalar()) return regex(v, at, as.match);
+    if (!v.IsMap()) return fieldError(file, v, at, "expected all, a regular expression, or {match, exclude}");
+    as.match = ".*";
+    for (const auto& kv : v) {
+      const std::string k = kv.first.as<std::string>();
+      Status st;
+      if (k == "match") st = regex(kv.second, at + ".match", as.match);
+      else if (k == "exclude") st = regex(kv.second, at + ".exclude", as.exclude);
+      else st = fieldError(file, kv.first, at + "." + k, "unknown setting (match, exclude)");
+      if (!st) return st;
+    }
+    return base::okStatus();
   }
 
   Status bpfMaps(const YAML::Node& v) {

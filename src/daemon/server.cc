@@ -154,6 +154,9 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
 
   engine::BpfRuntime bpf_runtime;
   bpf_runtime.start(cfg.bpf);
+  // Interfaces that appear or go while bpfex runs: applied on the engine
+  // thread as soon as the kernel tells (pattern attach specs only).
+  bpf_runtime.watchLinks([&eng](std::function<void()> fn) { eng.post(std::move(fn)); });
   auto bpf_collector = bpf_runtime.makeCollector(registry, eng);
   if (!bpf_collector) {
     BPFEX_LOG_ERROR("bpf collector: {}", bpf_collector.error().message());

@@ -3,12 +3,18 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <regex>
+#include <set>
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "bpf/link_watcher.h"
 
 namespace bpfex::engine {
 
@@ -67,6 +73,152 @@ void BpfRuntime::start(const BpfConfig& cfg) {
     }
     maps_.push_back(std::move(e));
   }
+  startLinkWatchers();
+}
+
+// ---- interfaces for pattern attach specs ------------------------------------
+
+namespace {
+
+bool nameMatches(const bpf::AttachSpec& a, const std::string& name) {
+  // Compiled once per pattern (specs live as long as the runtime).
+  static thread_local std::map<std::string, std::regex> cache;
+  auto re = [&](const std::string& p) -> const std::regex& {
+    auto it = cache.find(p);
+    if (it == cache.end()) it = cache.emplace(p, std::regex(p, std::regex::ECMAScript)).first;
+    return it->second;
+  };
+  return std::regex_match(name, re(a.match)) && (a.exclude.empty() || !std::regex_match(name, re(a.exclude)));
+}
+
+}  // namespace
+
+void BpfRuntime::startLinkWatchers() {
+  std::set<std::string> namespaces;
+  for (const auto& o : objects_)
+    for (const auto& a : o->spec().attach)
+      if (a.dynamic()) namespaces.insert(a.netns);
+  for (const auto& ns : namespaces) {
+    auto w = bpf::LinkWatcher::open(ns);
+    if (!w) {
+      recordError("watch_links", ns.empty() ? "(host)" : ns, w.error().message());
+      continue;
+    }
+    const auto initial = w.value().initial();
+    watches_.push_back({std::move(w).value()});
+    applyLinks(ns, initial, true);
+  }
+}
+
+void BpfRuntime::applyLinks(const std::string& netns, const std::vector<bpf::LinkEvent>& events, bool complete) {
+  auto gone = [&](int ifindex) {
+    for (auto& o : objects_) {
+      const size_t n = o->forgetInterface(netns, ifindex);  // one per program attached there
+      if (n == 0) continue;
+      link_stats_[o->spec().name].detaches += n;
+      forgetEntries(*o, ifindex);
+      BPFEX_LOG_DEBUG("bpf {}: interface {} is gone", o->spec().name, ifindex);
+    }
+  };
+  std::set<int> present;
+  for (const auto& ev : events) {
+    if (ev.kind == bpf::LinkEvent::Kind::kGone) {
+      gone(ev.ifindex);
+      continue;
+    }
+    present.insert(ev.ifindex);
+    for (auto& o : objects_)
+      for (const auto& a : o->spec().attach) {
+        if (!a.dynamic() || a.netns != netns || ev.name.empty() || !nameMatches(a, ev.name) ||
+            o->attachedTo(a, ev.ifindex))
+          continue;
+        if (o->dynamicInterfaces().size() >= kMaxInterfacesPerObject) {
+          recordError("attach", o->spec().name,
+                      ev.name + ": over " + std::to_string(kMaxInterfacesPerObject) + " interfaces; not attached");
+          continue;
+        }
+        if (auto st = o->attachInterface(a, ev.name); !st) {
+          // The interface may have gone already (a pod's veth is short-lived).
+          recordError("attach", o->spec().name, st.error().message());
+          continue;
+        }
+        ++link_stats_[o->spec().name].attaches;
+        BPFEX_LOG_DEBUG("bpf {}: {} attached to {}", o->spec().name, a.program, ev.name);
+      }
+  }
+  if (complete)  // a full list: what is attached and not in it is gone
+    for (auto& o : objects_)
+      for (const auto& [ns, ifindex] : o->dynamicInterfaces())
+        if (ns == netns && !present.count(ifindex)) gone(ifindex);
+}
+
+void BpfRuntime::forgetEntries(const bpf::BpfObject& o, int ifindex) {
+  for (auto& m : maps_) {
+    if (m->object != o.spec().name || m->map == nullptr || m->events) continue;
+    auto kl = keyLayout(*m);
+    if (!kl) continue;
+    const bpf::Field* f = kl.value()->find("ifindex");
+    if (f == nullptr || !f->isNumeric() || f->count != 1) continue;
+    const int fd = m->map->fd();
+    std::vector<uint8_t> key(kl.value()->size()), next(kl.value()->size());
+    std::vector<std::vector<uint8_t>> doomed;
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+      if (bpf::readUnsigned(*f, next.data()) == static_cast<uint64_t>(ifindex)) doomed.push_back(next);
+      key = next;
+      prev = key.data();
+    }
+    for (const auto& k : doomed)
+      if (bpf_map_delete_elem(fd, k.data()) == 0) ++link_stats_[o.spec().name].forgotten_entries;
+  }
+}
+
+void BpfRuntime::drainLinks() {
+  for (auto& w : watches_) {
+    bool resynced = false;
+    auto events = w.watcher.drain(&resynced);
+    if (!events) {
+      recordError("watch_links", w.watcher.netns().empty() ? "(host)" : w.watcher.netns(), events.error().message());
+      continue;
+    }
+    if (resynced) BPFEX_LOG_WARN("bpf: link notifications overflowed; listed the interfaces again");
+    applyLinks(w.watcher.netns(), events.value(), resynced);
+  }
+}
+
+void BpfRuntime::watchLinks(std::function<void(std::function<void()>)> post) {
+  if (watches_.empty() || link_thread_.joinable()) return;
+  link_stop_.reset(::eventfd(0, EFD_CLOEXEC));
+  if (!link_stop_.valid()) {
+    recordError("watch_links", "(host)", std::string("eventfd: ") + std::strerror(errno));
+    return;
+  }
+  link_stopping_ = false;
+  std::vector<pollfd> fds;
+  for (const auto& w : watches_) fds.push_back({w.watcher.fd(), POLLIN, 0});
+  fds.push_back({link_stop_.get(), POLLIN, 0});
+  // Waits for the kernel's notifications, never on a timer; each batch is
+  // applied on the engine thread, and the next wait starts after it.
+  link_thread_ = std::thread([this, post = std::move(post), fds]() mutable {
+    for (;;) {
+      for (auto& p : fds) p.revents = 0;
+      if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) return;
+      if (fds.back().revents != 0) return;
+      {
+        std::lock_guard lock(link_mu_);
+        link_pending_ = true;
+      }
+      post([this] {
+        drainLinks();
+        std::lock_guard lock(link_mu_);
+        link_pending_ = false;
+        link_cv_.notify_all();
+      });
+      std::unique_lock lock(link_mu_);
+      link_cv_.wait(lock, [this] { return !link_pending_ || link_stopping_; });
+      if (link_stopping_) return;
+    }
+  });
 }
 
 Status BpfRuntime::openForeign(MapEntry& e) {
@@ -199,6 +351,17 @@ Result<const bpf::Layout*> BpfRuntime::keyLayout(MapEntry& m) { return layout(m,
 Result<const bpf::Layout*> BpfRuntime::valueLayout(MapEntry& m) { return layout(m, false); }
 
 void BpfRuntime::stop() {
+  if (link_thread_.joinable()) {
+    {
+      std::lock_guard lock(link_mu_);
+      link_stopping_ = true;
+    }
+    link_cv_.notify_all();
+    const uint64_t one = 1;
+    (void)!::write(link_stop_.get(), &one, sizeof one);
+    link_thread_.join();
+  }
+  watches_.clear();
   maps_.clear();
   programs_.clear();
   programs_tick_ = 0;
@@ -209,6 +372,7 @@ void BpfRuntime::stop() {
 Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& engine) {
   struct Fams {
     metrics::Family *entries, *max_entries, *usage, *read_seconds, *info, *runs, *run_time, *errors, *ev, *ev_lost;
+    metrics::Family *ifaces, *iface_changes;
   } f{};
   const std::pair<metrics::Family**, metrics::FamilyOptions> defs[] = {
       {&f.entries, {.name = "bpfex_bpf_map_entries", .help = "Entries in the BPF map at its last read.",
@@ -229,6 +393,13 @@ Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& 
                .type = MetricType::kCounter, .label_names = {"map"}, .expire_unwritten = true}},
       {&f.ev_lost, {.name = "bpfex_bpf_events_lost_total", .help = "Events lost: dropped by the kernel (perf) or over bpfex's per-tick bound.",
                     .type = MetricType::kCounter, .label_names = {"map"}, .expire_unwritten = true}},
+      {&f.ifaces, {.name = "bpfex_bpf_interfaces_attached",
+                   .help = "Interfaces the object's pattern attach specs are attached to now.",
+                   .label_names = {"object"}}},
+      {&f.iface_changes, {.name = "bpfex_bpf_interface_changes_total",
+                          .help = "Interfaces attached (they appeared and matched), detached (they went) and map "
+                                  "entries forgotten with them (keyed by ifindex), by object.",
+                          .type = MetricType::kCounter, .label_names = {"object", "change"}}},
       {&f.errors, {.name = "bpfex_bpf_errors_total", .help = "BPF failures by operation (load, attach, pin, open_map, read_map, stats) and object.",
                    .type = MetricType::kCounter, .label_names = {"operation", "object"}}},
   };
@@ -276,6 +447,17 @@ Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& 
           (void)f.run_time->set({o->spec().name, p.name}, static_cast<double>(p.run_time_ns) / 1e9);
         }
       }
+    }
+    for (const auto& o : objects_) {
+      bool dynamic = false;
+      for (const auto& a : o->spec().attach) dynamic = dynamic || a.dynamic();
+      if (!dynamic) continue;
+      const std::string& name = o->spec().name;
+      const LinkStats& ls = link_stats_[name];
+      (void)f.ifaces->set({name}, static_cast<double>(o->dynamicInterfaces().size()));
+      (void)f.iface_changes->set({name, "attach"}, static_cast<double>(ls.attaches));
+      (void)f.iface_changes->set({name, "detach"}, static_cast<double>(ls.detaches));
+      (void)f.iface_changes->set({name, "forget_entry"}, static_cast<double>(ls.forgotten_entries));
     }
     for (const auto& [key, n] : errors_) (void)f.errors->set({key.first, key.second}, static_cast<double>(n));
     return base::okStatus();

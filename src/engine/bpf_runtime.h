@@ -12,7 +12,11 @@
 // Thread safety: engine thread only.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,8 +24,10 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 #include "bpf/event_reader.h"
 #include "bpf/layout.h"
+#include "bpf/link_watcher.h"
 #include "bpf/map.h"
 #include "bpf/map_reader.h"
 #include "bpf/object.h"
@@ -65,6 +71,9 @@ class BpfRuntime {
   };
 
   BpfRuntime() = default;
+  ~BpfRuntime() { stop(); }
+  BpfRuntime(const BpfRuntime&) = delete;
+  BpfRuntime& operator=(const BpfRuntime&) = delete;
   // Loads objects and opens maps; per-item failures are recorded, not fatal.
   void start(const BpfConfig& cfg);
   // Ends stats, detaches what is not kept, closes maps.
@@ -92,6 +101,20 @@ class BpfRuntime {
   // The collector of bpfex_bpf_* self-metrics (maps, programs, errors).
   base::Result<Collector> makeCollector(metrics::Registry& r, const Engine& engine);
 
+  // Interfaces for pattern attach specs (AttachSpec::dynamic), followed
+  // through rtnetlink: a thread waits on the namespaces' notification sockets
+  // and hands each batch to `post` (the engine's), whose function attaches to
+  // new matching interfaces and forgets gone ones on the engine thread. Gone
+  // interfaces' entries leave the object's maps keyed by a field `ifindex`.
+  void watchLinks(std::function<void(std::function<void()>)> post);
+  // Applies what the kernel reported (engine thread). Public for tests.
+  void drainLinks();
+  struct LinkStats {
+    uint64_t attaches = 0, detaches = 0, forgotten_entries = 0;
+  };
+  const std::map<std::string, LinkStats>& linkStats() const { return link_stats_; }  // by object
+  static constexpr size_t kMaxInterfacesPerObject = 4096;
+
   void recordError(const std::string& operation, const std::string& object, const std::string& message);
   const std::map<std::pair<std::string, std::string>, uint64_t>& errors() const { return errors_; }
   bool statsActive() const { return stats_.has_value(); }
@@ -104,6 +127,22 @@ class BpfRuntime {
   template <class Reader, class Fetch>
   base::Result<const Reader*> oncePerTick(MapEntry& m, uint64_t tick, const std::unique_ptr<Reader>& reader,
                                           const char* kind, const char* use, Fetch fetch);
+
+  void startLinkWatchers();
+  void applyLinks(const std::string& netns, const std::vector<bpf::LinkEvent>& events, bool complete);
+  void forgetEntries(const bpf::BpfObject& o, int ifindex);
+
+  struct Watch {
+    bpf::LinkWatcher watcher;
+  };
+  std::vector<Watch> watches_;
+  std::map<std::string, LinkStats> link_stats_;
+  std::thread link_thread_;
+  base::UniqueFd link_stop_;  // eventfd: wakes the thread to stop
+  std::mutex link_mu_;
+  std::condition_variable link_cv_;
+  bool link_pending_ = false;  // a drain is posted and not yet run
+  bool link_stopping_ = false;
 
   BpfConfig cfg_;
   std::vector<std::unique_ptr<bpf::BpfObject>> objects_;

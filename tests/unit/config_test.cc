@@ -113,3 +113,40 @@ TEST(Config, Durations) {
 
 }  // namespace
 }  // namespace bpfex::daemon
+
+namespace bpfex::daemon {
+namespace {
+
+TEST(Config, InterfacePatternsForXdpAndTc) {
+  Config cfg;
+  ASSERT_TRUE(loadConfigText(R"(
+bpf:
+  objects:
+    - name: t
+      bundled: iface_traffic
+      attach:
+        - {program: bpfex_tc_ingress, type: tc_ingress, interfaces: all}
+        - {program: bpfex_tc_egress, type: tc_egress, interfaces: {match: "veth.*|eth0", exclude: "veth9"}, netns: n}
+)", "x", cfg).ok());
+  const auto& a = cfg.bpf.objects.at(0).attach;
+  EXPECT_EQ(a.at(0).match, ".*");
+  EXPECT_TRUE(a.at(0).dynamic());
+  EXPECT_EQ(a.at(1).match, "veth.*|eth0");
+  EXPECT_EQ(a.at(1).exclude, "veth9");
+  auto err = [](const std::string& attach) {
+    Config c;
+    auto st = loadConfigText("bpf:\n  objects:\n    - name: t\n      bundled: iface_traffic\n      attach:\n        - " +
+                                 attach + "\n", "x.yaml", c);
+    return st.ok() ? std::string() : st.error().message();
+  };
+  EXPECT_NE(err("{program: p, type: tc_ingress, interfaces: \"veth[\"}").find(
+                "x.yaml:6:54: bpf.objects[0].attach[0].interfaces: \"veth[\" is not a regular expression"),
+            std::string::npos) << err("{program: p, type: tc_ingress, interfaces: \"veth[\"}");
+  EXPECT_NE(err("{program: p, type: tc_ingress, interface: eth0, interfaces: all}").find("not both"), std::string::npos);
+  EXPECT_NE(err("{program: p, type: kprobe, interfaces: all}").find("only xdp and tc"), std::string::npos);
+  EXPECT_NE(err("{program: p, type: tc_ingress, interfaces: {match: x, other: y}}").find("unknown setting (match, exclude)"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace bpfex::daemon
