@@ -1429,7 +1429,23 @@ struct Rule::Impl {
   static int jsonDecode(lua_State* L) {
     size_t len = 0;
     const char* s = luaL_checklstring(L, 1, &len);
-    auto j = nlohmann::json::parse(s, s + len, nullptr, false);
+    // Deeper than pushJson takes is refused while parsing, at the first
+    // bracket too many, not after building the whole tree.
+    struct TooDeep {};
+    nlohmann::json j;
+    bool too_deep = false;
+    try {
+      j = nlohmann::json::parse(
+          s, s + len,
+          [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+            if (depth > 101) throw TooDeep{};
+            return true;
+          },
+          false);
+    } catch (const TooDeep&) {
+      too_deep = true;
+    }
+    if (too_deep) return luaL_error(L, "json.decode: nesting deeper than 100");
     if (j.is_discarded()) return luaL_error(L, "json.decode: not valid JSON");
     pushJson(L, j, 0);
     return 1;
