@@ -13,7 +13,9 @@ before the link is up, so it sees every packet. Then 10 are deleted.
     after bpfex exits;
   - bpfex's open file descriptors are the same after the churn as before;
   - the churn is counted: bpfex_bpf_interface_changes_total, and
-    bpfex_bpf_interfaces_attached.
+    bpfex_bpf_interfaces_attached;
+  - every panel query of the NetProbe dashboard (grafana/dashboards/
+    netprobe.json) returns data on a real Prometheus scraping this bpfex.
 """
 import os
 import re
@@ -134,6 +136,14 @@ bpf:
     log = open(os.path.join(d, "bpfex.log"), "w")
     p = subprocess.Popen([BPFEX, "run", "-c", os.path.join(d, "bpfex.yaml")], stdout=log, stderr=log)
     flood = None
+    prom_port = free_port()
+    with open(os.path.join(d, "prometheus.yml"), "w") as f:
+        f.write("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: netprobe\n"
+                f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n")
+    prom = subprocess.Popen(["prometheus", "--config.file", os.path.join(d, "prometheus.yml"),
+                             "--storage.tsdb.path", os.path.join(d, "prom"),
+                             "--web.listen-address", f"127.0.0.1:{prom_port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for("bpfex to serve", lambda: "bpfex_ticks_total" in metrics(port))
         # The first link, and traffic over it for the whole run.
@@ -142,6 +152,11 @@ bpf:
         link_up(0)
         flood = subprocess.Popen(["ip", "netns", "exec", NS_B, "ping", "-q", "-i", "0.01", "10.77.0.1"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Prometheus scraping (its keep-alive connection is one of bpfex's fds).
+        def scraped():
+            q = urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/api/v1/query?query=up", timeout=5).read()
+            return b'"1"]' in q
+        wait_for("Prometheus to scrape bpfex", scraped)
         time.sleep(1)
         fds_before = len(os.listdir(f"/proc/{p.pid}/fd"))
         # 20 more while it flows: each attached as the kernel announces it,
@@ -157,6 +172,14 @@ bpf:
         for pg in pings:
             if pg.wait(timeout=30) != 0:
                 fail("a ping over a new veth failed: the path is broken")
+        # The NetProbe dashboard, while traffic flows: every panel's query
+        # on the real Prometheus that scrapes this bpfex.
+        time.sleep(4)
+        r = subprocess.run([os.path.join(ROOT, "tools/check_dashboard_queries.py"), f"http://127.0.0.1:{prom_port}",
+                            os.path.join(ROOT, "grafana/dashboards/netprobe.json")], capture_output=True, text=True)
+        if r.returncode != 0:
+            fail("NetProbe dashboard queries on Prometheus:\n" + r.stdout + r.stderr)
+        print("ok - NetProbe dashboard: " + r.stdout.strip().splitlines()[-1])
         # 10 go.
         for k in range(NEW - DELETE + 1, NEW + 1):
             in_a("ip", "link", "del", f"c{k}")
@@ -218,6 +241,8 @@ bpf:
     finally:
         if flood is not None:
             flood.kill()
+        prom.terminate()
+        prom.wait()
         if p.poll() is None:
             p.kill()
             p.wait()
