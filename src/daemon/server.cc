@@ -208,10 +208,14 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
     auto dropped = registry.family({.name = "bpfex_notifications_dropped_total",
                                     .help = "Alerts dropped from a full notification queue.", .type = MetricType::kCounter});
     auto queued = registry.family({.name = "bpfex_notifications_queue_length", .help = "Alerts waiting to be sent."});
-    if (sent && errs && dropped && queued)
+    auto last_ok = registry.family({.name = "bpfex_notifications_last_success_timestamp_seconds",
+                                    .help = "When an Alertmanager last accepted alerts (Unix seconds; 0: never).",
+                                    .unit = "seconds"});
+    if (sent && errs && dropped && queued && last_ok)
       eng.addCollector("notifier", [n = notifier.get(), s = sent.value(), e = errs.value(), d = dropped.value(),
-                                    q = queued.value()](metrics::Registry&) {
+                                    q = queued.value(), l = last_ok.value()](metrics::Registry&) {
         const exporter::NotifierStats st = n->stats();
+        (void)l->set({}, st.last_success_unix);
         (void)s->set({}, static_cast<double>(st.sent));
         (void)e->set({}, static_cast<double>(st.errors));
         (void)d->set({}, static_cast<double>(st.dropped));

@@ -283,8 +283,11 @@ std::string renderStatusPage(const StatusInputs& in) {
   for (const auto& am : cfg.alerting.alertmanagers) {
     const double sent = value("bpfex_notifications_sent_total"), errors = value("bpfex_notifications_errors_total");
     const double dropped = value("bpfex_notifications_dropped_total"), queue = value("bpfex_notifications_queue_length");
+    const double last = value("bpfex_notifications_last_success_timestamp_seconds");
     rows += row({"Alertmanager", "<code>" + esc(redactUrl(am)) + "</code>",
-                 "sent " + fmt("%.0f", sent == sent ? sent : 0) + ", errors " + fmt("%.0f", errors == errors ? errors : 0) +
+                 (last == last && last > 0 ? "last success " + humanDuration(in.now_unix - last) + " ago, "
+                                           : std::string("no success yet, ")) +
+                     "sent " + fmt("%.0f", sent == sent ? sent : 0) + ", errors " + fmt("%.0f", errors == errors ? errors : 0) +
                      ", dropped " + fmt("%.0f", dropped == dropped ? dropped : 0) + ", queued " +
                      fmt("%.0f", queue == queue ? queue : 0)});
   }

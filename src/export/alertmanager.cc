@@ -73,6 +73,7 @@ void AlertmanagerNotifier::loop(std::stop_token st) {
       std::lock_guard lock(mu_);
       if (r && r->status >= 200 && r->status < 300) {
         stats_.sent += batch.size();
+        stats_.last_success_unix = base::unixSeconds();
       } else {
         ++stats_.errors;
         BPFEX_LOG_WARN("alertmanager {}: {}", url,

@@ -42,6 +42,7 @@ struct NotifierStats {
   uint64_t errors = 0;   // failed requests
   uint64_t dropped = 0;  // alerts dropped from a full queue
   size_t queued = 0;
+  double last_success_unix = 0;  // the last delivery any Alertmanager accepted; 0: none
 };
 
 class AlertmanagerNotifier {

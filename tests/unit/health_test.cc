@@ -88,7 +88,8 @@ TEST(StatusPage, BpfAndPeersFromTheSelfMetrics) {
       "bpfex_bpf_map_read_duration_seconds{map=\"vpn/stats\"} 0.0012\n"
       "bpfex_push_total{result=\"success\"} 3\n"
       "bpfex_push_last_success_timestamp_seconds 990\n"
-      "bpfex_notifications_sent_total 5\n";
+      "bpfex_notifications_sent_total 5\n"
+      "bpfex_notifications_last_success_timestamp_seconds 995\n";
   in.exposition = text;
   in.ticks = 20;
   in.last_tick_unix = 998;
@@ -97,7 +98,7 @@ TEST(StatusPage, BpfAndPeersFromTheSelfMetrics) {
             std::string::npos) << page;
   EXPECT_NE(page.find("<td>256</td><td>1024</td><td>25.0%</td><td>1.2ms</td>"), std::string::npos) << page;
   EXPECT_NE(page.find("last success 10s ago, pushes 3 ok, 0 failed"), std::string::npos) << page;
-  EXPECT_NE(page.find("sent 5, errors 0"), std::string::npos) << page;
+  EXPECT_NE(page.find("last success 5s ago, sent 5, errors 0"), std::string::npos) << page;
   EXPECT_EQ(page.find("s3cret"), std::string::npos) << "a password on the page";
   EXPECT_NE(page.find("https://(redacted)@push.example:9091"), std::string::npos);
   EXPECT_NE(page.find("collecting every 5s; last collection 2s ago (tick 20)"), std::string::npos) << page;
