@@ -593,6 +593,11 @@ Status applyEnvOverrides(Config& cfg, const EnvLookup& env) {
   return base::okStatus();
 }
 
+double healthStaleAfter(const Config& cfg) {
+  if (cfg.http.health_stale_after_seconds > 0) return cfg.http.health_stale_after_seconds;
+  return std::max(30.0, 3 * cfg.tick_interval_seconds);
+}
+
 double ruleTimeBudget(const Config& cfg) {
   return cfg.rule_limits.time_budget_seconds > 0 ? cfg.rule_limits.time_budget_seconds
                                                  : cfg.tick_interval_seconds / 4;
@@ -616,7 +621,7 @@ Status validateConfig(const Config& cfg) {
     return Error::msg("http.read_timeout: " + st.error().message());
   if (auto st = checkRange(cfg.http.write_timeout_seconds, 1, 3600, "http.write_timeout"); !st)
     return Error::msg("http.write_timeout: " + st.error().message());
-  if (!(cfg.http.health_stale_after_seconds > cfg.tick_interval_seconds))
+  if (cfg.http.health_stale_after_seconds != 0 && !(cfg.http.health_stale_after_seconds > cfg.tick_interval_seconds))
     return Error::msg("http.health_stale_after: " + base::formatSeconds(cfg.http.health_stale_after_seconds) +
                       " must be longer than tick_interval (" + base::formatSeconds(cfg.tick_interval_seconds) +
                       "), or /health is stale between two ticks");

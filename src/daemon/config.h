@@ -54,7 +54,9 @@ struct Config {
     size_t max_header_bytes = 32768;   // http.max_header_bytes: request line and headers, 4 KiB..1 MiB
     bool gzip = true;                  // http.gzip: false serves identity bodies only
     std::string cors_origin;           // http.cors_origin: "" (off), "*" or an http(s) origin
-    double health_stale_after_seconds = 30;  // http.health_stale_after: /health is "stale" past it
+    // http.health_stale_after: /health is "stale" past it; 0 (default):
+    // 30 s (the seed's bound), or 3 ticks when the tick is longer than 10 s.
+    double health_stale_after_seconds = 0;
   } http;
   struct Exposition {
     int gzip_level = 1;                       // exposition.gzip_level: 1..9
@@ -108,6 +110,8 @@ EnvLookup processEnv();
 
 // The time budget in force: the configured one, or a quarter of the tick.
 double ruleTimeBudget(const Config& cfg);
+// /health's staleness bound in force (http.health_stale_after, or its default).
+double healthStaleAfter(const Config& cfg);
 
 // Range and consistency checks; the error names the field.
 base::Status validateConfig(const Config& cfg);

@@ -325,7 +325,7 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   }
   // /health reads the server it is served by: set once it listens.
   std::atomic<const exporter::HttpServer*> health_server{nullptr};
-  routes.push_back({"/health", {"GET"}, [&publisher, &health_server, stale = cfg.http.health_stale_after_seconds](
+  routes.push_back({"/health", {"GET"}, [&publisher, &health_server, stale = healthStaleAfter(cfg)](
                                             const exporter::HttpRequest&) {
                       HealthInput in;
                       in.now_unix = base::unixSeconds();

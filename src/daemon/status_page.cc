@@ -183,7 +183,7 @@ std::string renderStatusPage(const StatusInputs& in) {
   // Collection.
   const double age = in.last_tick_unix > 0 ? in.now_unix - in.last_tick_unix : -1;
   const std::string state = in.ticks == 0 ? "starting"
-                            : age > cfg.http.health_stale_after_seconds ? "stale"
+                            : age > healthStaleAfter(cfg) ? "stale"
                                                                        : "ok";
   h += "<p>" + badge(state) + " collecting every " + esc(base::formatSeconds(cfg.tick_interval_seconds)) +
        (in.ticks > 0 ? "; last collection " + humanDuration(age) + " ago (tick " + std::to_string(in.ticks) + "), " +

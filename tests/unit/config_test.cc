@@ -150,3 +150,21 @@ bpf:
 
 }  // namespace
 }  // namespace bpfex::daemon
+
+namespace bpfex::daemon {
+namespace {
+
+TEST(Config, HealthStaleAfterFollowsALongTick) {
+  Config cfg;
+  EXPECT_EQ(healthStaleAfter(cfg), 30);  // the seed's bound at the default 5 s tick
+  cfg.tick_interval_seconds = 3600;
+  EXPECT_TRUE(validateConfig(cfg).ok());  // the default never contradicts the tick
+  EXPECT_EQ(healthStaleAfter(cfg), 3 * 3600);
+  cfg.http.health_stale_after_seconds = 60;  // set: it must be longer than the tick
+  ASSERT_FALSE(validateConfig(cfg).ok());
+  EXPECT_NE(validateConfig(cfg).error().message().find("http.health_stale_after: 60s must be longer than tick_interval (3600s)"), std::string::npos)
+      << validateConfig(cfg).error().message();
+}
+
+}  // namespace
+}  // namespace bpfex::daemon
