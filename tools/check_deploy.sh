@@ -4,7 +4,8 @@
 #   promtool check rules    deploy/prometheus/alerts.yml, the PrometheusRule's rules
 #   promtool check config   deploy/prometheus/prometheus.yml, deploy/compose/prometheus.yml
 #   amtool check-config     deploy/alertmanager/alertmanager.yml
-#   bpfex check             every bpfex config (demo, systemd, compose, the k8s ConfigMap)
+#   bpfex check             every bpfex config (the installed default, demo, systemd, compose, the k8s ConfigMap)
+#   systemd-analyze         the unit: a system user, three capabilities, exposure at most 2.0
 #   PrometheusRule == alerts.yml; the dashboard JSON == tools/gen_dashboards.py's output
 #   check_deploy.sh BPFEX
 set -euo pipefail
@@ -56,15 +57,28 @@ for cfg in "$D/demo/bpfex.yaml" "$D/systemd/bpfex.yaml" "$D/compose/bpfex.yaml" 
   "$BPFEX" check --config "$cfg" --rules "$ROOT/rules/vpn_router.lua" --rules "$ROOT/rules/vpn_alerts.lua" >/dev/null ||
     { echo "FAIL: bpfex check --config $cfg" >&2; exit 1; }
 done
-ok "bpfex check: demo, systemd, compose and Kubernetes configs; the DaemonSet's capabilities and host mounts"
+# The installed default (NetProbe on every interface), with its own rules.
+mkdir -p "$TMP/etc/bpfex/rules"
+sed "s#@datadir@/bpfex#$ROOT#g; s#@sysconfdir@#$TMP/etc#g" "$D/default/bpfex.yaml.in" > "$TMP/default.yaml"
+"$BPFEX" check --config "$TMP/default.yaml" >/dev/null || { echo "FAIL: bpfex check of the default config" >&2; exit 1; }
+ok "bpfex check: default, demo, systemd, compose and Kubernetes configs; the DaemonSet's capabilities and host mounts"
 
-grep -q '^CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_NET_ADMIN$' "$D/systemd/bpfex.service"
-grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$D/systemd/bpfex.service"
+unit_in="$D/systemd/bpfex.service.in"
+grep -q '^CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_NET_ADMIN$' "$unit_in"
+grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$unit_in"
+grep -q '^User=bpfex$' "$unit_in"
+sed "s#@bindir@/bpfex#$BPFEX#; s#@sysconfdir@#/etc#g; s#@datadir@#/usr/share#g" "$unit_in" > "$TMP/bpfex.service"
 if command -v systemd-analyze >/dev/null && [ -d /run/systemd/system ]; then
-  sed "s#/usr/local/bin/bpfex#$BPFEX#" "$D/systemd/bpfex.service" > "$TMP/bpfex.service"
   systemd-analyze verify "$TMP/bpfex.service"
 fi
-ok "systemd unit: capabilities, reload on SIGHUP"
+# Hardened as far as a BPF daemon allows: at most 2.0 (threshold x10).
+if command -v systemd-analyze >/dev/null; then
+  systemd-analyze security --offline=true --threshold=20 "$TMP/bpfex.service" >"$TMP/security.txt" 2>&1 ||
+    { tail -3 "$TMP/security.txt" >&2; echo "FAIL: the unit's exposure is over 2.0" >&2; exit 1; }
+  level=$(sed -n 's/.*Overall exposure level for bpfex.service: \([0-9.]*\).*/\1/p' "$TMP/security.txt")
+  echo "   systemd-analyze security: $level"
+fi
+ok "systemd unit: a system user with three capabilities, reload on SIGHUP, exposure at most 2.0"
 
 python3 "$ROOT/tools/gen_dashboards.py" --check
 for f in "$ROOT"/grafana/dashboards/*.json "$ROOT"/grafana/provisioning/*/*.yaml; do

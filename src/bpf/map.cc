@@ -107,7 +107,7 @@ Result<Map> Map::openByName(std::string_view name) {
 }
 
 Result<Layout> Map::layoutOf(uint32_t type_id, const char* what) const {
-  if (info_.btf_id == 0 || type_id == 0)
+  if ((info_.btf_id == 0 && !btf_) || type_id == 0)
     return Error::msg("map " + label_ + ": has no BTF for its " + what + "; declare a layout");
   if (!btf_) {
     struct btf* b = btf__load_from_kernel_by_id(info_.btf_id);
@@ -117,6 +117,13 @@ Result<Layout> Map::layoutOf(uint32_t type_id, const char* what) const {
   auto l = Layout::fromBtf(btf_.get(), type_id, what);
   if (!l) return std::move(l).error().context("map " + label_ + " " + what);
   return l;
+}
+
+void Map::useBtf(const struct btf* btf, uint32_t key_type_id, uint32_t value_type_id) {
+  if (btf == nullptr) return;
+  btf_ = std::shared_ptr<struct btf>(const_cast<struct btf*>(btf), [](struct btf*) {});  // not ours to free
+  info_.btf_key_type_id = key_type_id;
+  info_.btf_value_type_id = value_type_id;
 }
 
 Result<Layout> Map::keyLayout() const { return layoutOf(info_.btf_key_type_id, "key"); }

@@ -54,6 +54,10 @@ class Map {
   // Layout::fromDeclaration then). Loaded once and cached.
   base::Result<Layout> keyLayout() const;
   base::Result<Layout> valueLayout() const;
+  // The BTF the map was created with, when the caller has it (a loaded
+  // object's own): layouts come from it instead of the kernel, whose
+  // BPF_BTF_GET_FD_BY_ID needs CAP_SYS_ADMIN. `btf` must outlive the map.
+  void useBtf(const struct btf* btf, uint32_t key_type_id, uint32_t value_type_id);
 
  private:
   Map(base::UniqueFd fd, MapInfo info, std::string label, bool ro)

@@ -187,6 +187,9 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const ObjectSpec& spec, const
     const int fd = bpf_map__fd(m);
     auto map = Map::fromFd(base::UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 3)), spec.name + "/" + bpf_map__name(m));
     if (!map) return std::move(map).error();
+    // Layouts from the object's own BTF: no CAP_SYS_ADMIN to fetch it back.
+    if (bpf_map__btf_key_type_id(m) != 0 || bpf_map__btf_value_type_id(m) != 0)
+      map->useBtf(bpf_object__btf(self->obj_), bpf_map__btf_key_type_id(m), bpf_map__btf_value_type_id(m));
     self->maps_.emplace(bpf_map__name(m), std::make_unique<Map>(std::move(map).value()));
   }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "metrics/text_format.h"
 #include "version.h"
 
 namespace bpfex::daemon {
@@ -71,25 +72,9 @@ std::vector<Sample> selfSamples(std::string_view text) {
     if (i == std::string_view::npos) continue;
     s.name = std::string(line.substr(0, i));
     if (line[i] == '{') {
-      ++i;
-      while (i < line.size() && line[i] != '}') {
-        const size_t eq = line.find("=\"", i);
-        if (eq == std::string_view::npos) break;
-        const std::string name(line.substr(i, eq - i));
-        std::string value;
-        size_t j = eq + 2;
-        for (; j < line.size() && line[j] != '"'; ++j) {
-          if (line[j] == '\\' && j + 1 < line.size()) {
-            ++j;
-            value += line[j] == 'n' ? '\n' : line[j];
-          } else {
-            value += line[j];
-          }
-        }
-        s.labels[name] = value;
-        i = j + 1;
-        if (i < line.size() && line[i] == ',') ++i;
-      }
+      i += 1 + metrics::forEachEscapedLabel(line.substr(i + 1), [&](std::string_view k, std::string_view v) {
+             s.labels[std::string(k)] = std::string(v);
+           });
       i = line.find(' ', i);
       if (i == std::string_view::npos) continue;
     }

@@ -1208,33 +1208,10 @@ struct Rule::Impl {
 
   // ---- series(name): the registry's current samples, as Prometheus scrapes them --
 
-  // Calls fn(name, value) for each label of escaped label text a="x",b="y".
-  template <class Fn>
-  static void forEachLabel(std::string_view text, Fn&& fn) {
-    size_t i = 0;
-    std::string value;
-    while (i < text.size()) {
-      const size_t eq = text.find('=', i);
-      if (eq == std::string_view::npos || eq + 1 >= text.size()) break;
-      const std::string_view name = text.substr(i, eq - i);
-      value.clear();
-      size_t j = eq + 2;  // past ="
-      for (; j < text.size() && text[j] != '"'; ++j) {
-        if (text[j] == '\\' && j + 1 < text.size()) {
-          ++j;
-          value += text[j] == 'n' ? '\n' : text[j];
-        } else {
-          value += text[j];
-        }
-      }
-      fn(name, std::string_view(value));
-      i = j + 2;  // past ",
-    }
-  }
   // Pushes {name = value, ...} parsed from escaped label text a="x",b="y".
   static void pushLabels(lua_State* L, std::string_view text, std::string_view inner_name, std::string_view inner_value) {
     lua_createtable(L, 0, 4);
-    forEachLabel(text, [&](std::string_view name, std::string_view value) {
+    metrics::forEachEscapedLabel(text, [&](std::string_view name, std::string_view value) {
       lua_pushlstring(L, name.data(), name.size());
       lua_pushlstring(L, value.data(), value.size());
       lua_rawset(L, -3);
@@ -1348,7 +1325,7 @@ struct Rule::Impl {
                          for (const auto& [mk, mv] : match)
                            if (mk == k) matched += mv == v ? 1 : match.size() + 1;
                        };
-                       forEachLabel(labels, count);
+                       metrics::forEachEscapedLabel(labels, count);
                        if (!in.empty()) count(in, iv);
                        for (const auto& [mk, mv] : match)
                          if (mv.empty() && labels.find(mk + "=\"") == std::string_view::npos && mk != in) ++matched;

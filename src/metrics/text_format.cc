@@ -201,4 +201,29 @@ std::string formatCanonicalFloat(double v) {
   return s;
 }
 
+size_t forEachEscapedLabel(std::string_view text,
+                           const std::function<void(std::string_view name, std::string_view value)>& fn) {
+  size_t i = 0;
+  std::string value;
+  while (i < text.size() && text[i] != '}') {
+    const size_t eq = text.find("=\"", i);
+    if (eq == std::string_view::npos) break;
+    const std::string_view name = text.substr(i, eq - i);
+    value.clear();
+    size_t j = eq + 2;
+    for (; j < text.size() && text[j] != '"'; ++j) {
+      if (text[j] == '\\' && j + 1 < text.size()) {
+        ++j;
+        value += text[j] == 'n' ? '\n' : text[j];
+      } else {
+        value += text[j];
+      }
+    }
+    fn(name, value);
+    i = j + 1;  // past the closing quote
+    if (i < text.size() && text[i] == ',') ++i;
+  }
+  return i;
+}
+
 }  // namespace bpfex::metrics

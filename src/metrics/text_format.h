@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,12 @@ bool isValidLabelName(std::string_view name);
 // Appends a label value escaped for both formats: \ -> \\, " -> \", newline -> \n.
 // Invalid UTF-8 is replaced by U+FFFD so the exposition stays valid UTF-8.
 void appendEscapedLabelValue(std::string& out, std::string_view value);
+
+// The inverse of appendEscapedLabelValue over a label set as the exposition
+// writes it, `a="x",b="y\"z"` (a closing brace or the end ends it): calls
+// fn(name, unescaped value) for each label and returns the characters read.
+size_t forEachEscapedLabel(std::string_view text,
+                           const std::function<void(std::string_view name, std::string_view value)>& fn);
 
 // HELP text. 0.0.4 escapes \ and newline only; OpenMetrics also escapes ".
 void appendEscapedHelp(std::string& out, std::string_view help, bool openmetrics);

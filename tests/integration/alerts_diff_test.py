@@ -28,15 +28,13 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from testlib import fail  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BPFEX = os.environ["BPFEX"]
 GOLDEN = os.environ.get("BPFEX_ALERTS_GOLDEN", os.path.join(ROOT, "tests/golden/vpn_router.test.yaml"))
 RULES = os.environ.get("BPFEX_ALERTS_RULES", os.path.join(ROOT, "deploy/prometheus/alerts.yml"))
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    sys.exit(1)
 
 
 def interval_of(golden):

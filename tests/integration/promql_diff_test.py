@@ -22,13 +22,15 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from testlib import fail, free_port  # noqa: E402
 
 BPFEX = os.environ["BPFEX"]
 SEEDS = [int(s) for s in os.environ.get("BPFEX_PROMQL_SEEDS", "1,2,3").split(",")]
@@ -41,17 +43,6 @@ PREDICT_T = 30
 QUANTILES = [0.25, 0.9]
 READERS = {"r1": 1, "r3": 3, "r7": 7}  # r1: no interval(), so every tick
 GAPPY = {"gaps", "late", "stops"}  # series not written at every tick
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    sys.exit(1)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def lua_num(v):

@@ -26,8 +26,8 @@ import tempfile
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import fail, free_port, private_bpffs  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from testlib import fail, free_port, private_bpffs, wait_for  # noqa: E402
 
 BPFEX = os.environ["BPFEX"]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -59,19 +59,6 @@ def sample(text, name, **labels):
         if not labels and line.startswith(name + " "):
             return float(line.rsplit(" ", 1)[1])
     return None
-
-
-def wait_for(what, fn, seconds=30):
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            v = fn()
-            if v:
-                return v
-        except OSError:
-            pass
-        time.sleep(0.1)
-    fail("timed out waiting for " + what)
 
 
 def make_veth(k):

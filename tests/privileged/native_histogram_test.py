@@ -24,12 +24,11 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testlib import fail, free_port, private_bpffs  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from testlib import fail, free_port, private_bpffs, wait_for  # noqa: E402
 
 VALUES = [0, 0, 0, 1, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 100, 127, 128, 129, 1000, 1023, 1024, 1024,
           1025, 4096, 65535, 65536, 1000000, 1 << 30, (1 << 30) + 1, 123456789, 300, 300, 300, 512, 513]
@@ -47,19 +46,6 @@ def query(port, expr):
     if not res:
         return None
     return res[0]["value"][1]
-
-
-def wait_for(what, fn, seconds=60):
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            v = fn()
-            if v:
-                return v
-        except Exception:
-            pass
-        time.sleep(0.5)
-    fail("timed out waiting for " + what)
 
 
 def expected_quantile(q, values):

@@ -1,8 +1,9 @@
-"""Helpers the Python tests share."""
+"""Helpers the Python tests share (integration and privileged)."""
 import os
 import socket
 import subprocess
 import sys
+import time
 
 
 def fail(msg):
@@ -17,6 +18,21 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+def wait_for(what, fn, seconds=60, every=0.2):
+    """fn() until it returns something true (errors count as not yet); fails
+    the test after `seconds`."""
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception:
+            pass
+        time.sleep(every)
+    fail("timed out waiting for " + what)
 
 
 def private_bpffs():
