@@ -6,6 +6,7 @@
 #   amtool check-config     deploy/alertmanager/alertmanager.yml
 #   bpfex check             every bpfex config (the installed default, demo, systemd, compose, the k8s ConfigMap)
 #   systemd-analyze         the unit: a system user, three capabilities, exposure at most 2.0
+#   the Dockerfile          install tree, non-root user, HEALTHCHECK, runtime libraries (a lint: no pulls here)
 #   PrometheusRule == alerts.yml; the dashboard JSON == tools/gen_dashboards.py's output
 #   check_deploy.sh BPFEX
 set -euo pipefail
@@ -79,6 +80,44 @@ if command -v systemd-analyze >/dev/null; then
   echo "   systemd-analyze security: $level"
 fi
 ok "systemd unit: a system user with three capabilities, reload on SIGHUP, exposure at most 2.0"
+
+# The image (images cannot be pulled here, so this is a lint): built from the
+# install tree, run as a non-root user with a health check, and its runtime
+# stage installs the package of every library the binary needs directly.
+python3 - "$D/compose/Dockerfile" "$BPFEX" <<'PY'
+import os, re, subprocess, sys
+text = open(sys.argv[1]).read()
+stages = re.split(r"^FROM ", text, flags=re.M)[1:]
+assert len(stages) == 2, "a build stage and a runtime stage"
+build, run = stages
+assert "DESTDIR=/staging meson install" in build, "the build stage installs with meson install"
+assert re.search(r"^COPY --from=build /staging/ /$", run, re.M), "the runtime stage copies the install tree"
+user = re.search(r"^USER (\S+)$", run, re.M)
+assert user and user.group(1) not in ("root", "0"), "runs as a non-root user"
+assert re.search(r"^HEALTHCHECK .*http://127\.0\.0\.1:9479/healthz", run, re.M), "a HEALTHCHECK on /healthz"
+assert re.search(r'^CMD \["run", "--config", "/etc/bpfex/bpfex\.yaml"\]', run, re.M), "runs the installed config"
+wanted = set(re.findall(r"\b(lib[a-z0-9.+-]+|zlib1g|ca-certificates|curl)\b", run))
+needed = subprocess.run(["objdump", "-p", sys.argv[2]], capture_output=True, text=True, check=True).stdout
+missing = []
+for lib in re.findall(r"NEEDED\s+(\S+)", needed):
+    path = next((d + "/" + lib for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64")
+                 if os.path.exists(d + "/" + lib)), None)
+    owner = None
+    for p in filter(None, [path, path and os.path.realpath(path)]):
+        for c in (p, p[4:] if p.startswith("/usr/") else "/usr" + p):
+            r = subprocess.run(["dpkg", "-S", c], capture_output=True, text=True)
+            if r.returncode == 0:
+                owner = r.stdout.split(":")[0]
+                break
+        if owner:
+            break
+    if owner in (None, "libc6", "libstdc++6", "libgcc-s1"):  # in every Debian image
+        continue
+    if owner not in wanted:
+        missing.append(f"{lib} ({owner})")
+assert not missing, "the runtime stage does not install: " + ", ".join(missing)
+PY
+ok "Dockerfile: the install tree, a non-root user, a health check on /healthz, every library the binary needs"
 
 python3 "$ROOT/tools/gen_dashboards.py" --check
 for f in "$ROOT"/grafana/dashboards/*.json "$ROOT"/grafana/provisioning/*/*.yaml; do

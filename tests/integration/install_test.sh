@@ -16,7 +16,7 @@ prefix=$(meson introspect "$MESON_BUILD_ROOT" --buildoptions | python3 -c 'impor
 sysconf=$(meson introspect "$MESON_BUILD_ROOT" --buildoptions | python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "sysconfdir"))')
 case "$sysconf" in /*) ;; *) sysconf="$prefix/$sysconf" ;; esac
 root="$dest$prefix"
-for f in bin/bpfex lib/systemd/system/bpfex.service lib/sysusers.d/bpfex.conf \
+for f in bin/bpfex lib/sysusers.d/bpfex.conf \
          share/bpfex/rules/netprobe.lua share/bpfex/rules/vpn_router.lua share/bpfex/rules/jobs/idp_sync.lua \
          share/bpfex/grafana/dashboards/netprobe.json share/bpfex/grafana/dashboards/vpn-router.json \
          share/bpfex/grafana/provisioning/dashboards share/bpfex/examples/vpn-router.yaml \
@@ -29,14 +29,26 @@ done
 pass "installed: binary, unit, system user, default config and rules dir, rules, jobs, dashboards, examples, docs, man page, completion"
 
 # The unit and the config name the installed paths, nothing else.
-grep -q "^ExecStart=$prefix/bin/bpfex run --config $sysconf/bpfex/bpfex.yaml$" "$root/lib/systemd/system/bpfex.service" ||
-  fail "the unit does not start the installed binary with the installed config: $(grep ExecStart "$root/lib/systemd/system/bpfex.service")"
-! grep -q "@[a-z]*@" "$root/lib/systemd/system/bpfex.service" "$dest$sysconf/bpfex/bpfex.yaml" || fail "an unsubstituted @var@"
+unit=$(find "$dest" -name bpfex.service -path '*systemd/system*' | head -1)
+[ -n "$unit" ] || fail "no installed unit"
+grep -q "^ExecStart=$prefix/bin/bpfex run --config $sysconf/bpfex/bpfex.yaml$" "$unit" ||
+  fail "the unit does not start the installed binary with the installed config: $(grep ExecStart "$unit")"
+! grep -q "@[a-z]*@" "$unit" "$dest$sysconf/bpfex/bpfex.yaml" || fail "an unsubstituted @var@"
 grep -q "$prefix/share/bpfex/rules/netprobe.lua" "$dest$sysconf/bpfex/bpfex.yaml" || fail "the config does not name the installed rules"
 # The installed default checks, read where it was installed (its paths under the destdir).
 sed "s#$prefix/share#$root/share#g; s#$sysconf#$dest$sysconf#g" "$dest$sysconf/bpfex/bpfex.yaml" > "$WORK/default.yaml"
 "$root/bin/bpfex" check --config "$WORK/default.yaml" >/dev/null || fail "bpfex check of the installed default"
 pass "the unit and the default config name the installed paths; the default passes bpfex check"
+
+# The installed unit: systemd-analyze verify (with the destdir's binary and
+# man page), and its exposure printed and held at or below 2.0.
+sed "s#$prefix/bin/bpfex#$root/bin/bpfex#" "$unit" > "$WORK/bpfex.service"
+MANPATH="$root/share/man" systemd-analyze verify "$WORK/bpfex.service" >"$WORK/verify.txt" 2>&1 ||
+  { cat "$WORK/verify.txt"; fail "systemd-analyze verify"; }
+[ ! -s "$WORK/verify.txt" ] || { cat "$WORK/verify.txt"; fail "systemd-analyze verify complained"; }
+systemd-analyze security --offline=true --threshold=20 "$WORK/bpfex.service" >"$WORK/security.txt" 2>&1 ||
+  { tail -3 "$WORK/security.txt"; fail "the installed unit's exposure is over 2.0"; }
+pass "the installed unit verifies; $(grep -o 'Overall exposure level for bpfex.service: [0-9.]*' "$WORK/security.txt")"
 
 # The man page renders and covers every subcommand the binary has.
 man -l "$root/share/man/man1/bpfex.1" >"$WORK/man.txt" 2>/dev/null || groff -man -Tutf8 "$root/share/man/man1/bpfex.1" >"$WORK/man.txt"
