@@ -19,7 +19,7 @@ fi
 # The committed tree (what a clean clone has), built out of the source dir.
 src="$WORK/src/bpfex-0.1.0"
 mkdir -p "$src"
-(cd "$ROOT" && git ls-files -z | xargs -0 tar cf - ) | tar xf - -C "$src"
+git -C "$ROOT" archive --format=tar HEAD | tar xf - -C "$src"
 (cd "$src" && dpkg-buildpackage -b -us -uc -j2 >"$WORK/build.log" 2>&1) || { tail -40 "$WORK/build.log"; fail "dpkg-buildpackage"; }
 deb=$(ls "$WORK"/src/bpfex_*.deb)
 pass "dpkg-buildpackage: $(basename "$deb") ($(du -h "$deb" | cut -f1))"
