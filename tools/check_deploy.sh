@@ -68,7 +68,7 @@ unit_in="$D/systemd/bpfex.service.in"
 grep -q '^CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_NET_ADMIN$' "$unit_in"
 grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$unit_in"
 grep -q '^User=bpfex$' "$unit_in"
-sed "s#@bindir@/bpfex#$BPFEX#; s#@sysconfdir@#/etc#g; s#@datadir@#/usr/share#g" "$unit_in" > "$TMP/bpfex.service"
+sed "s#@bindir@/bpfex#$(realpath "$BPFEX")#; s#@sysconfdir@#/etc#g; s#@datadir@#/usr/share#g" "$unit_in" > "$TMP/bpfex.service"
 if command -v systemd-analyze >/dev/null && [ -d /run/systemd/system ]; then
   systemd-analyze verify "$TMP/bpfex.service"
 fi
