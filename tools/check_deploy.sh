@@ -62,6 +62,12 @@ done
 mkdir -p "$TMP/etc/bpfex/rules"
 sed "s#@datadir@/bpfex#$ROOT#g; s#@sysconfdir@#$TMP/etc#g" "$D/default/bpfex.yaml.in" > "$TMP/default.yaml"
 "$BPFEX" check --config "$TMP/default.yaml" >/dev/null || { echo "FAIL: bpfex check of the default config" >&2; exit 1; }
+# ... and with the VPN router package included, as its comment says.
+mkdir -p "$TMP/bpfex/packages"
+sed "s#@datadir@/bpfex#$ROOT#g; s#@sysconfdir@#$TMP/etc#g" "$D/packages/vpn-router.yaml.in" > "$TMP/bpfex/packages/vpn-router.yaml"
+sed "s#^\#   include: \[$ROOT/packages/vpn-router.yaml\]#include: [$TMP/bpfex/packages/vpn-router.yaml]#" "$TMP/default.yaml" > "$TMP/default-vpn.yaml"
+grep -q "^include: " "$TMP/default-vpn.yaml" || { echo "FAIL: the default config's include line is not where the lint expects it" >&2; exit 1; }
+"$BPFEX" check --config "$TMP/default-vpn.yaml" >/dev/null || { echo "FAIL: bpfex check of the default with the VPN package" >&2; exit 1; }
 ok "bpfex check: default, demo, systemd, compose and Kubernetes configs; the DaemonSet's capabilities and host mounts"
 
 unit_in="$D/systemd/bpfex.service.in"

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -87,14 +88,83 @@ struct Walker {
     return base::okStatus();
   }
 
+  // include: a package (its BPF objects and maps, its rules and their
+  // params), applied after this file, so the file's own lists come first.
+  // (A package's own keys are checked before it is walked: it cannot include.)
+  std::vector<std::pair<std::string, YAML::Node>> includes;
+
+  Status includeList(const YAML::Node& v) {
+    std::vector<YAML::Node> items;
+    if (v.IsScalar()) items.push_back(v);
+    else if (v.IsSequence())
+      for (const auto& i : v) items.push_back(i);
+    else return fieldError(file, v, "include", "expected a path or a list of paths");
+    for (const auto& i : items) {
+      if (!i.IsScalar()) return fieldError(file, i, "include[]", "expected a path");
+      std::string path = i.Scalar();
+      if (!path.empty() && path.front() != '/') {
+        const std::string dir = std::filesystem::path(std::string(file)).parent_path().string();
+        if (!dir.empty()) path = dir + "/" + path;
+      }
+      includes.emplace_back(path, i);
+    }
+    return base::okStatus();
+  }
+
+  Status applyIncludes() {
+    for (const auto& [path, node] : includes) {
+      std::ifstream in(path);
+      if (!in) return fieldError(file, node, "include", "cannot read " + path + ": " + std::strerror(errno));
+      std::stringstream ss;
+      ss << in.rdbuf();
+      YAML::Node root;
+      try {
+        root = YAML::Load(ss.str());
+      } catch (const YAML::Exception& e) {
+        return Error::msg(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                          ": " + e.msg);
+      }
+      if (root.IsMap())
+        for (const auto& kv : root) {
+          const std::string k = kv.first.as<std::string>();
+          if (k != "rules" && k != "rule_params" && k != "bpf")
+            return fieldError(path, kv.first, k, "not for a package: an included file gives rules, rule_params and bpf (objects, maps)");
+          if (k == "bpf" && kv.second.IsMap())
+            for (const auto& b : kv.second)
+              if (b.first.as<std::string>() != "objects" && b.first.as<std::string>() != "maps")
+                return fieldError(path, b.first, "bpf." + b.first.as<std::string>(),
+                                  "not for a package: an included file gives bpf.objects and bpf.maps");
+        }
+      Config pkg;
+      pkg.rules.clear();
+      Walker w{path, pkg};
+      if (auto st = w.walk(root); !st) return st;
+      for (const auto& o : pkg.bpf.objects)
+        for (const auto& mine : cfg.bpf.objects)
+          if (mine.name == o.name)
+            return fieldError(file, node, "include", path + " declares a BPF object " + o.name + " this file has too");
+      cfg.rules.insert(cfg.rules.end(), pkg.rules.begin(), pkg.rules.end());
+      cfg.bpf.objects.insert(cfg.bpf.objects.end(), pkg.bpf.objects.begin(), pkg.bpf.objects.end());
+      cfg.bpf.maps.insert(cfg.bpf.maps.end(), pkg.bpf.maps.begin(), pkg.bpf.maps.end());
+      for (const auto& [k, v] : pkg.rule_params) cfg.rule_params.emplace(k, v);  // the file's own win
+    }
+    return base::okStatus();
+  }
+
   Status walk(const YAML::Node& root) {
+    if (auto st = walkKeys(root); !st) return st;
+    return applyIncludes();
+  }
+
+  Status walkKeys(const YAML::Node& root) {
     if (root.IsNull()) return base::okStatus();
     if (!root.IsMap()) return fieldError(file, root, "(top level)", "expected a mapping of settings");
     for (const auto& kv : root) {
       const std::string key = kv.first.as<std::string>();
       const YAML::Node& v = kv.second;
       Status st;
-      if (key == "listen") st = scalar(v, key, cfg.listen);
+      if (key == "include") st = includeList(v);
+      else if (key == "listen") st = scalar(v, key, cfg.listen);
       else if (key == "metrics_path") st = scalar(v, key, cfg.metrics_path);
       else if (key == "log_level") st = scalar(v, key, cfg.log_level);
       else if (key == "state_dir") st = scalar(v, key, cfg.state_dir);

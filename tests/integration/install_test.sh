@@ -19,7 +19,7 @@ root="$dest$prefix"
 for f in bin/bpfex lib/sysusers.d/bpfex.conf \
          share/bpfex/rules/netprobe.lua share/bpfex/rules/vpn_router.lua share/bpfex/rules/jobs/idp_sync.lua \
          share/bpfex/grafana/dashboards/netprobe.json share/bpfex/grafana/dashboards/vpn-router.json \
-         share/bpfex/grafana/provisioning/dashboards share/bpfex/examples/vpn-router.yaml \
+         share/bpfex/grafana/provisioning/dashboards share/bpfex/examples/vpn-router.yaml share/bpfex/packages/vpn-router.yaml \
          share/bpfex/examples/prometheus/alerts.yml share/doc/bpfex/README.md share/doc/bpfex/lua-api.md \
          share/man/man1/bpfex.1 share/bash-completion/completions/bpfex; do
   [ -e "$root/$f" ] || fail "not installed: $prefix/$f"

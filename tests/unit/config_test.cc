@@ -168,3 +168,51 @@ TEST(Config, HealthStaleAfterFollowsALongTick) {
 
 }  // namespace
 }  // namespace bpfex::daemon
+
+#include <filesystem>
+#include <fstream>
+
+namespace bpfex::daemon {
+namespace {
+
+TEST(Config, IncludeAddsAPackagesRulesAndObjects) {
+  const auto dir = std::filesystem::temp_directory_path() / ("bpfex-include-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+    return (dir / name).string();
+  };
+  write("pkg.yaml", "rules: [/p/a.lua, /p/b.lua]\nrule_params: {x: from-pkg, y: pkg}\n"
+                    "bpf:\n  objects:\n    - {name: vpn, bundled: vpn_router}\n");
+  const std::string main = write("main.yaml", "include: pkg.yaml\nrules: [/site/rules]\nrule_params: {x: mine}\n"
+                                              "bpf:\n  objects:\n    - {name: traffic, bundled: iface_traffic}\n");
+  Config cfg;
+  ASSERT_TRUE(loadConfigFile(main, cfg).ok());
+  EXPECT_EQ(cfg.rules, (std::vector<std::string>{"/site/rules", "/p/a.lua", "/p/b.lua"}));  // the file's own first
+  ASSERT_EQ(cfg.bpf.objects.size(), 2u);
+  EXPECT_EQ(cfg.bpf.objects[1].name, "vpn");
+  EXPECT_EQ(cfg.rule_params.at("x"), "mine");  // the including file wins
+  EXPECT_EQ(cfg.rule_params.at("y"), "pkg");
+
+  auto err = [&](const std::string& pkg_text, const std::string& main_text = "include: bad.yaml\n") {
+    write("bad.yaml", pkg_text);
+    Config c;
+    auto st = loadConfigFile(write("m.yaml", main_text), c);
+    return st.ok() ? std::string() : st.error().message();
+  };
+  EXPECT_NE(err("listen: 0.0.0.0:1\n").find("bad.yaml:1:1: listen: not for a package"), std::string::npos)
+      << err("listen: 0.0.0.0:1\n");
+  EXPECT_NE(err("bpf:\n  pin_path: /x\n").find("bad.yaml:2:3: bpf.pin_path: not for a package"), std::string::npos);
+  EXPECT_NE(err("include: pkg.yaml\n").find("bad.yaml:1:1: include: not for a package"), std::string::npos);
+  EXPECT_NE(err("bpf:\n  objects:\n    - {name: vpn, bundled: vpn_router}\n",
+                "include: bad.yaml\nbpf:\n  objects:\n    - {name: vpn, bundled: vpn_router}\n")
+                .find("declares a BPF object vpn this file has too"),
+            std::string::npos);
+  EXPECT_NE(err("", "include: [missing.yaml]\n").find("m.yaml:1:11: include: cannot read"), std::string::npos)
+      << err("", "include: [missing.yaml]\n");
+  EXPECT_NE(err("rules: [a\n").find("bad.yaml:"), std::string::npos);  // its own parse errors name it
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace bpfex::daemon
