@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "base/clock.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "export/http_server.h"
 #include "metrics/text_format.h"
@@ -113,13 +114,15 @@ struct Walker {
 
   Status applyIncludes() {
     for (const auto& [path, node] : includes) {
-      std::ifstream in(path);
-      if (!in) return fieldError(file, node, "include", "cannot read " + path + ": " + std::strerror(errno));
-      std::stringstream ss;
-      ss << in.rdbuf();
+      // A package is small: at most 1 MiB (and never a device that never ends).
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(path, ec))
+        return fieldError(file, node, "include", path + " is not a readable regular file");
+      auto text = base::readFile(path, 1u << 20);
+      if (!text) return fieldError(file, node, "include", "cannot read " + path + ": " + text.error().message());
       YAML::Node root;
       try {
-        root = YAML::Load(ss.str());
+        root = YAML::Load(text.value());
       } catch (const YAML::Exception& e) {
         return Error::msg(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
                           ": " + e.msg);
