@@ -1320,16 +1320,20 @@ struct Rule::Impl {
                    [&](std::string_view labels, std::string_view in, std::string_view iv, std::span<const Point> pts) {
                      if (!match.empty()) {
                        // {k = "v"} as PromQL's k="v": an absent label is "".
-                       size_t matched = 0;
-                       auto count = [&](std::string_view k, std::string_view v) {
-                         for (const auto& [mk, mv] : match)
-                           if (mk == k) matched += mv == v ? 1 : match.size() + 1;
+                       std::vector<bool> present(match.size(), false);
+                       bool ok = true;
+                       auto check = [&](std::string_view k, std::string_view v) {
+                         for (size_t i = 0; i < match.size(); ++i)
+                           if (match[i].first == k) {
+                             present[i] = true;
+                             ok = ok && match[i].second == v;
+                           }
                        };
-                       metrics::forEachEscapedLabel(labels, count);
-                       if (!in.empty()) count(in, iv);
-                       for (const auto& [mk, mv] : match)
-                         if (mv.empty() && labels.find(mk + "=\"") == std::string_view::npos && mk != in) ++matched;
-                       if (matched != match.size()) return;
+                       metrics::forEachEscapedLabel(labels, check);
+                       if (!in.empty()) check(in, iv);
+                       for (size_t i = 0; i < match.size(); ++i)
+                         if (!present[i]) ok = ok && match[i].second.empty();  // absent: matches ""
+                       if (!ok) return;
                      }
                      const std::optional<double> v = evalRange(*fn, pts, toMillis(r->ctx_->now_mono), decl.range_ms, arg);
                      if (!v) return;

@@ -287,6 +287,26 @@ end)
   // the first sample), not to the range's start: 70 per minute.
   EXPECT_DOUBLE_EQ(*h.value("seen", {"rate"}), 60 * ((30.0 + 5) / 30 / 60));
   EXPECT_EQ(h.value("bpfex_rule_history_series"), 1);
+  // Matching as PromQL's k="v": an absent label is "" (and "handle" holding
+  // "le=" does not make le present).
+  const std::string m = h.file("d.lua", R"(
+local c = metric.counter("m_total", "x", {"handle", "action"})
+local r = range("m_total", "1m")
+local g = metric.gauge("matched", "x", {"match"})
+on_tick(function()
+  c:set({"h1", "drop"}, 1); c:set({"h2", "pass"}, 1)
+  g:set({"drop"}, #vec.count_over_time(r, {action = "drop"}))
+  g:set({"no_le"}, #vec.count_over_time(r, {le = ""}))
+  g:set({"no_action"}, #vec.count_over_time(r, {action = ""}))
+  g:set({"both"}, #vec.count_over_time(r, {action = "pass", handle = "h2"}))
+end)
+)");
+  ASSERT_TRUE(h.rules.reload({w, r, m}).ok());
+  h.engine.tick();
+  EXPECT_EQ(h.value("matched", {"drop"}), 1);
+  EXPECT_EQ(h.value("matched", {"no_le"}), 2);
+  EXPECT_EQ(h.value("matched", {"no_action"}), 0);
+  EXPECT_EQ(h.value("matched", {"both"}), 1);
   // A range is declared at the top level only.
   h.file("c.lua", "on_tick(function() range('c_total', '1m') end)\n");
   ASSERT_TRUE(h.rules.reload({h.dir.string()}).ok());
