@@ -43,3 +43,21 @@ def private_bpffs():
         os.environ["BPFEX_TEST_PRIVATE_NS"] = "1"
         os.execvp("unshare", ["unshare", "--mount", "--propagation", "private", sys.executable] + sys.argv)
     subprocess.check_call(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"])
+
+
+def bpfex_test_ticks(bpfex, test_file, require_pass=False):
+    """Runs `bpfex test -v FILE` and returns, per tick, {series: value text}
+    as it printed them. A failing expectation of the file's own is the file's
+    business unless require_pass; a run with no tick fails the test."""
+    out = subprocess.run([bpfex, "test", "-v", test_file], capture_output=True, text=True)
+    if "(tick 1)" not in out.stdout or (require_pass and out.returncode != 0):
+        fail("bpfex test " + test_file + ":\n" + out.stdout[-3000:] + out.stderr[-2000:])
+    ticks = []
+    for line in out.stdout.splitlines():
+        if line.startswith("-- "):
+            ticks.append({})
+        elif line.startswith("   ") and not line.startswith("    ") and ticks:  # not a FAIL's want/have
+            series, _, value = line.strip().rpartition(" ")
+            ticks[-1][series] = value
+    return ticks
+

@@ -89,6 +89,13 @@ struct Walker {
     return base::okStatus();
   }
 
+  // A relative path in this file is relative to the file's directory.
+  std::string besideThisFile(const std::string& path) const {
+    if (path.empty() || path.front() == '/') return path;
+    const std::string dir = std::filesystem::path(std::string(file)).parent_path().string();
+    return dir.empty() ? path : dir + "/" + path;
+  }
+
   // include: a package (its BPF objects and maps, its rules and their
   // params), applied after this file, so the file's own lists come first.
   // (A package's own keys are checked before it is walked: it cannot include.)
@@ -102,12 +109,7 @@ struct Walker {
     else return fieldError(file, v, "include", "expected a path or a list of paths");
     for (const auto& i : items) {
       if (!i.IsScalar()) return fieldError(file, i, "include[]", "expected a path");
-      std::string path = i.Scalar();
-      if (!path.empty() && path.front() != '/') {
-        const std::string dir = std::filesystem::path(std::string(file)).parent_path().string();
-        if (!dir.empty()) path = dir + "/" + path;
-      }
-      includes.emplace_back(path, i);
+      includes.emplace_back(besideThisFile(i.Scalar()), i);
     }
     return base::okStatus();
   }
@@ -173,10 +175,7 @@ struct Walker {
       else if (key == "state_dir") st = scalar(v, key, cfg.state_dir);
       else if (key == "web_config_file") {
         st = scalar(v, key, cfg.web_config_file);
-        if (st && !cfg.web_config_file.empty() && cfg.web_config_file.front() != '/') {
-          const std::string dir = std::filesystem::path(std::string(file)).parent_path().string();
-          if (!dir.empty()) cfg.web_config_file = dir + "/" + cfg.web_config_file;
-        }
+        if (st && !cfg.web_config_file.empty()) cfg.web_config_file = besideThisFile(cfg.web_config_file);
       }
       else if (key == "tick_interval") st = duration(v, key, cfg.tick_interval_seconds);
       else if (key == "rules") st = rules(v);

@@ -167,8 +167,9 @@ RuleEngine::RuleEngine(metrics::Registry& registry, lua::DataSource* data, lua::
   history_samples_ = reg({.name = "bpfex_rule_history_samples",
                           .help = "Samples kept for the rules' range() selectors."});
   history_dropped_ = reg({.name = "bpfex_rule_history_series_dropped_total",
-                          .help = "Series a range() selector could not keep history for: the history's series or "
-                                  "sample cap was reached.",
+                          .help = "Refusals by the rules' range() history: a new series over the series or "
+                                  "sample cap (counted at each tick it is refused), and each series of a metric whose "
+                                  "history was dropped whole at the sample cap.",
                           .type = MetricType::kCounter});
   reload_ok_ = reg({.name = "bpfex_config_last_reload_successful",
                     .help = "Whether the last configuration and rules reload succeeded."});

@@ -29,7 +29,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from testlib import fail  # noqa: E402
+from testlib import bpfex_test_ticks, fail  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BPFEX = os.environ["BPFEX"]
@@ -46,20 +46,9 @@ def interval_of(golden):
 
 
 def bpfex_ticks(test_file):
-    """Per tick, {series: value text} as `bpfex test -v` prints it."""
-    # The file's own expectations are the golden test's business: this
-    # compares what bpfex served, whether or not they hold.
-    out = subprocess.run([BPFEX, "test", "-v", test_file], capture_output=True, text=True)
-    if "(tick 1)" not in out.stdout:
-        fail("bpfex test ran no tick:\n" + out.stdout[-3000:] + out.stderr[-2000:])
-    ticks = []
-    for line in out.stdout.splitlines():
-        if line.startswith("-- "):
-            ticks.append({})
-        elif line.startswith("   ") and not line.startswith("    ") and ticks:
-            series, _, value = line.strip().rpartition(" ")
-            ticks[-1][series] = value
-    return ticks
+    """Per tick, {series: value text}. The file's own expectations are the
+    golden test's business: this compares what bpfex served."""
+    return bpfex_test_ticks(BPFEX, test_file)
 
 
 def compare(name, ticks, step, eval_every, rules_file, expect_agreement=True):

@@ -30,7 +30,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from testlib import fail, free_port  # noqa: E402
+from testlib import bpfex_test_ticks, fail, free_port  # noqa: E402
 
 BPFEX = os.environ["BPFEX"]
 SEEDS = [int(s) for s in os.environ.get("BPFEX_PROMQL_SEEDS", "1,2,3").split(",")]
@@ -157,18 +157,13 @@ def parse_line(line):
 
 def bpfex_results(d):
     """{reader: [(eval_ms, {(fn, range, s): value})]} from `bpfex test -v`."""
-    out = subprocess.run([BPFEX, "test", "-v", os.path.join(d, "t.yaml")], capture_output=True, text=True)
-    if out.returncode != 0:
-        fail("bpfex test failed:\n" + out.stdout[-3000:] + out.stderr[-2000:])
     evals = {r: [] for r in READERS}
     last = {r: None for r in READERS}
-    tick_lines = []
-
-    def flush():
+    for tick in bpfex_test_ticks(BPFEX, os.path.join(d, "t.yaml"), require_pass=True):
         per = {r: {} for r in READERS}
         at = {}
-        for line in tick_lines:
-            name, labels, v = parse_line(line)
+        for series, value in tick.items():
+            name, labels, v = parse_line(series + " " + value)
             for r in READERS:
                 if name == "eval_" + r:
                     at[r] = v
@@ -178,14 +173,6 @@ def bpfex_results(d):
             if r in at and at[r] != last[r]:
                 last[r] = at[r]
                 evals[r].append((round(at[r] * 1000), per[r]))
-
-    for line in out.stdout.splitlines():
-        if line.startswith("-- "):
-            flush()
-            tick_lines = []
-        elif line.startswith("   "):
-            tick_lines.append(line.strip())
-    flush()
     return evals
 
 
