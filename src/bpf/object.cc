@@ -1,5 +1,7 @@
 #include "bpf/object.h"
 
+#include <algorithm>
+
 #include <bpf/bpf.h>
 #include <fcntl.h>
 #include <bpf/btf.h>
@@ -429,6 +431,10 @@ std::vector<std::pair<std::string, int>> BpfObject::dynamicInterfaces() const {
   for (const auto& a : attached_)
     if (a->dynamic) out.emplace_back(a->spec.netns, a->ifindex);
   return out;
+}
+
+size_t BpfObject::dynamicAttachments() const {
+  return static_cast<size_t>(std::count_if(attached_.begin(), attached_.end(), [](const auto& a) { return a->dynamic; }));
 }
 
 void BpfObject::detachAll() {

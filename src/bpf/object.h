@@ -121,8 +121,10 @@ class BpfObject {
   // The interface is gone (the kernel dropped its qdisc, filters and XDP
   // program with it): forgets what was attached there. Returns how many.
   size_t forgetInterface(const std::string& netns, int ifindex);
-  // The interfaces dynamic specs are attached to now: (netns, ifindex).
+  // The interfaces dynamic specs are attached to now: (netns, ifindex), one
+  // per program attached there; and how many that is.
   std::vector<std::pair<std::string, int>> dynamicInterfaces() const;
+  size_t dynamicAttachments() const;
 
  private:
   struct Attachment;

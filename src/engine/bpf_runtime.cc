@@ -132,9 +132,9 @@ void BpfRuntime::applyLinks(const std::string& netns, const std::vector<bpf::Lin
         if (!a.dynamic() || a.netns != netns || ev.name.empty() || !nameMatches(a, ev.name) ||
             o->attachedTo(a, ev.ifindex))
           continue;
-        if (o->dynamicInterfaces().size() >= kMaxInterfacesPerObject) {
+        if (o->dynamicAttachments() >= kMaxAttachmentsPerObject) {
           recordError("attach", o->spec().name,
-                      ev.name + ": over " + std::to_string(kMaxInterfacesPerObject) + " interfaces; not attached");
+                      ev.name + ": over " + std::to_string(kMaxAttachmentsPerObject) + " attachments; not attached");
           continue;
         }
         if (auto st = o->attachInterface(a, ev.name); !st) {
@@ -393,8 +393,9 @@ Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& 
                .type = MetricType::kCounter, .label_names = {"map"}, .expire_unwritten = true}},
       {&f.ev_lost, {.name = "bpfex_bpf_events_lost_total", .help = "Events lost: dropped by the kernel (perf) or over bpfex's per-tick bound.",
                     .type = MetricType::kCounter, .label_names = {"map"}, .expire_unwritten = true}},
-      {&f.ifaces, {.name = "bpfex_bpf_interfaces_attached",
-                   .help = "Interfaces the object's pattern attach specs are attached to now.",
+      {&f.ifaces, {.name = "bpfex_bpf_interface_attachments",
+                   .help = "Programs attached by the object's pattern attach specs now, one per program and "
+                           "interface (TC ingress and egress on one interface: 2).",
                    .label_names = {"object"}}},
       {&f.iface_changes, {.name = "bpfex_bpf_interface_changes_total",
                           .help = "Interfaces attached (they appeared and matched), detached (they went) and map "
@@ -454,7 +455,7 @@ Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& 
       if (!dynamic) continue;
       const std::string& name = o->spec().name;
       const LinkStats& ls = link_stats_[name];
-      (void)f.ifaces->set({name}, static_cast<double>(o->dynamicInterfaces().size()));
+      (void)f.ifaces->set({name}, static_cast<double>(o->dynamicAttachments()));
       (void)f.iface_changes->set({name, "attach"}, static_cast<double>(ls.attaches));
       (void)f.iface_changes->set({name, "detach"}, static_cast<double>(ls.detaches));
       (void)f.iface_changes->set({name, "forget_entry"}, static_cast<double>(ls.forgotten_entries));

@@ -113,7 +113,7 @@ class BpfRuntime {
     uint64_t attaches = 0, detaches = 0, forgotten_entries = 0;
   };
   const std::map<std::string, LinkStats>& linkStats() const { return link_stats_; }  // by object
-  static constexpr size_t kMaxInterfacesPerObject = 4096;
+  static constexpr size_t kMaxAttachmentsPerObject = 4096;  // program x interface
 
   void recordError(const std::string& operation, const std::string& object, const std::string& message);
   const std::map<std::pair<std::string, std::string>, uint64_t>& errors() const { return errors_; }

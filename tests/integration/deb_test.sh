@@ -70,7 +70,7 @@ in_ns() { nsenter --net=/var/run/netns/$ns "$@"; }
 wait_for 20 in_ns curl -sf http://127.0.0.1:9479/readyz || { cat "$WORK/daemon.log"; fail "$exec_start did not become ready"; }
 sleep 6  # a tick
 in_ns curl -sf http://127.0.0.1:9479/metrics >"$WORK/metrics.txt"
-grep -q '^bpfex_bpf_interfaces_attached{object="traffic"} [1-9]' "$WORK/metrics.txt" ||
+grep -q '^bpfex_bpf_interface_attachments{object="traffic"} [1-9]' "$WORK/metrics.txt" ||
   { grep bpfex_bpf "$WORK/metrics.txt"; cat "$WORK/daemon.log"; fail "the default config attached to nothing"; }
 grep -q '^netprobe_up 1' "$WORK/metrics.txt" || fail "no NetProbe series from the default config"
 kill -TERM $daemon && wait $daemon || fail "the daemon did not stop cleanly on SIGTERM"

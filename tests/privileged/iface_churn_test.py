@@ -13,7 +13,7 @@ before the link is up, so it sees every packet. Then 10 are deleted.
     after bpfex exits;
   - bpfex's open file descriptors are the same after the churn as before;
   - the churn is counted: bpfex_bpf_interface_changes_total, and
-    bpfex_bpf_interfaces_attached;
+    bpfex_bpf_interface_attachments;
   - every panel query of the NetProbe dashboard (grafana/dashboards/
     netprobe.json) returns data on a real Prometheus scraping this bpfex.
 """
@@ -196,7 +196,7 @@ bpf:
             if f'interface="c{k}"' in text:
                 fail(f"c{k} was deleted and is still on /metrics")
         print(f"ok - the {DELETE} deleted interfaces left /metrics")
-        attached = sample(text, "bpfex_bpf_interfaces_attached", object="traffic")
+        attached = sample(text, "bpfex_bpf_interface_attachments", object="traffic")
         forgotten = sample(text, "bpfex_bpf_interface_changes_total", object="traffic", change="forget_entry")
         detached = sample(text, "bpfex_bpf_interface_changes_total", object="traffic", change="detach")
         if attached != 2 * (NEW - DELETE + 1) or detached != 2 * DELETE or not forgotten or forgotten < 2 * DELETE:

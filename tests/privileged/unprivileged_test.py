@@ -89,7 +89,7 @@ def main():
 
         def metrics():
             return in_ns(NS, "curl", "-sf", f"http://127.0.0.1:{port}/metrics")
-        wait_for("bpfex to serve as " + USER, lambda: "bpfex_bpf_interfaces_attached" in metrics(), seconds=20)
+        wait_for("bpfex to serve as " + USER, lambda: "bpfex_bpf_interface_attachments" in metrics(), seconds=20)
         in_ns(PEER, "ping", "-q", "-c", "5", "-i", "0.05", "10.78.0.1")
         time.sleep(6)  # a tick (5 s in the default)
         m = metrics()
@@ -97,9 +97,9 @@ def main():
         if not pkts or int(pkts.group(1)) < 5:
             fail("no NetProbe counts for u0 as an unprivileged user:\n" + open(d + "/bpfex.log").read()[-2000:] +
                  "\n".join(l for l in m.splitlines() if "netprobe_tc_packets" in l or "bpfex_bpf_errors" in l))
-        attached = re.search(r'bpfex_bpf_interfaces_attached\{object="traffic"\} (\d+)', m)
+        attached = re.search(r'bpfex_bpf_interface_attachments\{object="traffic"\} (\d+)', m)
         if not attached or int(attached.group(1)) < 2:  # u0, ingress and egress
-            fail("not attached to u0: " + (attached.group(0) if attached else "no bpfex_bpf_interfaces_attached"))
+            fail("not attached to u0: " + (attached.group(0) if attached else "no bpfex_bpf_interface_attachments"))
         print(f"ok - as {USER} with three capabilities: attached to every interface but lo, u0 counted "
               f"{pkts.group(1)} packets in")
         # The process: that user, those capabilities, nothing more.
