@@ -4,6 +4,10 @@
 
 #include "bpfex_abi.h"
 #include "iface_traffic.skel.h"
+#include "ironpost_abi.h"
+#include "ironpost_counters.h"
+#include "ironpost_region.skel.h"
+#include "ironpost_xdp.skel.h"
 #include "vpn_router.skel.h"
 
 // The C++ side reads these structs through BTF, but the layout is also the
@@ -14,6 +18,10 @@ static_assert(sizeof(struct vpn_if_stats) == 96);
 static_assert(sizeof(struct vpn_latency) == 8 * (3 + VPN_LATENCY_SLOTS));
 static_assert(sizeof(struct vpn_session) == 80);
 static_assert(sizeof(struct vpn_tunnel_hdr) == 16);
+static_assert(sizeof(struct ironpost_traffic) == 4 * 24);
+static_assert(sizeof(struct ironpost_latency) == 8 * (2 + IRONPOST_LATENCY_SLOTS));
+static_assert(sizeof(struct ironpost_block_key) == 8);
+static_assert(sizeof(struct ironpost_counters) % 8 == 0);  // an mmapable array's stride
 
 namespace bpfex::bpf {
 
@@ -24,6 +32,8 @@ struct Entry {
 };
 const Entry kBundled[] = {
     {"iface_traffic", &iface_traffic_bpf__elf_bytes},
+    {"ironpost_region", &ironpost_region_bpf__elf_bytes},
+    {"ironpost_xdp", &ironpost_xdp_bpf__elf_bytes},
     {"vpn_router", &vpn_router_bpf__elf_bytes},
 };
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -30,6 +32,38 @@ MapReader::MapReader(const Map& map, uint32_t batch_size)
   cur_key_.resize(key_size_);
   token_in_.resize(std::max<uint32_t>(key_size_, 8));
   token_out_.resize(token_in_.size());
+  // An mmapable array's elements are value_size rounded to 8 apart in the
+  // mapping; a value size that is a multiple of 8 makes that our stride too.
+  if (mi.type == BPF_MAP_TYPE_ARRAY && (mi.map_flags & BPF_F_MMAPABLE) != 0 && mi.value_size % 8 == 0 &&
+      mi.max_entries > 0) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const size_t len = (static_cast<size_t>(mi.max_entries) * mi.value_size + page - 1) / page * page;
+    void* p = mmap(nullptr, len, PROT_READ, MAP_SHARED, map.fd(), 0);
+    if (p != MAP_FAILED) {  // otherwise (an old kernel, a seccomp filter): syscalls
+      mapped_ = static_cast<const uint64_t*>(p);
+      mapped_len_ = len;
+      method_ = ReadMethod::kMmap;
+    }
+  }
+}
+
+MapReader::~MapReader() {
+  if (mapped_ != nullptr) munmap(const_cast<uint64_t*>(mapped_), mapped_len_);
+}
+
+size_t MapReader::readMapped() {
+  const size_t n = map_.info().max_entries;
+  if (count_ != n) {
+    reserve(n);
+    for (uint32_t i = 0; i < n; ++i) std::memcpy(keys_.data() + size_t{i} * key_size_, &i, sizeof i);
+    count_ = n;
+  }
+  // Word by word with relaxed atomic loads: applications add to these words
+  // with lock xadd while we read, and memcpy may copy in any granularity.
+  const size_t words = n * value_size_ / 8;
+  auto* out = reinterpret_cast<uint64_t*>(values_.data());  // vector storage: 16-byte aligned
+  for (size_t w = 0; w < words; ++w) out[w] = __atomic_load_n(mapped_ + w, __ATOMIC_RELAXED);
+  return n;
 }
 
 void MapReader::reserve(size_t entries) {
@@ -38,6 +72,7 @@ void MapReader::reserve(size_t entries) {
 }
 
 Result<size_t> MapReader::read() {
+  if (method_ == ReadMethod::kMmap) return readMapped();
   if (method_ == ReadMethod::kBatch) {
     auto r = readBatch();
     if (r || (r.error().code() != EINVAL && r.error().code() != ENOTSUP && r.error().code() != 524 /*ENOTSUPP*/))

@@ -1,6 +1,9 @@
 // MapReader: reads a whole map into buffers it keeps and reuses, with
 // bpf_map_lookup_batch where the kernel supports it for the map type, and
-// key-by-key iteration where it does not. After read(), the entries are a
+// key-by-key iteration where it does not. An array created with
+// BPF_F_MMAPABLE (an application's counter region) is mapped read-only once
+// and copied from memory, 8-byte word by word: no syscall per read, and no
+// counter an application is adding to is ever read torn. After read(), the entries are a
 // zero-copy view: key(i) and value(i, cpu) point into two flat arrays, the
 // shape LuaJIT's FFI can cast to struct pointers.
 //
@@ -18,11 +21,14 @@
 
 namespace bpfex::bpf {
 
-enum class ReadMethod : uint8_t { kBatch, kIterate };
+enum class ReadMethod : uint8_t { kBatch, kIterate, kMmap };
 
 class MapReader {
  public:
   explicit MapReader(const Map& map, uint32_t batch_size = 4096);
+  ~MapReader();
+  MapReader(const MapReader&) = delete;
+  MapReader& operator=(const MapReader&) = delete;
 
   // Reads every entry. Returns the count; the map may change while it is read
   // (entries inserted or deleted during the read may or may not be seen).
@@ -48,6 +54,7 @@ class MapReader {
  private:
   base::Result<size_t> readBatch();
   base::Result<size_t> readIterate();
+  size_t readMapped();
   void reserve(size_t entries);
 
   const Map& map_;
@@ -59,6 +66,8 @@ class MapReader {
   std::vector<uint8_t> next_key_, cur_key_;          // iteration
   std::vector<uint8_t> token_in_, token_out_;         // batch positions
   size_t count_ = 0;
+  const uint64_t* mapped_ = nullptr;  // kMmap: the kernel's array, read-only
+  size_t mapped_len_ = 0;
 };
 
 // A per-CPU entry's copies summed into one value laid out as

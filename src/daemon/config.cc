@@ -221,7 +221,8 @@ struct Walker {
     for (const auto& kv : v) {
       const std::string key = "http." + kv.first.as<std::string>();
       Status st;
-      if (key == "http.threads") st = integer<unsigned>(kv.second, key, cfg.http.threads, 1, 64);
+      if (key == "http.enabled") st = boolean(kv.second, key, cfg.http.enabled);
+      else if (key == "http.threads") st = integer<unsigned>(kv.second, key, cfg.http.threads, 1, 64);
       else if (key == "http.enable_reload") st = boolean(kv.second, key, cfg.http.enable_reload);
       else if (key == "http.max_connections")
         st = integer<unsigned>(kv.second, key, cfg.http.max_connections, 1, 65535);
@@ -410,11 +411,16 @@ struct Walker {
           if (auto st = scalar(kv.second, here + ".map", init.map); !st) return st;
         } else if (k == "entries") {
           auto st = eachMapping(kv.second, here + ".entries", "{key, value}", [&](const YAML::Node& e, const std::string& ew) -> Status {
-            if (!e["key"] || !e["value"]) return fieldError(file, e, ew, "expected {key: ..., value: ...}");
+            // value may be left out: every field zero (a set member, a blocklist entry).
+            if (!e["key"]) return fieldError(file, e, ew, "expected {key: ...[, value: ...]}");
+            for (const auto& ekv : e)
+              if (const std::string ek = ekv.first.as<std::string>(); ek != "key" && ek != "value")
+                return fieldError(file, ekv.first, ew + "." + ek, "unknown setting (key, value)");
             bpf::MapInit::Entry entry;
             entry.where = std::string(file) + ":" + std::to_string(e.Mark().line + 1) + ": " + ew;
             if (auto fs = fieldValues(e["key"], ew + ".key", "key", entry.key); !fs) return fs;
-            if (auto fs = fieldValues(e["value"], ew + ".value", "value", entry.value); !fs) return fs;
+            if (e["value"])
+              if (auto fs = fieldValues(e["value"], ew + ".value", "value", entry.value); !fs) return fs;
             init.entries.push_back(std::move(entry));
             return base::okStatus();
           });
@@ -610,6 +616,27 @@ Status applyEnvOverrides(Config& cfg, const EnvLookup& env) {
     return Error::msg("environment " + std::string(var) + "=\"" + v + "\": " + why);
   };
   if (auto v = env("BPFEX_LISTEN")) cfg.listen = *v;
+  // One half of listen each, as a deployment that sets the port alone
+  // (seed 001's IRONPOST_METRICS_PORT) wants; the other half stays.
+  if (auto v = env("BPFEX_LISTEN_ADDRESS")) {
+    if (v->empty()) return fail("BPFEX_LISTEN_ADDRESS", *v, "must not be empty (0.0.0.0 or :: for every address)");
+    auto hp = exporter::parseListenAddress(cfg.listen);
+    const std::string port = hp ? std::to_string(hp->second) : "9479";
+    cfg.listen = (v->find(':') != std::string::npos ? "[" + *v + "]" : *v) + ":" + port;
+  }
+  if (auto v = env("BPFEX_LISTEN_PORT")) {
+    auto p = parseInteger<unsigned>(*v, 1, 65535);
+    if (!p) return fail("BPFEX_LISTEN_PORT", *v, "must be a port from 1 to 65535");
+    auto hp = exporter::parseListenAddress(cfg.listen);
+    std::string host = hp ? hp->first : "127.0.0.1";
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    cfg.listen = host + ":" + *v;
+  }
+  if (auto v = env("BPFEX_HTTP_ENABLED")) {
+    if (*v == "true" || *v == "1") cfg.http.enabled = true;
+    else if (*v == "false" || *v == "0") cfg.http.enabled = false;
+    else return fail("BPFEX_HTTP_ENABLED", *v, "expected true or false");
+  }
   if (auto v = env("BPFEX_METRICS_PATH")) cfg.metrics_path = *v;
   if (auto v = env("BPFEX_LOG_LEVEL")) cfg.log_level = *v;
   if (auto v = env("BPFEX_STATE_DIR")) cfg.state_dir = *v;
@@ -679,8 +706,17 @@ Status validateConfig(const Config& cfg) {
   if (cfg.rule_limits.time_budget_seconds != 0 &&
       (cfg.rule_limits.time_budget_seconds < 0.01 || cfg.rule_limits.time_budget_seconds > cfg.tick_interval_seconds))
     return Error::msg("rule_limits.time_budget: must be between 10ms and tick_interval");
-  if (auto hp = exporter::parseListenAddress(cfg.listen); !hp)
+  if (auto hp = exporter::parseListenAddress(cfg.listen); !hp) {
     return Error::msg("listen: " + hp.error().message());
+  } else if (cfg.http.enabled) {
+    // As seed 001 validates its listener: an address, and a port above 0
+    // (the HTTP layer takes :0 for an ephemeral port; a daemon's scrape
+    // target cannot be one).
+    const std::string_view l = cfg.listen;
+    if (l.empty() || l.front() == ':' || l.rfind("[]", 0) == 0)
+      return Error::msg("listen: \"" + cfg.listen + "\": the address must not be empty (0.0.0.0 or [::] for every address)");
+    if (hp->second == 0) return Error::msg("listen: \"" + cfg.listen + "\": the port must be greater than 0");
+  }
   if (cfg.metrics_path.empty() || cfg.metrics_path.front() != '/')
     return Error::msg("metrics_path: \"" + cfg.metrics_path + "\" must start with /");
   static const char* kReserved[] = {"/", "/health", "/healthz", "/readyz", "/-/reload"};

@@ -42,6 +42,8 @@ struct Config {
   // Relative in the YAML: against the YAML file's directory.
   std::string web_config_file;
   struct Http {
+    // http.enabled: false runs without a listener (collect, push, alert).
+    bool enabled = true;
     // http.enable_reload (--web.enable-lifecycle): POST /-/reload. Off by
     // default, as in Prometheus; refused on a routable address unless the
     // web config asks for basic auth. SIGHUP always reloads.
@@ -99,7 +101,9 @@ struct Config {
 base::Status loadConfigFile(const std::string& path, Config& cfg);
 base::Status loadConfigText(std::string_view yaml, std::string_view name, Config& cfg);
 
-// BPFEX_LISTEN, BPFEX_METRICS_PATH, BPFEX_TICK_INTERVAL, BPFEX_RULES (colon-
+// BPFEX_LISTEN, BPFEX_LISTEN_ADDRESS and BPFEX_LISTEN_PORT (one half of
+// listen each, after BPFEX_LISTEN), BPFEX_HTTP_ENABLED (true/false),
+// BPFEX_METRICS_PATH, BPFEX_TICK_INTERVAL, BPFEX_RULES (colon-
 // separated), BPFEX_LOG_LEVEL, BPFEX_HTTP_THREADS, BPFEX_HTTP_MAX_CONNECTIONS,
 // BPFEX_HTTP_TIMEOUT, BPFEX_GZIP_LEVEL, BPFEX_MAX_SERIES,
 // BPFEX_MAX_SERIES_PER_FAMILY, BPFEX_BPF_PIN_PATH, BPFEX_BPF_STATS (0/1),

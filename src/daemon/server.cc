@@ -361,7 +361,11 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
     }
     web = std::move(w).value();
   }
-  auto srv = exporter::HttpServer::start({.listen = cfg.listen,
+  // http.enabled: false runs without a listener: rules, alerts and push
+  // mode work as ever; nothing is served.
+  base::Result<std::unique_ptr<exporter::HttpServer>> srv{std::unique_ptr<exporter::HttpServer>()};
+  if (cfg.http.enabled)
+    srv = exporter::HttpServer::start({.listen = cfg.listen,
                                           .metrics_path = cfg.metrics_path,
                                           .threads = cfg.http.threads,
                                           .max_connections = cfg.http.max_connections,
@@ -417,14 +421,20 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
     engine_done.set_value();
   });
 
-  auto hp = exporter::parseListenAddress(cfg.listen);
-  std::string host = hp->first;
-  if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  std::printf("bpfex %s: serving %s://%s:%u%s (tick %.3gs); Ctrl-C stops\n", kVersion,
-              srv.value()->tls() ? "https" : "http", host.c_str(), srv.value()->port(), cfg.metrics_path.c_str(),
-              cfg.tick_interval_seconds);
+  if (srv.value()) {
+    auto hp = exporter::parseListenAddress(cfg.listen);
+    std::string host = hp->first;
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    std::printf("bpfex %s: serving %s://%s:%u%s (tick %.3gs); Ctrl-C stops\n", kVersion,
+                srv.value()->tls() ? "https" : "http", host.c_str(), srv.value()->port(), cfg.metrics_path.c_str(),
+                cfg.tick_interval_seconds);
+    BPFEX_LOG_INFO("listening on {}:{}", host, srv.value()->port());
+  } else {
+    std::printf("bpfex %s: collecting without an HTTP listener (http.enabled: false; tick %.3gs); Ctrl-C stops\n",
+                kVersion, cfg.tick_interval_seconds);
+    BPFEX_LOG_INFO("http.enabled is false: no listener");
+  }
   std::fflush(stdout);
-  BPFEX_LOG_INFO("listening on {}:{}", host, srv.value()->port());
 
   for (;;) {
     int sig = 0;

@@ -13,9 +13,9 @@ BPFEX_PACKAGES=(
   libgtest-dev libbenchmark-dev
   prometheus prometheus-pushgateway prometheus-alertmanager
 )
-# What only the tests need: a real browser for the status page, and Debian's
+# What only the tests need: a real browser for the status page, Debian's
 # packaging tools for the package test.
-BPFEX_TEST_PACKAGES=(chromium debhelper lintian)
+BPFEX_TEST_PACKAGES=(chromium debhelper lintian rustc cargo)
 
 # bpfex_install_deps [test]: the packages above; with "test", the tests' too.
 bpfex_install_deps() {

@@ -1,0 +1,197 @@
+/* ironpost-client: an application keeping its counters in bpfex's counter
+ * region (bpf/include/ironpost_counters.h), in plain C with raw bpf(2) and
+ * mmap: no libbpf, no syscall per increment.
+ *
+ *   ironpost-client [--pin PATH] [--version V] [--commit C] [MODE]
+ *     MODE: workload  the known increments tests/privileged/ironpost_test.py
+ *                     expects (the default)
+ *           loop      demo traffic: a log batch, a container event and now
+ *                     and then a scan, every 100 ms, until killed
+ *           layout    prints each field's offset and size, for comparing
+ *                     with the map's BTF
+ *
+ * Build: cc -O2 -I bpf/include examples/ironpost/client.c -o ironpost-client */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/bpf.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ironpost_counters.h"
+
+static const __u64 kProcessingBounds[IRONPOST_PROCESSING_BUCKETS] = IRONPOST_PROCESSING_BOUNDS_NS;
+static const __u64 kScanBounds[IRONPOST_SCAN_BUCKETS] = IRONPOST_SCAN_BOUNDS_NS;
+
+/* Counters: a relaxed atomic add (lock xadd). Gauges: a relaxed store. */
+static inline void add(__u64 *c, __u64 n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
+static inline void set(__u64 *g, __u64 v) { __atomic_store_n(g, v, __ATOMIC_RELAXED); }
+
+/* One observation: its bucket (an integer comparison with the bounds, so a
+ * value on a bound is in that bound's bucket), then the sum. */
+static void observe(__u64 *buckets, __u64 *sum_ns, const __u64 *bounds, int n, __u64 ns) {
+  int b = 0;
+  while (b < n && ns > bounds[b]) ++b;
+  add(&buckets[b], 1);
+  add(sum_ns, ns);
+}
+#define OBSERVE_PROCESSING(r, ns) \
+  observe((r)->processing_buckets, &(r)->processing_sum_ns, kProcessingBounds, IRONPOST_PROCESSING_BUCKETS, ns)
+#define OBSERVE_SCAN(r, ns) observe((r)->scan_buckets, &(r)->scan_sum_ns, kScanBounds, IRONPOST_SCAN_BUCKETS, ns)
+
+static long sys_bpf(int cmd, union bpf_attr *attr, unsigned size) { return syscall(__NR_bpf, cmd, attr, size); }
+
+static struct ironpost_counters *map_region(const char *pin) {
+  union bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.pathname = (__u64)(uintptr_t)pin;
+  int fd = (int)sys_bpf(BPF_OBJ_GET, &a, sizeof a);
+  if (fd < 0) {
+    fprintf(stderr, "ironpost-client: open %s: %s (is bpfex running with the ironpost_region object?)\n", pin,
+            strerror(errno));
+    return NULL;
+  }
+  /* The map must be the layout this program was built with. */
+  struct bpf_map_info info;
+  memset(&info, 0, sizeof info);
+  memset(&a, 0, sizeof a);
+  a.info.bpf_fd = (__u32)fd;
+  a.info.info_len = sizeof info;
+  a.info.info = (__u64)(uintptr_t)&info;
+  if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof a) != 0) {
+    fprintf(stderr, "ironpost-client: %s: map info: %s\n", pin, strerror(errno));
+    return NULL;
+  }
+  if (info.type != BPF_MAP_TYPE_ARRAY || !(info.map_flags & BPF_F_MMAPABLE) ||
+      info.value_size != sizeof(struct ironpost_counters) || info.max_entries < 1) {
+    fprintf(stderr, "ironpost-client: %s is not a counter region of this layout (value size %u, want %zu)\n", pin,
+            info.value_size, sizeof(struct ironpost_counters));
+    return NULL;
+  }
+  long page = sysconf(_SC_PAGESIZE);
+  size_t len = (sizeof(struct ironpost_counters) + (size_t)page - 1) / (size_t)page * (size_t)page;
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd); /* the mapping keeps the map alive */
+  if (p == MAP_FAILED) {
+    fprintf(stderr, "ironpost-client: mmap %s: %s\n", pin, strerror(errno));
+    return NULL;
+  }
+  return p;
+}
+
+static void init_region(struct ironpost_counters *r, const char *version, const char *commit) {
+  if (__atomic_load_n(&r->abi, __ATOMIC_ACQUIRE) == IRONPOST_COUNTERS_ABI) return; /* a restart: go on counting */
+  memset(r, 0, sizeof *r);
+  snprintf(r->version, sizeof r->version, "%s", version);
+  snprintf(r->commit, sizeof r->commit, "%s", commit);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  r->start_time_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+  set(&r->plugins_registered, 4);
+  __atomic_store_n(&r->abi, IRONPOST_COUNTERS_ABI, __ATOMIC_RELEASE); /* last: readers trust the rest */
+}
+
+/* The known increments (tests/privileged/ironpost_test.py expects these,
+ * once per run, from this client and from the Rust one alike). */
+static void workload(struct ironpost_counters *r) {
+  add(&r->logs_collected, 1000);
+  add(&r->logs_processed, 990);
+  add(&r->parse_errors.syslog, 4);
+  add(&r->parse_errors.json, 5);
+  add(&r->parse_errors.unknown, 1);
+  add(&r->rule_matches, 37);
+  add(&r->alerts_sent, 36);
+  add(&r->logs_dropped, 3);
+  set(&r->buffer_size, 128);
+  static const __u64 batches[] = {50000, 100000, 100001, 700000, 1000000, 3000000, 20000000, 2000000000,
+                                  20000000000ull};
+  for (size_t i = 0; i < sizeof batches / sizeof batches[0]; ++i) OBSERVE_PROCESSING(r, batches[i]);
+
+  set(&r->monitored_containers, 12);
+  add(&r->policy_violations, 9);
+  add(&r->isolations.disconnect.success, 3);
+  add(&r->isolations.pause.success, 2);
+  add(&r->isolations.pause.failure, 1);
+  add(&r->isolations.stop.failure, 2);
+  add(&r->isolation_failures, 3);
+  add(&r->alerts_processed, 40);
+  set(&r->policies_loaded, 7);
+  static const __u64 scans[] = {50000000, 100000000, 2000000000, 400000000000ull};
+  for (size_t i = 0; i < sizeof scans / sizeof scans[0]; ++i) OBSERVE_SCAN(r, scans[i]);
+}
+
+/* The demo: a steady trickle that makes every panel move. */
+static void loop(struct ironpost_counters *r) {
+  unsigned seed = 1;
+  for (unsigned n = 0;; ++n) {
+    seed = seed * 1103515245u + 12345u;
+    unsigned lines = 50 + seed % 100;
+    add(&r->logs_collected, lines);
+    unsigned bad = seed % 7 == 0 ? 1 + seed % 3 : 0;
+    add(&r->logs_processed, lines - bad);
+    if (bad) add(seed % 2 ? &r->parse_errors.syslog : &r->parse_errors.json, bad);
+    if (seed % 5 == 0) {
+      add(&r->rule_matches, 1);
+      add(&r->alerts_sent, 1);
+      add(&r->alerts_processed, 1);
+    }
+    set(&r->buffer_size, seed % 512);
+    OBSERVE_PROCESSING(r, 20000 + (seed % 5000) * 1000ull);
+    set(&r->monitored_containers, 10 + (n / 100) % 5);
+    if (seed % 23 == 0) {
+      add(&r->policy_violations, 1);
+      if (seed % 4 == 0) {
+        add(&r->isolations.stop.failure, 1);
+        add(&r->isolation_failures, 1);
+      } else {
+        add(seed % 3 ? &r->isolations.disconnect.success : &r->isolations.pause.success, 1);
+      }
+    }
+    if (n % 300 == 0) OBSERVE_SCAN(r, 300000000ull + (seed % 20) * 100000000ull);
+    usleep(100000);
+  }
+}
+
+#define FIELD(f) printf("%s %zu %zu\n", #f, offsetof(struct ironpost_counters, f), sizeof(((struct ironpost_counters *)0)->f))
+static void layout(void) {
+  printf("size %zu\n", sizeof(struct ironpost_counters));
+  FIELD(abi); FIELD(start_time_ns); FIELD(version); FIELD(commit); FIELD(plugins_registered);
+  FIELD(logs_collected); FIELD(logs_processed); FIELD(parse_errors.syslog); FIELD(parse_errors.json);
+  FIELD(parse_errors.unknown); FIELD(rule_matches); FIELD(alerts_sent); FIELD(buffer_size); FIELD(logs_dropped);
+  FIELD(processing_buckets); FIELD(processing_sum_ns); FIELD(monitored_containers); FIELD(policy_violations);
+  FIELD(isolations.disconnect.success); FIELD(isolations.disconnect.failure); FIELD(isolations.pause.success);
+  FIELD(isolations.pause.failure); FIELD(isolations.stop.success); FIELD(isolations.stop.failure);
+  FIELD(isolation_failures); FIELD(alerts_processed); FIELD(policies_loaded); FIELD(scan_buckets);
+  FIELD(scan_sum_ns);
+}
+
+int main(int argc, char **argv) {
+  const char *pin = "/sys/fs/bpf/bpfex/" IRONPOST_COUNTERS_PIN, *version = "0.1.0", *commit = "unknown";
+  const char *mode = "workload";
+  for (int i = 1; i < argc; ++i) {
+    if (i + 1 < argc && strcmp(argv[i], "--pin") == 0) pin = argv[++i];
+    else if (i + 1 < argc && strcmp(argv[i], "--version") == 0) version = argv[++i];
+    else if (i + 1 < argc && strcmp(argv[i], "--commit") == 0) commit = argv[++i];
+    else if (argv[i][0] != '-') mode = argv[i];
+    else {
+      fprintf(stderr, "usage: %s [--pin PATH] [--version V] [--commit C] [workload|loop|layout]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (strcmp(mode, "layout") == 0) {
+    layout();
+    return 0;
+  }
+  struct ironpost_counters *r = map_region(pin);
+  if (!r) return 1;
+  init_region(r, version, commit);
+  if (strcmp(mode, "loop") == 0) loop(r);
+  workload(r);
+  return 0;
+}
