@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""check_catalog.py CATALOG EXPOSITION: every family of the catalog is in the
-exposition (text 0.0.4) with its type and exactly its label names, and has at
-least one sample. Prints what differs; exit 1 if anything does."""
+"""check_catalog.py [--ignore-labels a,b] CATALOG EXPOSITION...: every family
+of the catalog is in the expositions (text 0.0.4; several are read as one, e.g.
+a daemon's and a Pushgateway's) with its type and exactly its label names, and
+has at least one sample. --ignore-labels drops labels a scrape target adds
+(a Pushgateway's job and instance) before comparing. Prints what differs;
+exit 1 if anything does."""
 import re
 import sys
 
@@ -9,9 +12,10 @@ SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"')
 
 
-def main(catalog_path, text_path):
+def main(catalog_path, text_paths, ignore=()):
     types, labels = {}, {}
-    for line in open(text_path, encoding="utf-8"):
+    lines = [line for p in text_paths for line in open(p, encoding="utf-8")]
+    for line in lines:
         if line.startswith("# TYPE "):
             _, _, name, kind = line.split()
             types[name] = kind
@@ -23,7 +27,7 @@ def main(catalog_path, text_path):
         for suffix in ("_bucket", "_sum", "_count"):
             if name.endswith(suffix) and name[: -len(suffix)] in types and name not in types:
                 name = name[: -len(suffix)]
-        names = frozenset(n for n in LABEL.findall(m.group(3) or "") if n not in ("quantile", "le"))
+        names = frozenset(n for n in LABEL.findall(m.group(3) or "") if n not in ("quantile", "le") and n not in ignore)
         labels.setdefault(name, set()).add(names)
     bad = 0
     n = 0
@@ -55,6 +59,11 @@ def main(catalog_path, text_path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    args = sys.argv[1:]
+    ignore = ()
+    if len(args) >= 2 and args[0] == "--ignore-labels":
+        ignore = tuple(args[1].split(","))
+        args = args[2:]
+    if len(args) < 2:
         sys.exit(__doc__)
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(args[0], args[1:], ignore))

@@ -2,7 +2,8 @@
 # Lint of deploy/ and grafana/ (the lint suite): every file there is checked by
 # the tool that would read it.
 #   promtool check rules    deploy/prometheus/alerts.yml, the PrometheusRule's rules
-#   promtool check config   deploy/prometheus/prometheus.yml, deploy/compose/prometheus.yml
+#   promtool check config   deploy/prometheus/prometheus.yml, deploy/compose/prometheus.yml,
+#                           deploy/ironpost/prometheus/prometheus.yml (seed 001 §8.2)
 #   amtool check-config     deploy/alertmanager/alertmanager.yml
 #   bpfex check             every bpfex config (the installed default, demo, systemd, compose, the k8s ConfigMap)
 #   systemd-analyze         the unit: a system user, three capabilities, exposure at most 2.0
@@ -36,7 +37,19 @@ ok "promtool check rules: alerts.yml and the PrometheusRule (the same rules)"
 promtool check config "$D/prometheus/prometheus.yml" >/dev/null
 mkdir -p "$TMP/compose" && cp "$D/compose/prometheus.yml" "$D/prometheus/alerts.yml" "$TMP/compose/"
 promtool check config "$TMP/compose/prometheus.yml" >/dev/null
-ok "promtool check config: deploy/prometheus and deploy/compose"
+promtool check config "$D/ironpost/prometheus/prometheus.yml" >/dev/null
+python3 - "$D/ironpost/prometheus/prometheus.yml" "$D/ironpost/grafana/provisioning/dashboards/dashboards.yml" <<'PY'
+import sys, yaml
+p = yaml.safe_load(open(sys.argv[1]))
+g = p["global"]
+assert (g["scrape_interval"], g["evaluation_interval"], g["scrape_timeout"]) == ("15s", "15s", "10s"), g
+jobs = {j["job_name"]: j for j in p["scrape_configs"]}
+assert jobs["ironpost"]["static_configs"][0]["labels"] == {"instance": "ironpost-daemon"}, "the instance label"
+assert jobs["prometheus"]["static_configs"][0]["targets"] == ["localhost:9090"], "Prometheus scrapes itself"
+prov = yaml.safe_load(open(sys.argv[2]))["providers"][0]
+assert (prov["folder"], prov["updateIntervalSeconds"], prov["allowUiUpdates"]) == ("Ironpost", 30, True), prov
+PY
+ok "promtool check config: deploy/prometheus, deploy/compose and deploy/ironpost (seed 001's jobs, timeouts, provisioning)"
 
 amtool check-config "$D/alertmanager/alertmanager.yml" >/dev/null
 ok "amtool check-config: deploy/alertmanager/alertmanager.yml"
@@ -68,7 +81,13 @@ sed "s#@datadir@/bpfex#$ROOT#g; s#@sysconfdir@#$TMP/etc#g" "$D/packages/vpn-rout
 sed "s#^\#   include: \[$ROOT/packages/vpn-router.yaml\]#include: [$TMP/bpfex/packages/vpn-router.yaml]#" "$TMP/default.yaml" > "$TMP/default-vpn.yaml"
 grep -q "^include: " "$TMP/default-vpn.yaml" || { echo "FAIL: the default config's include line is not where the lint expects it" >&2; exit 1; }
 "$BPFEX" check --config "$TMP/default-vpn.yaml" >/dev/null || { echo "FAIL: bpfex check of the default with the VPN package" >&2; exit 1; }
-ok "bpfex check: default, demo, systemd, compose and Kubernetes configs; the DaemonSet's capabilities and host mounts"
+# ... and with the Ironpost package (seed 001), as deploy/ironpost runs it.
+sed "s#@datadir@/bpfex#$ROOT#g; s#@sysconfdir@#$TMP/etc#g" "$D/packages/ironpost.yaml.in" > "$TMP/bpfex/packages/ironpost.yaml"
+sed "s#/usr/share/bpfex/packages/ironpost.yaml#$TMP/bpfex/packages/ironpost.yaml#" "$D/ironpost/ironpost.yaml" > "$TMP/ironpost.yaml"
+"$BPFEX" check --config "$TMP/ironpost.yaml" >/dev/null || { echo "FAIL: bpfex check of deploy/ironpost/ironpost.yaml" >&2; exit 1; }
+"$BPFEX" check --config "$D/demo/ironpost.yaml" --rules "$ROOT/rules/ironpost.lua" --rules "$ROOT/rules/netprobe.lua" >/dev/null ||
+  { echo "FAIL: bpfex check of deploy/demo/ironpost.yaml" >&2; exit 1; }
+ok "bpfex check: default, demo, systemd, compose, Ironpost and Kubernetes configs; the DaemonSet's capabilities and host mounts"
 
 unit_in="$D/systemd/bpfex.service.in"
 grep -q '^CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_NET_ADMIN$' "$unit_in"
@@ -126,7 +145,8 @@ PY
 ok "Dockerfile: the install tree, a non-root user, a health check on /healthz, every library the binary needs"
 
 python3 "$ROOT/tools/gen_dashboards.py" --check
-for f in "$ROOT"/grafana/dashboards/*.json "$ROOT"/grafana/provisioning/*/*.yaml; do
+for f in "$ROOT"/grafana/dashboards/*.json "$ROOT"/grafana/dashboards/*/*.json "$ROOT"/grafana/provisioning/*/*.yaml \
+         "$D"/ironpost/grafana/provisioning/*/*.yml; do
   python3 -c 'import json, sys, yaml; f = sys.argv[1]; (json.load if f.endswith(".json") else yaml.safe_load)(open(f))' "$f"
 done
 ok "grafana: dashboards are the generator's output; provisioning parses"

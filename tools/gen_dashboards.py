@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes grafana/dashboards/: vpn-router.json (seed 000's eight panel
-groups over rules/vpn_router.lua) and netprobe.json (seed 004's four panels
-and recommended queries over rules/netprobe.lua). The dashboards are code
+groups over rules/vpn_router.lua), netprobe.json (seed 004's four panels
+and recommended queries over rules/netprobe.lua) and ironpost/ (seed 001's
+Overview, Log Pipeline and Security dashboards, every panel of its §8.5 with
+its query and visualisation, over rules/ironpost.lua and the SBOM push job). The dashboards are code
 here so every panel is reviewed as a query, not as a screen of JSON; the lint
 suite checks that the committed JSON is this script's output, and the
 privileged tests run every panel's query on a real Prometheus.
@@ -113,6 +115,11 @@ def panel(pid, kind, title, unit, targets, width, opts, x, y):
         d["mappings"] = [{"type": "value", "options": {"0": {"text": "disconnected", "color": "red"},
                                                         "1": {"text": "connected", "color": "green"}}}]
         p["options"] = {"colorMode": "background"}
+    if opts.get("bg"):  # a stat on a background of one colour (seed 001's CVE counters)
+        d["color"] = {"mode": "fixed", "fixedColor": opts["bg"]}
+        p["options"] = {"colorMode": "background", "graphMode": "none"}
+    if "thresholds" in opts:
+        d["thresholds"] = {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in opts["thresholds"]]}
     if kind == "heatmap":
         p["options"] = {"calculate": bool(opts.get("by_series")), "yAxis": {"unit": unit},
                         "color": {"scheme": "Oranges", "mode": "scheme"}}
@@ -142,6 +149,105 @@ NETPROBE_GROUPS = [
         ("table", "Active now", "short", [("netprobe_interface_active == 1", "{{interface}}")], 12, {"instant": True}),
         ("timeseries", "Collections per second", "ops", [("rate(netprobe_collection_total[5m])", "collections")], 12,
          {}),
+    ]),
+]
+
+
+# Seed 001 §8.5: three dashboards, the seed's panel, type and PromQL each.
+# One query differs from the seed's text: its Error Ratio divides a rate with
+# a format label by one without, which matches no series in PromQL; summing
+# both sides gives the ratio the panel means.
+IRONPOST_OVERVIEW = [
+    ("Status", [
+        ("stat", "Daemon Uptime", "s", [("ironpost_daemon_uptime_seconds", "uptime")], 5, {}),
+        ("stat", "Active Plugins", "short", [("ironpost_daemon_plugins_registered", "plugins")], 5, {}),
+        ("stat", "Total Events/min", "short",
+         [("rate(ironpost_log_pipeline_logs_collected_total[1m]) * 60", "events/min")], 5, {}),
+        ("stat", "Total Alerts/min", "short",
+         [("rate(ironpost_log_pipeline_alerts_sent_total[1m]) * 60", "alerts/min")], 5, {}),
+        ("stat", "Monitored Containers", "short", [("ironpost_container_guard_monitored_containers", "containers")],
+         4, {}),
+    ]),
+    ("Rates", [
+        ("timeseries", "Event Rate", "short", [("rate(ironpost_log_pipeline_logs_collected_total[5m])", "events/s")],
+         12, {}),
+        ("timeseries", "Alert Rate", "short", [("rate(ironpost_log_pipeline_alerts_sent_total[5m])", "alerts/s")], 12,
+         {}),
+    ]),
+    ("Actions", [
+        ("timeseries", "Isolation Actions", "short",
+         [("rate(ironpost_container_guard_isolations_total[5m])", "{{action}} {{result}}")], 8, {}),
+        ("piechart", "CVE Distribution", "short", [("ironpost_sbom_scanner_cves_found", "{{severity}}")], 8, {}),
+        ("timeseries", "eBPF Throughput", "bps", [("ironpost_ebpf_bits_per_second{protocol=\"total\"}", "total")], 8,
+         {}),
+    ]),
+]
+
+IRONPOST_LOG_PIPELINE = [
+    ("Throughput", [
+        ("timeseries", "Collection Rate", "short",
+         [("rate(ironpost_log_pipeline_logs_collected_total[5m])", "collected/s")], 8, {}),
+        ("timeseries", "Processing Rate", "short",
+         [("rate(ironpost_log_pipeline_logs_processed_total[5m])", "processed/s")], 8, {}),
+        ("timeseries", "Error Rate", "short",
+         [("rate(ironpost_log_pipeline_parse_errors_total[5m])", "{{format}}")], 8, {}),
+    ]),
+    ("Errors and detection", [
+        ("gauge", "Error Ratio", "percentunit",
+         [("sum(rate(ironpost_log_pipeline_parse_errors_total[5m])) / sum(rate(ironpost_log_pipeline_logs_collected_total[5m]))",
+           "error ratio")], 6, {"min": 0, "max": 1}),
+        ("timeseries", "Rule Match Rate", "short",
+         [("rate(ironpost_log_pipeline_rule_matches_total[5m])", "matches/s")], 9, {}),
+        ("timeseries", "Alert Send Rate", "short",
+         [("rate(ironpost_log_pipeline_alerts_sent_total[5m])", "alerts/s")], 9, {}),
+    ]),
+    ("Buffer", [
+        ("timeseries", "Buffer Size", "short", [("ironpost_log_pipeline_buffer_size", "entries")], 12, {}),
+        ("timeseries", "Dropped Logs", "short", [("rate(ironpost_log_pipeline_logs_dropped_total[5m])", "dropped/s")],
+         12, {}),
+    ]),
+    ("Latency", [
+        ("timeseries", "Processing Latency (p50)", "s",
+         [("histogram_quantile(0.50, rate(ironpost_log_pipeline_processing_duration_seconds_bucket[5m]))", "p50")],
+         8, {}),
+        ("timeseries", "Processing Latency (p95)", "s",
+         [("histogram_quantile(0.95, rate(ironpost_log_pipeline_processing_duration_seconds_bucket[5m]))", "p95")],
+         8, {}),
+        ("timeseries", "Processing Latency (p99)", "s",
+         [("histogram_quantile(0.99, rate(ironpost_log_pipeline_processing_duration_seconds_bucket[5m]))", "p99")],
+         8, {}),
+    ]),
+]
+
+IRONPOST_SECURITY = [
+    ("Vulnerabilities", [
+        ("bargauge", "CVEs by Severity", "short", [("ironpost_sbom_scanner_cves_found", "{{severity}}")], 8, {}),
+        ("stat", "Critical CVEs", "short", [("ironpost_sbom_scanner_cves_found{severity=\"critical\"}", "critical")],
+         4, {"bg": "red"}),
+        ("stat", "High CVEs", "short", [("ironpost_sbom_scanner_cves_found{severity=\"high\"}", "high")], 4,
+         {"bg": "orange"}),
+        ("gauge", "Scan Duration (p95)", "s",
+         [("histogram_quantile(0.95, rate(ironpost_sbom_scanner_scan_duration_seconds_bucket[5m]))", "p95")], 4, {}),
+        ("stat", "VulnDB Last Update", "s",
+         [("time() - ironpost_sbom_scanner_vulndb_last_update_timestamp", "age")], 4,
+         {"thresholds": [(None, "green"), (86400, "orange"), (7 * 86400, "red")]}),
+    ]),
+    ("Scans and policy", [
+        ("timeseries", "Scans/Hour", "short", [("rate(ironpost_sbom_scanner_scans_completed_total[1h]) * 3600", "scans/h")],
+         8, {}),
+        ("timeseries", "Policy Violations", "short",
+         [("rate(ironpost_container_guard_policy_violations_total[5m])", "violations/s")], 8, {}),
+        ("gauge", "Isolation Success Rate", "percentunit",
+         [("sum(rate(ironpost_container_guard_isolations_total{result=\"success\"}[5m])) / sum(rate(ironpost_container_guard_isolations_total[5m]))",
+           "success")], 8, {"min": 0, "max": 1}),
+    ]),
+    ("Isolation and network", [
+        ("timeseries", "Isolation Actions by Type", "short",
+         [("rate(ironpost_container_guard_isolations_total[5m])", "{{action}} {{result}}")], 6, {}),
+        ("timeseries", "eBPF Blocked Packets", "pps", [("rate(ironpost_ebpf_packets_blocked_total[5m])", "blocked/s")], 6,
+         {}),
+        ("piechart", "Protocol Distribution", "short", [("ironpost_ebpf_protocol_packets_total", "{{protocol}}")], 6, {}),
+        ("timeseries", "Packets/sec by Protocol", "pps", [("ironpost_ebpf_packets_per_second", "{{protocol}}")], 6, {}),
     ]),
 ]
 
@@ -182,6 +288,17 @@ DASHBOARDS = {
                                "Seed 004's panels and recommended queries over rules/netprobe.lua. "
                                "Generated by tools/gen_dashboards.py.",
                                ["bpfex", "netprobe", "ebpf"]),
+    "ironpost/ironpost-overview.json": dashboard(
+        IRONPOST_OVERVIEW, "ironpost-overview", "Ironpost Overview",
+        "Seed 001 §8.5.1 over rules/ironpost.lua and the SBOM push job. Generated by tools/gen_dashboards.py.",
+        ["ironpost"]),
+    "ironpost/ironpost-log-pipeline.json": dashboard(
+        IRONPOST_LOG_PIPELINE, "ironpost-log-pipeline", "Ironpost Log Pipeline",
+        "Seed 001 §8.5.2 over rules/ironpost.lua. Generated by tools/gen_dashboards.py.", ["ironpost"]),
+    "ironpost/ironpost-security.json": dashboard(
+        IRONPOST_SECURITY, "ironpost-security", "Ironpost Security",
+        "Seed 001 §8.5.3 over rules/ironpost.lua and the SBOM push job. Generated by tools/gen_dashboards.py.",
+        ["ironpost"]),
 }
 
 
@@ -195,7 +312,7 @@ def main():
             if current != text:
                 sys.exit(f"{out} is not tools/gen_dashboards.py's output; run it and commit the result")
             continue
-        os.makedirs(OUT_DIR, exist_ok=True)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
         with open(out, "w", encoding="utf-8") as f:
             f.write(text)
 

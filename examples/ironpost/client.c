@@ -10,8 +10,8 @@
  *           layout    prints each field's offset and size, for comparing
  *                     with the map's BTF
  *
- * Build: cc -O2 -I bpf/include examples/ironpost/client.c -o ironpost-client */
-#define _GNU_SOURCE
+ * Build: cc -O2 -D_GNU_SOURCE -I bpf/include examples/ironpost/client.c -o ironpost-client */
+
 #include <errno.h>
 #include <linux/bpf.h>
 #include <stddef.h>
