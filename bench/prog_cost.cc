@@ -1,9 +1,11 @@
-// Per-packet cost of the bundled vpn_router programs (needs root), measured
+// Per-packet cost of the bundled vpn_router and ironpost_xdp programs (needs root), measured
 // with BPF_PROG_TEST_RUN against an empty program of the same type in the same
 // run (seed 000: per-CPU counters at most 10 ns above an empty program).
 // Variants are the object's load-time globals: counters only (policy=0,
 // latency=0), + latency histogram (latency=1), the full data path (policy and
-// sessions) on an allowed packet, a denied one, and a tunnel data message.
+// sessions) on an allowed packet, a denied one, and a tunnel data message;
+// ironpost_xdp (seed 001) with and without its run-time histogram, on a
+// passed packet and one its blocklist drops.
 // kernel.bpf_stats_enabled is turned off while measuring (it adds ~66 ns a
 // run) and restored after.
 //   prog_cost [repeat]     (default 2,000,000 runs per measurement, 7 rounds)
@@ -23,6 +25,8 @@
 #include <vector>
 
 #include "bpfex_abi.h"
+#include "ironpost_abi.h"
+#include "ironpost_xdp.skel.h"
 #include "prog_cost.skel.h"
 #include "vpn_router.skel.h"
 
@@ -74,6 +78,7 @@ double runOnce(int prog_fd, const std::vector<uint8_t>& pkt, int repeat) {
 }
 
 struct Variant {
+  bool xdp;
   const char* name;
   int prog_fd;
   const std::vector<uint8_t>* pkt;
@@ -119,6 +124,28 @@ void loadPolicy(vpn_router_bpf* s) {
   put(bpf_map__fd(s->maps.role_acl_map), &a3, &deny);
 }
 
+ironpost_xdp_bpf* loadIronpost(bool latency) {
+  ironpost_xdp_bpf* s = ironpost_xdp_bpf__open();
+  if (s == nullptr) std::exit(1);
+  s->rodata->latency = latency;
+  bpf_map* m;
+  bpf_object__for_each_map(m, s->obj) bpf_map__set_pin_path(m, nullptr);
+  if (ironpost_xdp_bpf__load(s) != 0) {
+    std::fprintf(stderr, "load ironpost_xdp: %s\n", std::strerror(errno));
+    std::exit(1);
+  }
+  // A blocklist of 1,000 /32s and one /16: the lookup walks a real trie.
+  for (uint32_t i = 0; i < 1000; ++i) {
+    ironpost_block_key k{32, htonl((192u << 24) | (168u << 16) | i)};
+    ironpost_block v{};
+    put(bpf_map__fd(s->maps.ironpost_blocklist), &k, &v);
+  }
+  ironpost_block_key k{16, htonl((10u << 24) | (66u << 16))};
+  ironpost_block v{};
+  put(bpf_map__fd(s->maps.ironpost_blocklist), &k, &v);
+  return s;
+}
+
 std::string readSysctl() {
   std::ifstream in("/proc/sys/kernel/bpf_stats_enabled");
   std::string v;
@@ -155,33 +182,45 @@ int main(int argc, char** argv) {
   runOnce(bpf_program__fd(full->progs.vpn_xdp), hello, 1);
   runOnce(bpf_program__fd(full_nolat->progs.vpn_xdp), hello, 1);
 
+  ironpost_xdp_bpf* ip_nolat = loadIronpost(false);
+  ironpost_xdp_bpf* ip_lat = loadIronpost(true);
+  const auto blocked = udpPacket("10.66.3.4", "10.201.2.1", 9000, std::vector<uint8_t>(64, 'x'));
+
   std::vector<Variant> v = {
-      {"xdp  empty program (baseline)", bpf_program__fd(empty->progs.empty_xdp), &plain, {}},
-      {"xdp  per-CPU counters (policy=0 latency=0)", bpf_program__fd(counters->progs.vpn_xdp), &plain, {}},
-      {"xdp  counters + latency histogram", bpf_program__fd(lat->progs.vpn_xdp), &plain, {}},
-      {"xdp  full, allowed packet (3 policy lookups)", bpf_program__fd(full->progs.vpn_xdp), &plain, {}},
-      {"xdp  full, denied packet (+ violation count)", bpf_program__fd(full->progs.vpn_xdp), &denied, {}},
-      {"xdp  full, tunnel data message (+ session)", bpf_program__fd(full->progs.vpn_xdp), &data, {}},
-      {"xdp  full without latency, allowed packet", bpf_program__fd(full_nolat->progs.vpn_xdp), &plain, {}},
-      {"tc   empty program (baseline)", bpf_program__fd(empty->progs.empty_tc), &plain, {}},
-      {"tc   per-CPU counters (policy=0 latency=0)", bpf_program__fd(counters->progs.vpn_tc_egress), &plain, {}},
-      {"tc   full egress, tunnel data message", bpf_program__fd(full->progs.vpn_tc_egress), &data, {}},
+      {true, "xdp  empty program (baseline)", bpf_program__fd(empty->progs.empty_xdp), &plain, {}},
+      {true, "xdp  per-CPU counters (policy=0 latency=0)", bpf_program__fd(counters->progs.vpn_xdp), &plain, {}},
+      {true, "xdp  counters + latency histogram", bpf_program__fd(lat->progs.vpn_xdp), &plain, {}},
+      {true, "xdp  full, allowed packet (3 policy lookups)", bpf_program__fd(full->progs.vpn_xdp), &plain, {}},
+      {true, "xdp  full, denied packet (+ violation count)", bpf_program__fd(full->progs.vpn_xdp), &denied, {}},
+      {true, "xdp  full, tunnel data message (+ session)", bpf_program__fd(full->progs.vpn_xdp), &data, {}},
+      {true, "xdp  full without latency, allowed packet", bpf_program__fd(full_nolat->progs.vpn_xdp), &plain, {}},
+      {true, "xdp  ironpost: blocklist + counters (latency=0), passed", bpf_program__fd(ip_nolat->progs.ironpost_xdp),
+       &plain, {}},
+      {true, "xdp  ironpost: blocklist + counters (latency=0), blocked", bpf_program__fd(ip_nolat->progs.ironpost_xdp),
+       &blocked, {}},
+      {true, "xdp  ironpost: + run-time histogram (default), passed", bpf_program__fd(ip_lat->progs.ironpost_xdp),
+       &plain, {}},
+      {false, "tc   empty program (baseline)", bpf_program__fd(empty->progs.empty_tc), &plain, {}},
+      {false, "tc   per-CPU counters (policy=0 latency=0)", bpf_program__fd(counters->progs.vpn_tc_egress), &plain, {}},
+      {false, "tc   full egress, tunnel data message", bpf_program__fd(full->progs.vpn_tc_egress), &data, {}},
   };
   for (int r = 0; r < rounds; ++r)  // interleaved: drift hits every variant alike
     for (auto& x : v) x.ns.push_back(runOnce(x.prog_fd, *x.pkt, repeat));
 
   auto med = [](std::vector<double> s) { std::sort(s.begin(), s.end()); return s[s.size() / 2]; };
-  const double xdp0 = med(v[0].ns), tc0 = med(v[7].ns);
+  const double xdp0 = med(v[0].ns), tc0 = med(std::find_if(v.begin(), v.end(), [](const Variant& x) { return !x.xdp; })->ns);
   std::printf("| program | median ns/packet | min | max | over the empty program |\n|---|---:|---:|---:|---:|\n");
   for (size_t i = 0; i < v.size(); ++i) {
     const double m = med(v[i].ns);
-    const double base = i < 7 ? xdp0 : tc0;
+    const double base = v[i].xdp ? xdp0 : tc0;
     std::printf("| %s | %.0f | %.0f | %.0f | %+.0f ns |\n", v[i].name, m, *std::min_element(v[i].ns.begin(), v[i].ns.end()),
                 *std::max_element(v[i].ns.begin(), v[i].ns.end()), m - base);
   }
   std::printf("\n%d rounds x %d runs each (BPF_PROG_TEST_RUN, one CPU); kernel.bpf_stats_enabled was %s, 0 while measuring\n",
               rounds, repeat, stats_before.c_str());
   writeSysctl(stats_before);
+  ironpost_xdp_bpf__destroy(ip_lat);
+  ironpost_xdp_bpf__destroy(ip_nolat);
   vpn_router_bpf__destroy(full_nolat);
   vpn_router_bpf__destroy(full);
   vpn_router_bpf__destroy(lat);

@@ -50,8 +50,9 @@ done
 if [ "$(id -u)" = 0 ]; then
   "$root/build-rel/bench/map_read_bench" 10000 100000 1000000 | tee "$out/map_read.txt"
   "$root/build-rel/bench/prog_cost" | tee "$out/prog_cost.txt"
+  "$root/build-rel/bench/region_bench" | tee "$out/region.txt"
 else
-  echo "map_read_bench, prog_cost: SKIPPED (BPF maps and BPF_PROG_TEST_RUN need root)" | tee "$out/map_read.txt"
+  echo "map_read_bench, prog_cost, region_bench: SKIPPED (BPF maps and BPF_PROG_TEST_RUN need root)" | tee "$out/map_read.txt"
 fi
 
 # Range functions (issue #19): bpfex's tick-resolution history against the

@@ -5,6 +5,9 @@
 # pair between two network namespaces, with generated traffic that includes
 # denied flows and five tunnels, plus the IDP sync job every 30 s against a
 # local IDP and a Pushgateway. Ctrl-C stops everything and removes what it made.
+#
+#   tools/demo.sh [BPFEX RUN FLAGS...]            the VPN router package (seed 000)
+#   tools/demo.sh ironpost [BPFEX RUN FLAGS...]   the Ironpost package (seed 001)
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 source "$(dirname "$0")/lib/vpn_net.sh"
@@ -12,6 +15,11 @@ cd "$BPFEX_ROOT"
 
 bpfex_install_deps
 bpfex_build build --buildtype=release
+
+if [ "${1:-}" = ironpost ]; then
+  shift
+  exec "$BPFEX_ROOT/tools/lib/demo_ironpost.sh" "$@"
+fi
 
 NS_A=bpfex-demo-a   # router: bpfex0 10.201.0.1, zones corp 10.201.1.1 and prod 10.201.2.1
 NS_B=bpfex-demo-b   # clients: bpfex0p 10.201.0.2-.6 (admin, developer, guest, contractor, no role)
@@ -59,7 +67,8 @@ fi
 # bpfex0 in the router namespace, the demo policy, iface_traffic for NetProbe)
 # with the bundled rule sets.
 echo "demo: /metrics on http://$LISTEN/metrics, Pushgateway on 127.0.0.1:$GW_PORT; Ctrl-C stops"
-"$BPFEX_ROOT/build/src/bpfex" run --config "$BPFEX_ROOT/deploy/demo/bpfex.yaml" --rules "$BPFEX_ROOT/rules" \
+"$BPFEX_ROOT/build/src/bpfex" run --config "$BPFEX_ROOT/deploy/demo/bpfex.yaml" \
+  --rules "$BPFEX_ROOT/rules/vpn_router.lua" --rules "$BPFEX_ROOT/rules/vpn_alerts.lua" --rules "$BPFEX_ROOT/rules/netprobe.lua" \
   --listen "$LISTEN" "$@" &
 daemon=$!
 pids+=($daemon)

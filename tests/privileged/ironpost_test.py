@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -220,6 +221,22 @@ def percpu_sum(map_name):
             else:
                 total[k] = total.get(k, 0) + v
     return total
+
+
+def region_write(abi=None, version=None, commit=None):
+    """Rewrites fields of the region with bpftool, as a misbehaving application
+    could: the 448-byte value read, patched, written back."""
+    key = ["hex", "00", "00", "00", "00"]
+    cur = bpftool("map", "lookup", "pinned", f"{PIN}/ironpost_counters", "key", *key)
+    value = bytearray(int(b, 16) for b in cur["value"])
+    if abi is not None:
+        value[0:8] = abi.to_bytes(8, "little")
+    if version is not None:
+        value[16:48] = version.ljust(32, b"\0")[:32]
+    if commit is not None:
+        value[48:96] = commit.ljust(48, b"\0")[:48]
+    sh("bpftool", "map", "update", "pinned", f"{PIN}/ironpost_counters", "key", *key,
+       "value", "hex", *(f"{b:02x}" for b in value))
 
 
 def build_rust(work):
@@ -415,6 +432,36 @@ bpf:
         print(f"ok - the C and Rust clients' increments served exactly: {len(COUNTERS)} counters, {len(GAUGES)} "
               "gauges, two histograms with their sums, build_info and uptime; equal to bpftool's decoding")
 
+        # 3b. The documented alternative: the same rule over foreign maps (as
+        # Ironpost's own engine would pin them), one declared by layout alone.
+        foreign = os.path.join(work, "foreign.yaml")
+        port2 = free_port()
+        decl = "; ".join(f"u64 {p}.{f}" for p in ("tcp", "udp", "icmp", "other") for f in ("packets", "bytes", "blocked"))
+        with open(foreign, "w") as f:
+            f.write(f"""listen: 127.0.0.1:{port2}
+tick_interval: 500ms
+rules: [{ROOT}/rules/ironpost.lua]
+rule_params: {{ironpost_stats_map: engine_stats, ironpost_latency_map: engine_latency, ironpost_region: daemon}}
+bpf:
+  pin_path: /sys/fs/bpf/bpfex-foreign
+  maps:
+    - {{name: engine_stats, pinned: {PIN}/ironpost_stats, key: "u32 index", value: "{decl}"}}
+    - {{name: engine_latency, pinned: {PIN}/ironpost_latency}}
+    - {{name: daemon, pinned: {PIN}/ironpost_counters}}
+""")
+        p2 = start_bpfex(foreign, log)
+        procs.append(p2)
+        wait_for("the foreign-map bpfex", lambda: "ironpost_log_pipeline_logs_collected_total" in metrics(port2))
+        mine, theirs = series(metrics(port)), series(metrics(port2))
+        moving = ("_per_second", "_uptime_seconds")
+        same = [k for k in mine if k.startswith("ironpost_") and not any(m in k for m in moving)]
+        diff = [k for k in same if theirs.get(k) != mine[k]]
+        if diff or len(same) < 60:
+            fail(f"over foreign maps the rule serves differently: {[(k, mine[k], theirs.get(k)) for k in diff][:5]}")
+        stop(p2)
+        print(f"ok - the same rule over foreign maps (one with a declared layout, no BTF used) serves the same "
+              f"{len(same)} series")
+
         # 4. bpfex restarts: nothing is lost on either side.
         packets_before = have["ironpost_ebpf_packets_total"]
         stop(p)
@@ -496,6 +543,26 @@ scrape_configs:
         if not wait_for_quietly(queries_answer, 60):
             fail("Ironpost dashboard queries on Prometheus:\n" + result["r"].stdout + result["r"].stderr)
         print("ok - the three dashboards on a real Prometheus: " + result["r"].stdout.strip().splitlines()[-1])
+
+        # 6. A hostile application: bytes that are not UTF-8 and characters
+        # that need escaping in its strings, then a layout bpfex does not know.
+        region_write(version=b"\xff\xfe1", commit=b'a"b\nc\\d')
+        want = 'ironpost_daemon_build_info{version="\ufffd\ufffd1",commit="a\\"b\\nc\\\\d"} 1'
+        wait_for("the hostile strings served escaped", lambda: want in metrics(port), seconds=10)
+        q = urllib.parse.quote('ironpost_daemon_build_info{job="ironpost"}')
+        wait_for("Prometheus to parse them", lambda: 'a\\"b\\nc\\\\d' in urllib.request.urlopen(
+            f"http://127.0.0.1:{prom_port}/api/v1/query?query={q}", timeout=5).read().decode(), seconds=15)
+        region_write(abi=7)
+        wait_for("a region of an unknown layout to be ignored",
+                 lambda: "ironpost_log_pipeline_logs_collected_total" not in series(metrics(port)), seconds=10)
+        before = float(series(metrics(port))["ironpost_ebpf_packets_total"])
+        wait_for("the eBPF group to go on", lambda: float(series(metrics(port))["ironpost_ebpf_packets_total"]) > before,
+                 seconds=10)
+        region_write(abi=1)
+        wait_for("the region back", lambda: "ironpost_log_pipeline_logs_collected_total" in series(metrics(port)),
+                 seconds=10)
+        print("ok - a hostile application: invalid UTF-8 served as U+FFFD, quotes and newlines escaped (and parsed by "
+              "Prometheus); a region of an unknown abi is not served while the eBPF group goes on")
         stop(p)
         print("PASS")
         return 0

@@ -98,6 +98,64 @@ TEST(Config, InvalidEnvironmentNamesTheVariable) {
   EXPECT_NE(st.error().message().find("BPFEX_TICK_INTERVAL"), std::string::npos);
 }
 
+// Seed 001's listener contract: an address, a port above 0, a path from /,
+// each error naming its field; with http.enabled false none of it applies.
+TEST(Config, ListenerContract) {
+  EXPECT_EQ(loadError("listen: 0.0.0.0:0\n"), "listen: \"0.0.0.0:0\": the port must be greater than 0");
+  EXPECT_EQ(loadError("listen: \":9100\"\n"),
+            "listen: \":9100\": the address must not be empty (0.0.0.0 or [::] for every address)");
+  EXPECT_EQ(loadError("listen: \"[]:9100\"\n"),
+            "listen: \"[]:9100\": the address must not be empty (0.0.0.0 or [::] for every address)");
+  EXPECT_EQ(loadError("metrics_path: metrics\n"), "metrics_path: \"metrics\" must start with /");
+  EXPECT_EQ(loadError("listen: \"[::]:9100\"\n"), "");
+  EXPECT_EQ(loadError("listen: 0.0.0.0:0\nhttp: {enabled: false}\n"), "");
+  EXPECT_NE(loadError("http: {enabled: maybe}\n").find("http.enabled"), std::string::npos);
+}
+
+TEST(Config, ListenHalvesFromTheEnvironment) {
+  Config cfg;
+  ASSERT_TRUE(loadConfigText("listen: 127.0.0.1:9479\n", "x", cfg).ok());
+  ASSERT_TRUE(applyEnvOverrides(cfg, envOf({{"BPFEX_LISTEN_PORT", "9100"}})).ok());
+  EXPECT_EQ(cfg.listen, "127.0.0.1:9100");
+  ASSERT_TRUE(applyEnvOverrides(cfg, envOf({{"BPFEX_LISTEN_ADDRESS", "0.0.0.0"}})).ok());
+  EXPECT_EQ(cfg.listen, "0.0.0.0:9100");
+  ASSERT_TRUE(applyEnvOverrides(cfg, envOf({{"BPFEX_LISTEN_ADDRESS", "::1"}, {"BPFEX_LISTEN_PORT", "9200"}})).ok());
+  EXPECT_EQ(cfg.listen, "[::1]:9200");
+  EXPECT_TRUE(validateConfig(cfg).ok());
+  ASSERT_TRUE(applyEnvOverrides(cfg, envOf({{"BPFEX_HTTP_ENABLED", "false"}})).ok());
+  EXPECT_FALSE(cfg.http.enabled);
+
+  auto st = applyEnvOverrides(cfg, envOf({{"BPFEX_LISTEN_PORT", "0"}}));
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message(), "environment BPFEX_LISTEN_PORT=\"0\": must be a port from 1 to 65535");
+  st = applyEnvOverrides(cfg, envOf({{"BPFEX_LISTEN_ADDRESS", ""}}));
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("BPFEX_LISTEN_ADDRESS"), std::string::npos);
+  st = applyEnvOverrides(cfg, envOf({{"BPFEX_HTTP_ENABLED", "yes please"}}));
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("BPFEX_HTTP_ENABLED"), std::string::npos);
+}
+
+TEST(Config, InitEntriesMayLeaveOutTheValue) {
+  Config cfg;
+  ASSERT_TRUE(loadConfigText(R"(
+bpf:
+  objects:
+    - name: ironpost
+      bundled: ironpost_xdp
+      init:
+        - map: ironpost_blocklist
+          entries:
+            - {key: {prefixlen: 32, addr: 10.0.0.9}}
+)", "x.yaml", cfg).ok());
+  ASSERT_EQ(cfg.bpf.objects.at(0).init.at(0).entries.size(), 1u);
+  EXPECT_TRUE(cfg.bpf.objects[0].init[0].entries[0].value.empty());
+  // A misspelt value is not silently a zero value.
+  EXPECT_EQ(loadError("bpf:\n  objects:\n    - name: a\n      bundled: ironpost_xdp\n      init:\n"
+                      "        - map: m\n          entries:\n            - {key: 1, vaule: 2}\n"),
+            "bpfex.yaml:8:24: bpf.objects[0].init[0].entries[0].vaule: unknown setting (key, value)");
+}
+
 TEST(Config, Durations) {
   EXPECT_EQ(parseDuration("5s").value(), 5);
   EXPECT_EQ(parseDuration("5").value(), 5);
