@@ -61,3 +61,17 @@ def bpfex_test_ticks(bpfex, test_file, require_pass=False):
             ticks[-1][series] = value
     return ticks
 
+
+def teardown(procs, namespaces, workdir):
+    """A test's finally: kills what still runs, deletes its network
+    namespaces, and removes its scratch directory (kept with BPFEX_KEEP=1)."""
+    for q in procs:
+        if q is not None and q.poll() is None:
+            q.kill()
+            q.wait()
+    for ns in namespaces:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    if os.environ.get("BPFEX_KEEP"):
+        print("kept", workdir)
+    else:
+        subprocess.run(["rm", "-rf", workdir])

@@ -27,7 +27,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from testlib import fail, free_port, private_bpffs, wait_for  # noqa: E402
+from testlib import fail, free_port, private_bpffs, teardown, wait_for  # noqa: E402
 
 BPFEX = os.environ["BPFEX"]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -226,19 +226,7 @@ bpf:
         print("PASS")
         return 0
     finally:
-        if flood is not None:
-            flood.kill()
-        prom.terminate()
-        prom.wait()
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        for ns in (NS_A, NS_B):
-            sh("ip", "netns", "del", ns, check=False)
-        if os.environ.get("BPFEX_KEEP"):
-            print("kept", d)
-        else:
-            subprocess.run(["rm", "-rf", d])
+        teardown([flood, prom, p], (NS_A, NS_B), d)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from testlib import fail, free_port, private_bpffs, wait_for  # noqa: E402
+from testlib import fail, free_port, private_bpffs, teardown, wait_for  # noqa: E402
 
 BPFEX = os.environ["BPFEX"]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -567,19 +567,7 @@ scrape_configs:
         print("PASS")
         return 0
     finally:
-        for q in procs:
-            if q.poll() is None:
-                q.kill()
-                q.wait()
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        for ns in (NS_A, NS_B):
-            sh("ip", "netns", "del", ns, check=False)
-        if os.environ.get("BPFEX_KEEP"):
-            print("kept", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        teardown(procs + [p], (NS_A, NS_B), work)
 
 
 def wait_for_quietly(fn, seconds):
