@@ -539,6 +539,69 @@ function vec.bottomk(v, k)
   return out
 end
 
+-- vec.histogram_quantile(q, v): PromQL's histogram_quantile(q, v) over a
+-- vector of cumulative buckets (each sample with an `le` label, e.g.
+-- vec.rate(range("x_bucket", "5m"))), one result per label set without le,
+-- as Prometheus 2.42 computes it: buckets of one le summed, counts made
+-- monotonic, NaN without a +Inf bucket or observations, the highest finite
+-- bound when the rank lands in +Inf, linear interpolation otherwise.
+function vec.histogram_quantile(q, v)
+  local groups, order = {}, {}
+  for _, s in ipairs(v) do
+    local le = s.labels.le
+    le = (le == "+Inf" and math.huge) or (le and tonumber(le))
+    if le then
+      local names = sorted_names(s.labels, { le = true })
+      local k = key_of(s.labels, names)
+      local g = groups[k]
+      if not g then
+        local labels = {}
+        for _, n in ipairs(names) do labels[n] = s.labels[n] end
+        g = { labels = labels, by_le = {} }
+        groups[k] = g
+        order[#order + 1] = k
+      end
+      g.by_le[le] = (g.by_le[le] or 0) + s.value
+    end
+  end
+  local out = {}
+  for _, k in ipairs(order) do
+    local g = groups[k]
+    local b = {}
+    for le, c in pairs(g.by_le) do b[#b + 1] = { le = le, count = c } end
+    sort(b, function(x, y) return x.le < y.le end)
+    local value
+    if q < 0 then value = -math.huge
+    elseif q > 1 then value = math.huge
+    elseif #b < 2 or b[#b].le ~= math.huge then value = 0 / 0
+    else
+      for i = 2, #b do
+        if b[i].count < b[i - 1].count then b[i].count = b[i - 1].count end
+      end
+      local obs = b[#b].count
+      if obs == 0 then value = 0 / 0
+      else
+        local rank = q * obs
+        local i = 1
+        while i < #b and b[i].count < rank do i = i + 1 end
+        if i == #b then value = b[#b - 1].le
+        elseif i == 1 and b[1].le <= 0 then value = b[1].le
+        else
+          local start, count = 0, b[i].count
+          if i > 1 then
+            start = b[i - 1].le
+            count = count - b[i - 1].count
+            rank = rank - b[i - 1].count
+          end
+          value = start + (b[i].le - start) * (rank / count)
+        end
+      end
+    end
+    out[#out + 1] = { labels = g.labels, value = value }
+  end
+  return out
+end
+
 -- vec.filter(v, op, x): the samples whose value compares true (">", ">=",
 -- "<", "<=", "==", "!="), like PromQL's `v > x`.
 local cmp = {

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Lint of deploy/ and grafana/ (the lint suite): every file there is checked by
 # the tool that would read it.
-#   promtool check rules    deploy/prometheus/alerts.yml, the PrometheusRule's rules
+#   promtool check rules    deploy/prometheus/alerts.yml, the PrometheusRule's rules, masque_alerts.yml
 #   promtool check config   deploy/prometheus/prometheus.yml, deploy/compose/prometheus.yml,
 #                           deploy/ironpost/prometheus/prometheus.yml (seed 001 §8.2)
-#   amtool check-config     deploy/alertmanager/alertmanager.yml
+#   amtool check-config     deploy/alertmanager/alertmanager.yml, deploy/ojeomneo/alertmanager.yml (+ routes test)
 #   bpfex check             every bpfex config (the installed default, demo, systemd, compose, the k8s ConfigMap)
 #   systemd-analyze         the unit: a system user, three capabilities, exposure at most 2.0
 #   the Dockerfile          install tree, non-root user, HEALTHCHECK, runtime libraries (a lint: no pulls here)
@@ -22,6 +22,13 @@ for t in promtool amtool; do
 done
 
 promtool check rules "$D/prometheus/alerts.yml" >/dev/null
+promtool check rules "$D/prometheus/masque_alerts.yml" >/dev/null
+promtool check rules "$D/prometheus/ojeomneo_alerts.yml" >/dev/null
+python3 - "$D/ojeomneo/prometheusrule.yaml" "$D/prometheus/ojeomneo_alerts.yml" <<'PY'
+import sys, yaml
+k8s, plain = yaml.safe_load(open(sys.argv[1])), yaml.safe_load(open(sys.argv[2]))
+assert k8s["kind"] == "PrometheusRule" and k8s["spec"] == plain, "deploy/ojeomneo/prometheusrule.yaml differs"
+PY
 python3 - "$D/kubernetes/prometheusrule.yaml" "$D/prometheus/alerts.yml" "$TMP/k8s-rules.yml" <<'PY'
 import sys, yaml
 k8s = yaml.safe_load(open(sys.argv[1]))
@@ -32,7 +39,7 @@ if k8s["spec"] != plain:
 yaml.safe_dump(k8s["spec"], open(sys.argv[3], "w"), allow_unicode=True)
 PY
 promtool check rules "$TMP/k8s-rules.yml" >/dev/null
-ok "promtool check rules: alerts.yml and the PrometheusRule (the same rules)"
+ok "promtool check rules: alerts.yml and the PrometheusRule (the same rules), masque_alerts.yml, ojeomneo_alerts.yml (and its PrometheusRule)"
 
 promtool check config "$D/prometheus/prometheus.yml" >/dev/null
 mkdir -p "$TMP/compose" && cp "$D/compose/prometheus.yml" "$D/prometheus/alerts.yml" "$TMP/compose/"
@@ -52,7 +59,15 @@ PY
 ok "promtool check config: deploy/prometheus, deploy/compose and deploy/ironpost (seed 001's jobs, timeouts, provisioning)"
 
 amtool check-config "$D/alertmanager/alertmanager.yml" >/dev/null
-ok "amtool check-config: deploy/alertmanager/alertmanager.yml"
+amtool check-config "$D/ojeomneo/alertmanager.yml" >/dev/null
+# Seed 003's routing: Slack for all, email for critical, PagerDuty for pages.
+route() { amtool config routes test --config.file="$D/ojeomneo/alertmanager.yml" "$@" 2>/dev/null; }
+[ "$(route alertname=HighLatency severity=warning)" = slack ] &&
+  [ "$(route alertname=HighErrorRate severity=critical)" = slack,email ] &&
+  [ "$(route alertname=PodDown severity=critical pager=true)" = slack,email,pagerduty ] &&
+  [ "$(route alertname=SLOBudgetBurnPage severity=critical pager=true slo=availability)" = slack,email,pagerduty ] ||
+  { echo "FAIL: deploy/ojeomneo/alertmanager.yml does not route as seed 003 plans" >&2; exit 1; }
+ok "amtool: deploy/alertmanager and deploy/ojeomneo check; seed 003's routes (Slack / +email / +PagerDuty)"
 
 python3 - "$D/kubernetes/bpfex.yaml" "$TMP/k8s-bpfex.yaml" <<'PY'
 import sys, yaml

@@ -22,7 +22,7 @@ for t in "${targets[@]}"; do
   echo "== fuzz_$t for ${secs}s"
   seeds=()
   case $t in
-    instrument) seeds=(rules rules/jobs rules/examples tests/hostile tests/lua docs/examples) ;;
+    instrument) seeds=(rules rules/jobs tests/hostile tests/lua docs/examples) ;;
     config) seeds=(deploy/demo deploy/systemd deploy/compose) ;;
   esac
   # The first directory is the corpus libFuzzer grows; the rest only seed it.

@@ -112,8 +112,9 @@ def panel(pid, kind, title, unit, targets, width, opts, x, y):
     if opts.get("stack"):
         d["custom"] = {"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 30}
     if opts.get("status"):
-        d["mappings"] = [{"type": "value", "options": {"0": {"text": "disconnected", "color": "red"},
-                                                        "1": {"text": "connected", "color": "green"}}}]
+        off, on = opts["status"] if isinstance(opts["status"], tuple) else ("disconnected", "connected")
+        d["mappings"] = [{"type": "value", "options": {"0": {"text": off, "color": "red"},
+                                                        "1": {"text": on, "color": "green"}}}]
         p["options"] = {"colorMode": "background"}
     if opts.get("bg"):  # a stat on a background of one colour (seed 001's CVE counters)
         d["color"] = {"mode": "fixed", "fixedColor": opts["bg"]}
@@ -252,6 +253,111 @@ IRONPOST_SECURITY = [
 ]
 
 
+# Seed 002: its "key panels" with its example queries, verbatim, and the
+# per-client traffic the catalog carries.
+MASQUE = [
+    ("Connections", [
+        ("timeseries", "Active connections over time", "short", [("masque_vpn_active_connections", "active")], 8, {}),
+        ("timeseries", "Connection Success Rate", "cps", [("rate(masque_vpn_total_connections[5m])", "connections/s")],
+         8, {}),
+        ("gauge", "IP Pool Utilization", "percent",
+         [("(masque_vpn_ip_pool_used / masque_vpn_ip_pool_total) * 100", "used")], 8, {"min": 0, "max": 100}),
+    ]),
+    ("Packet processing", [
+        ("timeseries", "Average Packet Processing Time", "s",
+         [("rate(masque_vpn_packet_processing_duration_seconds_sum[5m]) / \n"
+           "rate(masque_vpn_packet_processing_duration_seconds_count[5m])", "{{direction}}")], 12, {}),
+        ("heatmap", "Packet processing latency", "s",
+         [("sum by (le) (rate(masque_vpn_packet_processing_duration_seconds_bucket[5m]))", "{{le}}")], 12,
+         {"heatmap": True}),
+    ]),
+    ("Errors", [
+        ("timeseries", "Error Rate by Type", "short", [("rate(masque_vpn_errors_total[5m])", "{{error_type}}")], 12, {}),
+        ("timeseries", "Packet drops by reason", "pps", [("rate(masque_vpn_packet_drops_total[5m])", "{{reason}}")], 12,
+         {}),
+    ]),
+    ("MASQUE protocol", [
+        ("timeseries", "MASQUE Request Latency (95th percentile)", "s",
+         [("histogram_quantile(0.95, rate(masque_vpn_masque_request_duration_seconds_bucket[5m]))", "p95")], 8, {}),
+        ("timeseries", "CONNECT-IP requests by status", "reqps",
+         [("sum by (status) (rate(masque_vpn_masque_requests_total[5m]))", "{{status}}")], 8, {}),
+        ("timeseries", "QUIC streams by type", "short",
+         [("sum by (stream_type) (rate(masque_vpn_quic_streams_total[5m]))", "{{stream_type}}")], 8, {}),
+    ]),
+    ("Clients", [
+        ("timeseries", "Bytes per second by client", "Bps",
+         [("sum by (client_id) (rate(masque_vpn_bytes_sent_total[5m]))", "{{client_id}} sent"),
+          ("sum by (client_id) (rate(masque_vpn_bytes_received_total[5m]))", "{{client_id}} received")], 12, {}),
+        ("table", "Top clients by packets", "short",
+         [("topk(10, sum by (client_id) (masque_vpn_packets_sent_total + masque_vpn_packets_received_total))",
+           "{{client_id}}")], 6, {"instant": True}),
+        ("stat", "TUN interface", "none", [("min(masque_vpn_tun_interface_status)", "tun")], 6,
+         {"status": ("down", "up")}),
+    ]),
+]
+
+
+# Seed 003 §4.2 and §4.3: the Overview and API Performance dashboards. The
+# seed's queries name the metrics without the service's prefix and divide
+# per-series rates (a 5xx series by itself); these use ojeomneo_ names and
+# sum both sides of a ratio. The SLO and business rows use the series
+# rules/ojeomneo_slo.lua and rules/ojeomneo.lua add.
+OJEOMNEO_OVERVIEW = [
+    ("Service", [
+        ("stat", "서비스 상태", "none", [("up{job=\"ojeomneo\"}", "{{instance}}")], 4, {"status": ("DOWN", "UP")}),
+        ("timeseries", "요청 처리량", "reqps", [("sum(rate(ojeomneo_http_requests_total[5m]))", "requests/s")], 6, {}),
+        ("gauge", "에러율", "percentunit",
+         [("sum(rate(ojeomneo_http_requests_total{status=~\"5..\"}[5m])) / sum(rate(ojeomneo_http_requests_total[5m]))",
+           "5xx")], 4, {"min": 0, "max": 1}),
+        ("timeseries", "P95 응답 시간", "s",
+         [("histogram_quantile(0.95, sum by (le) (rate(ojeomneo_http_request_duration_seconds_bucket[5m])))", "p95")],
+         6, {}),
+        ("stat", "활성 연결", "short", [("ojeomneo_http_active_connections", "connections")], 4, {}),
+    ]),
+    ("SLO", [
+        ("bargauge", "Error budget remaining", "percentunit",
+         [("ojeomneo_slo_error_budget_remaining", "{{slo}}")], 12, {"min": 0, "max": 1}),
+        ("timeseries", "Burn rate (1h)", "short",
+         [("(sum by (slo) (increase(ojeomneo:slo_bad_events_total[1h])) / sum by (slo) "
+           "(increase(ojeomneo:slo_events_total[1h]))) / on (slo) (1 - ojeomneo_slo_objective)", "{{slo}}")], 12, {}),
+    ]),
+    ("Business", [
+        ("timeseries", "주문", "short", [("sum by (status, payment_method) (rate(ojeomneo_orders_total[5m]))",
+                                         "{{status}} {{payment_method}}")], 8, {}),
+        ("timeseries", "매출 (원/초)", "short", [("sum by (payment_method) (rate(ojeomneo_order_amount_total[5m]))",
+                                              "{{payment_method}}")], 8, {}),
+        ("stat", "활성 사용자", "short", [("ojeomneo_users_active", "users")], 4, {}),
+        ("piechart", "메뉴 조회 (카테고리)", "short", [("sum by (category_id) (ojeomneo_menu_views_total)", "{{category_id}}")],
+         4, {}),
+    ]),
+]
+
+OJEOMNEO_API = [
+    ("Endpoints", [
+        ("table", "Top 10 엔드포인트 (처리량)", "reqps",
+         [("topk(10, sum by (method, path) (rate(ojeomneo_http_requests_total[5m])))", "{{method}} {{path}}")], 12,
+         {"instant": True}),
+        ("table", "Top 10 엔드포인트 (지연)", "s",
+         [("topk(10, histogram_quantile(0.95, sum by (method, path, le) "
+           "(rate(ojeomneo_http_request_duration_seconds_bucket[5m]))))", "{{method}} {{path}}")], 12,
+         {"instant": True}),
+    ]),
+    ("Distribution", [
+        ("heatmap", "엔드포인트별 응답 시간 분포", "s",
+         [("sum by (le) (rate(ojeomneo_http_request_duration_seconds_bucket[5m]))", "{{le}}")], 12, {"heatmap": True}),
+        ("piechart", "상태 코드 분포", "short",
+         [("sum by (status) (increase(ojeomneo_http_requests_total[1h]))", "{{status}}")], 12, {}),
+    ]),
+    ("Sizes", [
+        ("timeseries", "요청/응답 크기", "bytes",
+         [("sum by (path) (rate(ojeomneo_http_request_size_bytes_sum[5m])) / "
+           "sum by (path) (rate(ojeomneo_http_request_size_bytes_count[5m]))", "request {{path}}"),
+          ("sum by (path) (rate(ojeomneo_http_response_size_bytes_sum[5m])) / "
+           "sum by (path) (rate(ojeomneo_http_response_size_bytes_count[5m]))", "response {{path}}")], 24, {}),
+    ]),
+]
+
+
 def dashboard(groups, uid, title, description, tags):
     panels, pid, y = [], 1, 0
     for gtitle, group in groups:
@@ -288,6 +394,16 @@ DASHBOARDS = {
                                "Seed 004's panels and recommended queries over rules/netprobe.lua. "
                                "Generated by tools/gen_dashboards.py.",
                                ["bpfex", "netprobe", "ebpf"]),
+    "masque-vpn.json": dashboard(MASQUE, "bpfex-masque-vpn", "masque-vpn (bpfex)",
+                                 "Seed 002's key panels and example queries over rules/masque.lua. "
+                                 "Generated by tools/gen_dashboards.py.", ["bpfex", "masque", "vpn"]),
+    "ojeomneo/ojeomneo-overview.json": dashboard(
+        OJEOMNEO_OVERVIEW, "ojeomneo-overview", "ojeomneo Overview",
+        "Seed 003 §4.2 over rules/ojeomneo.lua and rules/ojeomneo_slo.lua. Generated by tools/gen_dashboards.py.",
+        ["ojeomneo"]),
+    "ojeomneo/ojeomneo-api-performance.json": dashboard(
+        OJEOMNEO_API, "ojeomneo-api-performance", "ojeomneo API Performance",
+        "Seed 003 §4.3 over rules/ojeomneo.lua. Generated by tools/gen_dashboards.py.", ["ojeomneo"]),
     "ironpost/ironpost-overview.json": dashboard(
         IRONPOST_OVERVIEW, "ironpost-overview", "Ironpost Overview",
         "Seed 001 §8.5.1 over rules/ironpost.lua and the SBOM push job. Generated by tools/gen_dashboards.py.",

@@ -23,6 +23,14 @@ struct bpfex_iface_counters {
   __u64 bytes;
 };
 
+/* addr_traffic: key of the per-CPU hash bpfex_addr_stats (value: struct
+ * bpfex_iface_counters). The address is the IPv4 peer inside the configured
+ * prefix: the source on ingress, the destination on egress. */
+struct bpfex_addr_key {
+  __be32 addr; /* network byte order */
+  enum bpfex_hook hook;
+};
+
 
 /* ---- vpn_router: seed 000's VPN router data path ------------------------- */
 

@@ -2,12 +2,17 @@
 
 #include <bpf/libbpf.h>
 
+#include "addr_traffic.skel.h"
 #include "bpfex_abi.h"
 #include "iface_traffic.skel.h"
 #include "ironpost_abi.h"
 #include "ironpost_counters.h"
 #include "ironpost_region.skel.h"
 #include "ironpost_xdp.skel.h"
+#include "masque_counters.h"
+#include "masque_region.skel.h"
+#include "ojeomneo_counters.h"
+#include "ojeomneo_region.skel.h"
 #include "vpn_router.skel.h"
 
 // The C++ side reads these structs through BTF, but the layout is also the
@@ -22,6 +27,10 @@ static_assert(sizeof(struct ironpost_traffic) == 4 * 24);
 static_assert(sizeof(struct ironpost_latency) == 8 * (2 + IRONPOST_LATENCY_SLOTS));
 static_assert(sizeof(struct ironpost_block_key) == 8);
 static_assert(sizeof(struct ironpost_counters) % 8 == 0);  // an mmapable array's stride
+static_assert(sizeof(struct bpfex_addr_key) == 8);
+static_assert(sizeof(struct masque_counters) % 8 == 0 && sizeof(struct masque_client) % 8 == 0);
+static_assert(sizeof(struct ojeomneo_counters) % 8 == 0 && sizeof(struct ojeomneo_route) % 8 == 0 &&
+              sizeof(struct ojeomneo_business) % 8 == 0);
 
 namespace bpfex::bpf {
 
@@ -31,9 +40,12 @@ struct Entry {
   const void* (*elf)(size_t*);
 };
 const Entry kBundled[] = {
+    {"addr_traffic", &addr_traffic_bpf__elf_bytes},
     {"iface_traffic", &iface_traffic_bpf__elf_bytes},
     {"ironpost_region", &ironpost_region_bpf__elf_bytes},
     {"ironpost_xdp", &ironpost_xdp_bpf__elf_bytes},
+    {"masque_region", &masque_region_bpf__elf_bytes},
+    {"ojeomneo_region", &ojeomneo_region_bpf__elf_bytes},
     {"vpn_router", &vpn_router_bpf__elf_bytes},
 };
 }  // namespace

@@ -3,6 +3,8 @@
 #include <lua.hpp>
 #include <net/if.h>
 #include <regex.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +23,7 @@
 
 #include "base/clock.h"
 #include "base/file.h"
+#include "base/unique_fd.h"
 #include "metrics/reserved.h"
 #include "metrics/text_format.h"
 #include "base/log.h"
@@ -201,6 +204,8 @@ struct Rule::Impl {
       o.buckets = numberList(L, lua_gettop(L), "buckets");
       rawField(L, 1, "quantiles");
       o.quantiles = numberList(L, lua_gettop(L), "quantiles");
+      rawField(L, 1, "total");  // counters: false for a name without _total (metrics::FamilyOptions)
+      if (!lua_isnil(L, -1)) o.counter_total = lua_toboolean(L, -1) != 0;
       rawField(L, 1, "native");  // histograms: "classic" (default), "native" or "both"
       if (!lua_isnil(L, -1)) {
         const std::string kind = luaL_checkstring(L, -1);
@@ -965,14 +970,70 @@ struct Rule::Impl {
     }
     return 1;
   }
+  // Up and running (IFF_UP and IFF_RUNNING: operstate up or unknown, as the
+  // kernel derives IFF_RUNNING), false if not, nil if there is no such
+  // interface, in bpfex's namespace or a named one (sysfs would show only
+  // the namespace it was mounted in, so ask the kernel there instead).
   static int hostInterfaceUp(lua_State* L) {
     const std::string name = luaL_checkstring(L, 1);
-    if (name.find('/') != std::string::npos) return luaL_error(L, "bad interface name");
-    std::ifstream in("/sys/class/net/" + name + "/operstate");
-    std::string state;
-    in >> state;
-    if (state.empty()) lua_pushnil(L);
-    else lua_pushboolean(L, state == "up" || state == "unknown");
+    const std::string netns = luaL_optstring(L, 2, "");
+    if (name.empty() || name.size() >= IF_NAMESIZE || name.find('/') != std::string::npos)
+      return luaL_error(L, "bad interface name");
+    int flags = -1;
+    (void)bpf::inNetns(netns, [&]() -> Status {
+      base::UniqueFd sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+      ifreq req{};
+      std::memcpy(req.ifr_name, name.data(), name.size());
+      if (sock.get() >= 0 && ioctl(sock.get(), SIOCGIFFLAGS, &req) == 0) flags = req.ifr_flags;
+      return base::okStatus();
+    });
+    if (flags < 0) lua_pushnil(L);
+    else lua_pushboolean(L, (flags & IFF_UP) != 0 && (flags & IFF_RUNNING) != 0);
+    return 1;
+  }
+  // Another process's memory, as an alert on it needs: its resident bytes
+  // (/proc/<pid>/statm) and the limit it runs under: its cgroup's
+  // memory.max (cgroup v2), or the host's memory when that is "max" or
+  // absent. nil and why when the process is gone.
+  static int hostProcessMemory(lua_State* L) {
+    const double pid_num = checkWhole(L, 1, "pid", 4194304.0);
+    if (pid_num < 1) return luaL_error(L, "host.process_memory: pid must be positive");
+    const std::string pid = std::to_string(static_cast<long>(pid_num));
+    std::ifstream statm("/proc/" + pid + "/statm");
+    double pages_total = 0, pages_resident = -1;
+    statm >> pages_total >> pages_resident;
+    if (!statm || pages_resident < 0) {
+      lua_pushnil(L);
+      lua_pushstring(L, ("no process " + pid).c_str());
+      return 2;
+    }
+    double limit = 0;
+    std::ifstream cg("/proc/" + pid + "/cgroup");
+    for (std::string line; std::getline(cg, line);) {
+      if (line.rfind("0::", 0) != 0) continue;
+      const std::string path = line.substr(3);
+      if (path.find("..") != std::string::npos) break;
+      std::ifstream max("/sys/fs/cgroup" + path + "/memory.max");
+      std::string v;
+      if (max >> v && v != "max") limit = std::strtod(v.c_str(), nullptr);
+    }
+    if (limit <= 0) {
+      std::ifstream mi("/proc/meminfo");
+      for (std::string key; mi >> key;) {
+        double kb = 0;
+        std::string unit;
+        mi >> kb >> unit;
+        if (key == "MemTotal:") {
+          limit = kb * 1024;
+          break;
+        }
+      }
+    }
+    lua_newtable(L);
+    lua_pushnumber(L, pages_resident * static_cast<double>(sysconf(_SC_PAGESIZE)));
+    lua_setfield(L, -2, "resident_bytes");
+    lua_pushnumber(L, limit);
+    lua_setfield(L, -2, "limit_bytes");
     return 1;
   }
   // Daemon facts.
@@ -1266,7 +1327,7 @@ struct Rule::Impl {
     }
     if (!valid) return luaL_error(L, "range: '%s' is not a metric name", name);
     const double secs = durationArg(L, 2, "range");
-    if (!(secs > 0) || secs > 86400) return luaL_error(L, "a range is between 0 and 1 day");
+    if (!(secs > 0) || secs > 7 * 86400) return luaL_error(L, "a range is between 0 and 7 days");
     if (r->ranges_.size() >= r->limits_.max_families) {
       r->limit_hit_ = true;
       return luaL_error(L, "more than %d ranges in one rule (rule_limits.max_families)",
@@ -1570,7 +1631,8 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   lua_newtable(L);
   setFunctions(L, r.get(), impl, {{"ifname", &guarded<&Impl::hostIfname>}, {"uptime", &guarded<&Impl::hostUptime>},
                    {"cpu_usage", &guarded<&Impl::hostCpuUsage>}, {"num_cpus", &guarded<&Impl::hostNumCpus>},
-                   {"interface_up", &guarded<&Impl::hostInterfaceUp>}});
+                   {"interface_up", &guarded<&Impl::hostInterfaceUp>},
+                   {"process_memory", &guarded<&Impl::hostProcessMemory>}});
   lua_setfield(L, -2, "host");
   lua_newtable(L);
   setFunctions(L, r.get(), impl, {{"uptime", &guarded<&Impl::bpfexUptime>}, {"now", &guarded<&Impl::bpfexNow>}, {"clock", &guarded<&Impl::bpfexClock>},

@@ -50,7 +50,7 @@ Family::Family(Registry* owner, FamilyOptions opts) : owner_(owner), opts_(std::
     default: stride_ = 1;
   }
   om_name_ = opts_.name;
-  if (opts_.type == MetricType::kCounter) om_name_.resize(om_name_.size() - 6);  // "_total"
+  if (opts_.type == MetricType::kCounter && opts_.counter_total) om_name_.resize(om_name_.size() - 6);  // "_total"
   if (opts_.type == MetricType::kInfo) om_name_.resize(om_name_.size() - 5);     // "_info"
   for (double b : opts_.buckets) {
     le_text_.push_back(formatGoFloat(b));
@@ -77,7 +77,9 @@ Family::Family(Registry* owner, FamilyOptions opts) : owner_(owner), opts_(std::
   // OpenMetrics: TYPE, UNIT, HELP (the recommended order), on the family name.
   std::string& o = header_[static_cast<size_t>(Format::kOpenMetrics)];
   const std::string_view om_type =
-      opts_.type == MetricType::kUntyped ? std::string_view("unknown") : metricTypeName(opts_.type);
+      opts_.type == MetricType::kUntyped || (opts_.type == MetricType::kCounter && !opts_.counter_total)
+          ? std::string_view("unknown")
+          : metricTypeName(opts_.type);
   o += "# TYPE " + om_name_ + " " + std::string(om_type) + "\n";
   if (!opts_.unit.empty()) o += "# UNIT " + om_name_ + " " + opts_.unit + "\n";
   if (!opts_.help.empty()) {

@@ -43,7 +43,7 @@ inline constexpr size_t kFormatCount = 3;
 enum class HistogramKind : uint8_t { kClassic, kNative, kBoth };
 
 struct FamilyOptions {
-  std::string name;  // counters must end in _total, info families in _info
+  std::string name;  // counters must end in _total (unless !counter_total), info families in _info
   std::string help;
   std::string unit;  // optional; must be a suffix of the name (OpenMetrics)
   MetricType type = MetricType::kGauge;
@@ -59,6 +59,12 @@ struct FamilyOptions {
   // families whose label sets vary by series, such as ALERTS. Labels with an
   // empty value are left out (empty is absent in Prometheus).
   bool free_labels = false;
+  // A counter named without _total, as a client library's text exposition
+  // serves one a service already has (seed 002's masque_vpn_total_connections):
+  // text 0.0.4 and protobuf carry it as a counter under its name; OpenMetrics,
+  // whose counters' samples must end in _total, carries it as `unknown` under
+  // the same name, so a scraper stores the series the service's queries use.
+  bool counter_total = true;
 };
 
 // Label values of one series, in the order of the family's label names.

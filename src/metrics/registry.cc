@@ -30,7 +30,8 @@ std::string describe(const FamilyOptions& o) {
 std::vector<std::string> wireNames(const FamilyOptions& o) {
   const std::string& n = o.name;
   switch (o.type) {
-    case MetricType::kCounter: return {n, n.substr(0, n.size() - 6)};
+    case MetricType::kCounter: return o.counter_total ? std::vector<std::string>{n, n.substr(0, n.size() - 6)}
+                                                      : std::vector<std::string>{n};
     case MetricType::kInfo: return {n, n.substr(0, n.size() - 5)};
     case MetricType::kHistogram: return {n, n + "_bucket", n + "_sum", n + "_count"};
     case MetricType::kSummary: return {n, n + "_sum", n + "_count"};
@@ -42,8 +43,11 @@ base::Status validate(FamilyOptions& o) {
   auto fail = [&](const std::string& why) { return Error(EINVAL, "metric " + o.name + ": " + why); };
   if (!isValidMetricName(o.name))
     return Error(EINVAL, "metric name \"" + o.name + "\" is not valid ([a-zA-Z_:][a-zA-Z0-9_:]*)");
-  if (o.type == MetricType::kCounter && !endsWith(o.name, "_total"))
-    return fail("counter names must end in _total");
+  if (o.type == MetricType::kCounter && o.counter_total && !endsWith(o.name, "_total"))
+    return fail("counter names must end in _total (or declare total = false: a counter named as a service "
+                "already names it)");
+  if (!o.counter_total && (o.type != MetricType::kCounter || endsWith(o.name, "_total")))
+    return fail("total = false is for counters whose name does not end in _total");
   if (o.type == MetricType::kInfo && !endsWith(o.name, "_info"))
     return fail("info names must end in _info");
   std::set<std::string_view> seen;
@@ -93,7 +97,7 @@ base::Status validate(FamilyOptions& o) {
   }
   if (!o.unit.empty()) {
     std::string om = o.name;
-    if (o.type == MetricType::kCounter) om.resize(om.size() - 6);
+    if (o.type == MetricType::kCounter && o.counter_total) om.resize(om.size() - 6);
     if (o.type == MetricType::kInfo) om.resize(om.size() - 5);
     if (!isValidLabelName(o.unit) || !endsWith(om, "_" + o.unit))
       return fail("unit \"" + o.unit + "\" must be a suffix of the name (\"" + om + "\")");
