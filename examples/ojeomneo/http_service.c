@@ -170,7 +170,7 @@ static const char *header(const char *req, const char *name, char *out, size_t n
 static void *serve(void *arg) {
   int fd = (int)(intptr_t)arg;
   add(&g->active_connections, 1);
-  char buf[8192];
+  char buf[8192] = "";
   size_t got = 0;
   char *end = NULL;
   while (got + 1 < sizeof buf && !(end = strstr(buf, "\r\n\r\n"))) {
