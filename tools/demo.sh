@@ -8,6 +8,7 @@
 #
 #   tools/demo.sh [BPFEX RUN FLAGS...]            the VPN router package (seed 000)
 #   tools/demo.sh ironpost [BPFEX RUN FLAGS...]   the Ironpost package (seed 001)
+#   tools/demo.sh services [BPFEX RUN FLAGS...]   masque-vpn and ojeomneo (seeds 002 and 003)
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 source "$(dirname "$0")/lib/vpn_net.sh"
@@ -16,10 +17,10 @@ cd "$BPFEX_ROOT"
 bpfex_install_deps
 bpfex_build build --buildtype=release
 
-if [ "${1:-}" = ironpost ]; then
-  shift
-  exec "$BPFEX_ROOT/tools/lib/demo_ironpost.sh" "$@"
-fi
+case "${1:-}" in
+  ironpost) shift; exec "$BPFEX_ROOT/tools/lib/demo_ironpost.sh" "$@" ;;
+  services) shift; exec "$BPFEX_ROOT/tools/lib/demo_services.sh" "$@" ;;
+esac
 
 NS_A=bpfex-demo-a   # router: bpfex0 10.201.0.1, zones corp 10.201.1.1 and prod 10.201.2.1
 NS_B=bpfex-demo-b   # clients: bpfex0p 10.201.0.2-.6 (admin, developer, guest, contractor, no role)
