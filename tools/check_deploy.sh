@@ -24,6 +24,7 @@ done
 promtool check rules "$D/prometheus/alerts.yml" >/dev/null
 promtool check rules "$D/prometheus/masque_alerts.yml" >/dev/null
 promtool check rules "$D/prometheus/ojeomneo_alerts.yml" >/dev/null
+promtool check rules "$D/prometheus/ojeomneo_bpfex_alerts.yml" >/dev/null
 python3 - "$D/ojeomneo/prometheusrule.yaml" "$D/prometheus/ojeomneo_alerts.yml" <<'PY'
 import sys, yaml
 k8s, plain = yaml.safe_load(open(sys.argv[1])), yaml.safe_load(open(sys.argv[2]))

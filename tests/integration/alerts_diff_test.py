@@ -10,7 +10,10 @@ absent in one and not the other fails the test.
 
 1. The VPN golden test (rules/vpn_router.lua and rules/vpn_alerts.lua over
    recorded maps, one tick per 30 s evaluation) against seed 000's own
-   deploy/prometheus/alerts.yml.
+   deploy/prometheus/alerts.yml; seed 002's golden against its
+   masque_alerts.yml; seed 003's SLO golden (burn-rate pages and tickets,
+   HighErrorRate, HighLatency's histogram_quantile) against the PromQL twins
+   in ojeomneo_bpfex_alerts.yml.
 2. 5 s ticks and 30 s evaluations, as the VPN demo runs: scripted counters
    (an error burst, a reset, a gap), a filling queue and a flapping state,
    with rate/increase ratios, predict_linear and changes alerts in Lua and
@@ -220,6 +223,12 @@ def main():
     if shutil.which("promtool") is None:
         fail("promtool is not installed (tools/lib/common.sh installs it)")
     compare("VPN golden against deploy/prometheus/alerts.yml", bpfex_ticks(GOLDEN), interval_of(GOLDEN), 1, RULES)
+    # Seeds 002 and 003: their Lua alerts against their PromQL twins.
+    for golden, rules in (("masque.test.yaml", "masque_alerts.yml"),
+                          ("ojeomneo_slo.test.yaml", "ojeomneo_bpfex_alerts.yml")):
+        g = os.path.join(ROOT, "tests/golden", golden)
+        compare(f"{golden} against deploy/prometheus/{rules}", bpfex_ticks(g), interval_of(g), 1,
+                os.path.join(ROOT, "deploy/prometheus", rules))
     synthetic(LUA_ALERTS, True)
     synthetic(LUA_ALERTS_WINDOWS, False)
     print("PASS")
