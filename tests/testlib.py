@@ -35,6 +35,22 @@ def wait_for(what, fn, seconds=60, every=0.2):
     fail("timed out waiting for " + what)
 
 
+def metrics(port):
+    """bpfex's /metrics on 127.0.0.1:port, as text."""
+    import urllib.request
+    return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+
+
+def series(text):
+    """{series: value text} of a text exposition (comments left out)."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            out[k] = v
+    return out
+
+
 def private_bpffs():
     """Re-executes this script in a private mount namespace and mounts a bpffs
     of its own there: a machine where bpffs was never mounted, and nothing of

@@ -104,9 +104,11 @@ sed "s#/usr/share/bpfex/packages/ironpost.yaml#$TMP/bpfex/packages/ironpost.yaml
 "$BPFEX" check --config "$D/demo/ironpost.yaml" --rules "$ROOT/rules/ironpost.lua" --rules "$ROOT/rules/netprobe.lua" >/dev/null ||
   { echo "FAIL: bpfex check of deploy/demo/ironpost.yaml" >&2; exit 1; }
 # ... and the services' packages (seeds 002 and 003), each included by the default.
-for pkg in masque-vpn ojeomneo; do
+# Each package its default's comment names, included as the comment says.
+for pkg in ironpost masque-vpn ojeomneo; do
   sed "s#@datadir@/bpfex#$ROOT#g; s#@sysconfdir@#$TMP/etc#g" "$D/packages/$pkg.yaml.in" > "$TMP/bpfex/packages/$pkg.yaml"
-  sed "s#^\#   include: \[$ROOT/packages/vpn-router.yaml\]#include: [$TMP/bpfex/packages/$pkg.yaml]#" "$TMP/default.yaml" > "$TMP/default-$pkg.yaml"
+  sed "s#^\#   include: \[$ROOT/packages/$pkg.yaml\]#include: [$TMP/bpfex/packages/$pkg.yaml]#" "$TMP/default.yaml" > "$TMP/default-$pkg.yaml"
+  grep -q "^include: " "$TMP/default-$pkg.yaml" || { echo "FAIL: the default config does not name the $pkg package" >&2; exit 1; }
   "$BPFEX" check --config "$TMP/default-$pkg.yaml" >/dev/null || { echo "FAIL: bpfex check of the default with $pkg" >&2; exit 1; }
 done
 ok "bpfex check: default, demo, systemd, compose, Ironpost, masque-vpn, ojeomneo and Kubernetes configs; the DaemonSet's capabilities and host mounts"

@@ -12,77 +12,28 @@
  *
  * Build: cc -O2 -D_GNU_SOURCE -I bpf/include examples/ironpost/client.c -o ironpost-client */
 
-#include <errno.h>
-#include <linux/bpf.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ironpost_counters.h"
+#include "bpfex_region.h"
 
 static const __u64 kProcessingBounds[IRONPOST_PROCESSING_BUCKETS] = IRONPOST_PROCESSING_BOUNDS_NS;
 static const __u64 kScanBounds[IRONPOST_SCAN_BUCKETS] = IRONPOST_SCAN_BOUNDS_NS;
 
-/* Counters: a relaxed atomic add (lock xadd). Gauges: a relaxed store. */
-static inline void add(__u64 *c, __u64 n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
-static inline void set(__u64 *g, __u64 v) { __atomic_store_n(g, v, __ATOMIC_RELAXED); }
-
-/* One observation: its bucket (an integer comparison with the bounds, so a
- * value on a bound is in that bound's bucket), then the sum. */
-static void observe(__u64 *buckets, __u64 *sum_ns, const __u64 *bounds, int n, __u64 ns) {
-  int b = 0;
-  while (b < n && ns > bounds[b]) ++b;
-  add(&buckets[b], 1);
-  add(sum_ns, ns);
-}
+#define add bpfex_add
+#define set bpfex_set
 #define OBSERVE_PROCESSING(r, ns) \
-  observe((r)->processing_buckets, &(r)->processing_sum_ns, kProcessingBounds, IRONPOST_PROCESSING_BUCKETS, ns)
-#define OBSERVE_SCAN(r, ns) observe((r)->scan_buckets, &(r)->scan_sum_ns, kScanBounds, IRONPOST_SCAN_BUCKETS, ns)
-
-static long sys_bpf(int cmd, union bpf_attr *attr, unsigned size) { return syscall(__NR_bpf, cmd, attr, size); }
+  bpfex_observe((r)->processing_buckets, &(r)->processing_sum_ns, kProcessingBounds, IRONPOST_PROCESSING_BUCKETS, ns)
+#define OBSERVE_SCAN(r, ns) \
+  bpfex_observe((r)->scan_buckets, &(r)->scan_sum_ns, kScanBounds, IRONPOST_SCAN_BUCKETS, ns)
 
 static struct ironpost_counters *map_region(const char *pin) {
-  union bpf_attr a;
-  memset(&a, 0, sizeof a);
-  a.pathname = (__u64)(uintptr_t)pin;
-  int fd = (int)sys_bpf(BPF_OBJ_GET, &a, sizeof a);
-  if (fd < 0) {
-    fprintf(stderr, "ironpost-client: open %s: %s (is bpfex running with the ironpost_region object?)\n", pin,
-            strerror(errno));
-    return NULL;
-  }
-  /* The map must be the layout this program was built with. */
-  struct bpf_map_info info;
-  memset(&info, 0, sizeof info);
-  memset(&a, 0, sizeof a);
-  a.info.bpf_fd = (__u32)fd;
-  a.info.info_len = sizeof info;
-  a.info.info = (__u64)(uintptr_t)&info;
-  if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof a) != 0) {
-    fprintf(stderr, "ironpost-client: %s: map info: %s\n", pin, strerror(errno));
-    return NULL;
-  }
-  if (info.type != BPF_MAP_TYPE_ARRAY || !(info.map_flags & BPF_F_MMAPABLE) ||
-      info.value_size != sizeof(struct ironpost_counters) || info.max_entries < 1) {
-    fprintf(stderr, "ironpost-client: %s is not a counter region of this layout (value size %u, want %zu)\n", pin,
-            info.value_size, sizeof(struct ironpost_counters));
-    return NULL;
-  }
-  long page = sysconf(_SC_PAGESIZE);
-  size_t len = (sizeof(struct ironpost_counters) + (size_t)page - 1) / (size_t)page * (size_t)page;
-  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd); /* the mapping keeps the map alive */
-  if (p == MAP_FAILED) {
-    fprintf(stderr, "ironpost-client: mmap %s: %s\n", pin, strerror(errno));
-    return NULL;
-  }
-  return p;
+  return bpfex_region_map(pin, sizeof(struct ironpost_counters), 1);
 }
 
 static void init_region(struct ironpost_counters *r, const char *version, const char *commit) {

@@ -49,54 +49,24 @@
 #include <unistd.h>
 
 #include "masque_counters.h"
+#include "bpfex_region.h"
 
 static const __u64 kFast[MASQUE_FAST_BUCKETS] = MASQUE_FAST_BOUNDS_NS;
 static const __u64 kSlow[MASQUE_SLOW_BUCKETS] = MASQUE_SLOW_BOUNDS_NS;
 
-static inline void add(__u64 *c, __u64 n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
-static inline void set(__u64 *g, __u64 v) { __atomic_store_n(g, v, __ATOMIC_RELAXED); }
-
-static void observe(__u64 *buckets, __u64 *sum, const __u64 *bounds, int n, __u64 ns) {
-  int b = 0;
-  while (b < n && ns > bounds[b]) ++b;
-  add(&buckets[b], 1);
-  add(sum, ns);
+#define add bpfex_add
+#define set bpfex_set
+static void fast(struct masque_fast_histogram *h, __u64 ns) {
+  bpfex_observe(h->buckets, &h->sum_ns, kFast, MASQUE_FAST_BUCKETS, ns);
 }
-static void fast(struct masque_fast_histogram *h, __u64 ns) { observe(h->buckets, &h->sum_ns, kFast, MASQUE_FAST_BUCKETS, ns); }
-static void slow(struct masque_slow_histogram *h, __u64 ns) { observe(h->buckets, &h->sum_ns, kSlow, MASQUE_SLOW_BUCKETS, ns); }
+static void slow(struct masque_slow_histogram *h, __u64 ns) {
+  bpfex_observe(h->buckets, &h->sum_ns, kSlow, MASQUE_SLOW_BUCKETS, ns);
+}
 
 static __u64 now_ns(clockid_t c) {
   struct timespec ts;
   clock_gettime(c, &ts);
   return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-}
-
-static void *map_pinned(const char *path, __u32 value_size, __u32 entries) {
-  union bpf_attr a;
-  memset(&a, 0, sizeof a);
-  a.pathname = (__u64)(uintptr_t)path;
-  int fd = (int)syscall(__NR_bpf, BPF_OBJ_GET, &a, sizeof a);
-  if (fd < 0) {
-    fprintf(stderr, "masque-server: open %s: %s (is bpfex running with the masque_region object?)\n", path,
-            strerror(errno));
-    return NULL;
-  }
-  struct bpf_map_info info;
-  memset(&info, 0, sizeof info);
-  memset(&a, 0, sizeof a);
-  a.info.bpf_fd = (__u32)fd;
-  a.info.info_len = sizeof info;
-  a.info.info = (__u64)(uintptr_t)&info;
-  if (syscall(__NR_bpf, BPF_OBJ_GET_INFO_BY_FD, &a, sizeof a) != 0 || info.value_size != value_size ||
-      info.max_entries != entries || !(info.map_flags & BPF_F_MMAPABLE)) {
-    fprintf(stderr, "masque-server: %s is not this layout (value size %u, want %u)\n", path, info.value_size,
-            value_size);
-    return NULL;
-  }
-  size_t len = ((size_t)value_size * entries + 4095) / 4096 * 4096;
-  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
-  return p == MAP_FAILED ? NULL : p;
 }
 
 static volatile sig_atomic_t stop;
@@ -153,9 +123,9 @@ int main(int argc, char **argv) {
   __u32 base = ntohl(inet_addr(net));
   char path[512];
   snprintf(path, sizeof path, "%s/masque_counters", pin_dir);
-  struct masque_counters *r = map_pinned(path, sizeof *r, 1);
+  struct masque_counters *r = bpfex_region_map(path, sizeof *r, 1);
   snprintf(path, sizeof path, "%s/masque_clients", pin_dir);
-  struct masque_client *slots = map_pinned(path, sizeof *slots, MASQUE_MAX_CLIENTS);
+  struct masque_client *slots = bpfex_region_map(path, sizeof *slots, MASQUE_MAX_CLIENTS);
   if (!r || !slots) return 1;
   if (__atomic_load_n(&r->abi, __ATOMIC_ACQUIRE) != MASQUE_COUNTERS_ABI) {
     memset(r, 0, sizeof *r);

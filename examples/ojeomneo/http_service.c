@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "ojeomneo_counters.h"
+#include "bpfex_region.h"
 
 static const __u64 kBounds[OJEOMNEO_DURATION_BUCKETS] = OJEOMNEO_DURATION_BOUNDS_NS;
 static struct ojeomneo_counters *g;
@@ -42,7 +43,7 @@ static struct ojeomneo_route *routes;
 static struct ojeomneo_business *business;
 static pthread_mutex_t claim_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static inline void add(__u64 *c, __u64 n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
+#define add bpfex_add
 
 static __u64 now_ns(clockid_t c) {
   struct timespec ts;
@@ -53,28 +54,7 @@ static __u64 now_ns(clockid_t c) {
 static void *map_pinned(const char *dir, const char *name, __u32 value_size, __u32 entries) {
   char path[512];
   snprintf(path, sizeof path, "%s/%s", dir, name);
-  union bpf_attr a;
-  memset(&a, 0, sizeof a);
-  a.pathname = (__u64)(uintptr_t)path;
-  int fd = (int)syscall(__NR_bpf, BPF_OBJ_GET, &a, sizeof a);
-  if (fd < 0) {
-    fprintf(stderr, "ojeomneo-service: open %s: %s (is bpfex running with ojeomneo_region?)\n", path, strerror(errno));
-    return NULL;
-  }
-  struct bpf_map_info info;
-  memset(&info, 0, sizeof info);
-  memset(&a, 0, sizeof a);
-  a.info.bpf_fd = (__u32)fd;
-  a.info.info_len = sizeof info;
-  a.info.info = (__u64)(uintptr_t)&info;
-  if (syscall(__NR_bpf, BPF_OBJ_GET_INFO_BY_FD, &a, sizeof a) != 0 || info.value_size != value_size ||
-      info.max_entries != entries || !(info.map_flags & BPF_F_MMAPABLE)) {
-    fprintf(stderr, "ojeomneo-service: %s is not this layout\n", path);
-    return NULL;
-  }
-  void *p = mmap(NULL, ((size_t)value_size * entries + 4095) / 4096 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
-  return p == MAP_FAILED ? NULL : p;
+  return bpfex_region_map(path, value_size, entries);
 }
 
 /* The slot of a label set, claimed on first use; NULL when all are taken. */
@@ -223,11 +203,8 @@ static void *serve(void *arg) {
     ssize_t sent = send(fd, resp, (size_t)rlen, MSG_NOSIGNAL);
     struct ojeomneo_route *r = route(method, path, status);
     if (r) {
-      const __u64 ns = now_ns(CLOCK_MONOTONIC) - t0;
-      int b = 0;
-      while (b < OJEOMNEO_DURATION_BUCKETS && ns > kBounds[b]) ++b;
-      add(&r->duration_buckets[b], 1);
-      add(&r->duration_sum_ns, ns);
+      bpfex_observe(r->duration_buckets, &r->duration_sum_ns, kBounds, OJEOMNEO_DURATION_BUCKETS,
+                    now_ns(CLOCK_MONOTONIC) - t0);
       add(&r->request_bytes, got);
       add(&r->response_bytes, sent > 0 ? (__u64)sent : 0);
       add(&r->requests, 1);

@@ -411,6 +411,8 @@ TEST(Reader, ReadsAnMmapableArrayFromMemory) {
   std::thread writer([&] {
     while (!stop.load(std::memory_order_relaxed)) __atomic_fetch_add(&app[1], 0x100000000ull, __ATOMIC_RELAXED);
   });
+  // Reads start once the writer runs (a loaded machine may start it late).
+  while (__atomic_load_n(&app[1], __ATOMIC_RELAXED) == 0xffffffffull) std::this_thread::yield();
   uint64_t last = 0;
   for (int i = 0; i < 20000; ++i) {
     ASSERT_TRUE(r.read().ok());

@@ -36,7 +36,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from testlib import fail, free_port, private_bpffs, teardown, wait_for  # noqa: E402
+from testlib import fail, free_port, metrics, private_bpffs, series, teardown, wait_for  # noqa: E402
 
 BPFEX = os.environ["BPFEX"]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -110,18 +110,6 @@ def bpftool(*args):
     return json.loads(sh("bpftool", "-j", *args))
 
 
-def metrics(port):
-    return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-
-
-def series(text):
-    """{series text: value text} of an exposition."""
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.rpartition(" ")
-            out[k] = v
-    return out
 
 
 def cumulative(counts):
