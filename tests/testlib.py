@@ -51,6 +51,37 @@ def series(text):
     return out
 
 
+def start_prometheus(workdir, job, target, port):
+    """The real Prometheus, scraping `target` (host:port) as `job` every
+    second, its data under workdir. Returns the process."""
+    cfg = os.path.join(workdir, "prometheus.yml")
+    with open(cfg, "w") as f:
+        f.write(f"global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: {job}\n"
+                f"    static_configs: [{{targets: ['{target}']}}]\n")
+    return subprocess.Popen(["prometheus", "--config.file", cfg, "--storage.tsdb.path", os.path.join(workdir, "prom"),
+                             "--web.listen-address", f"127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def dashboards_answer(prom_port, paths, seconds=60, between=None):
+    """Every panel query of the dashboards parses and returns data on the
+    Prometheus at prom_port (tools/check_dashboard_queries.py), retried while
+    Prometheus gathers samples; `between` runs before each try (traffic).
+    Returns the checker's summary line; fails the test after `seconds`."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    end = time.time() + seconds
+    while True:
+        if between:
+            between()
+        r = subprocess.run([os.path.join(root, "tools/check_dashboard_queries.py"),
+                            f"http://127.0.0.1:{prom_port}"] + list(paths), capture_output=True, text=True)
+        if r.returncode == 0:
+            return r.stdout.strip().splitlines()[-1]
+        if time.time() > end:
+            fail("dashboard queries on Prometheus:\n" + r.stdout + r.stderr)
+        time.sleep(2)
+
+
 def private_bpffs():
     """Re-executes this script in a private mount namespace and mounts a bpffs
     of its own there: a machine where bpffs was never mounted, and nothing of

@@ -28,7 +28,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from testlib import fail, free_port, metrics, private_bpffs, series, teardown, wait_for  # noqa: E402
+from testlib import (dashboards_answer, fail, free_port, metrics, private_bpffs, series, start_prometheus,  # noqa: E402
+                     teardown, wait_for)
 
 BPFEX = os.environ["BPFEX"]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -189,28 +190,9 @@ bpf:
 
         # A real Prometheus over the dashboard, while the server runs.
         prom_port = free_port()
-        with open(os.path.join(work, "prometheus.yml"), "w") as f:
-            f.write("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: masque-vpn\n"
-                    f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n")
-        prom = subprocess.Popen(["prometheus", "--config.file", os.path.join(work, "prometheus.yml"),
-                                 "--storage.tsdb.path", os.path.join(work, "prom"),
-                                 "--web.listen-address", f"127.0.0.1:{prom_port}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(prom)
-        result = {}
-
-        def queries():
-            result["r"] = subprocess.run([os.path.join(ROOT, "tools/check_dashboard_queries.py"),
-                                          f"http://127.0.0.1:{prom_port}",
-                                          os.path.join(ROOT, "grafana/dashboards/masque-vpn.json")],
-                                         capture_output=True, text=True)
-            return result["r"].returncode == 0
-        end = time.time() + 60
-        while not queries() and time.time() < end:
-            time.sleep(2)
-        if result["r"].returncode != 0:
-            fail("masque-vpn dashboard queries on Prometheus:\n" + result["r"].stdout + result["r"].stderr)
-        print("ok - the dashboard on a real Prometheus: " + result["r"].stdout.strip().splitlines()[-1])
+        procs.append(start_prometheus(work, "masque-vpn", f"127.0.0.1:{port}", prom_port))
+        summary = dashboards_answer(prom_port, [os.path.join(ROOT, "grafana/dashboards/masque-vpn.json")])
+        print("ok - the dashboard on a real Prometheus: " + summary)
 
         # The server stops: everyone disconnects, the TUN loses its carrier.
         server.send_signal(signal.SIGTERM)

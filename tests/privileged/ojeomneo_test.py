@@ -23,7 +23,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from testlib import fail, free_port, metrics, private_bpffs, series, teardown, wait_for  # noqa: E402
+from testlib import (dashboards_answer, fail, free_port, metrics, private_bpffs, series, start_prometheus,  # noqa: E402
+                     teardown, wait_for)
 
 BPFEX = os.environ["BPFEX"]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -164,32 +165,16 @@ bpf:
             fail("seed 003's catalog:\n" + r.stdout + r.stderr)
         print("ok - catalog: " + r.stdout.strip().splitlines()[-1])
 
-        with open(os.path.join(work, "prometheus.yml"), "w") as f:
-            f.write("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: ojeomneo\n"
-                    f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n")
-        prom = subprocess.Popen(["prometheus", "--config.file", os.path.join(work, "prometheus.yml"),
-                                 "--storage.tsdb.path", os.path.join(work, "prom"),
-                                 "--web.listen-address", f"127.0.0.1:{prom_port}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(prom)
-        # Keep traffic flowing while Prometheus collects samples for rate().
-        dashboards = [os.path.join(ROOT, "grafana/dashboards/ojeomneo", d)
-                      for d in ("ojeomneo-overview.json", "ojeomneo-api-performance.json")]
-        end = time.time() + 60
-        r = None
-        while time.time() < end:
+        procs.append(start_prometheus(work, "ojeomneo", f"127.0.0.1:{port}", prom_port))
+
+        def traffic():  # keeps rate() fed while Prometheus gathers samples
             for method, target, _, _, headers, _ in PLAN:
                 if target != "/api/slow":
                     request(svc_port, method, target, headers)
-            r = subprocess.run([os.path.join(ROOT, "tools/check_dashboard_queries.py"),
-                                f"http://127.0.0.1:{prom_port}"] + dashboards, capture_output=True, text=True)
-            if r.returncode == 0:
-                break
-            time.sleep(1)
-        if r.returncode != 0:
-            fail("ojeomneo dashboard queries on Prometheus:\n" + r.stdout + r.stderr)
-        print("ok - the Overview and API Performance dashboards on a real Prometheus: " +
-              r.stdout.strip().splitlines()[-1])
+        summary = dashboards_answer(prom_port, [os.path.join(ROOT, "grafana/dashboards/ojeomneo", d) for d in
+                                                ("ojeomneo-overview.json", "ojeomneo-api-performance.json")],
+                                    between=traffic)
+        print("ok - the Overview and API Performance dashboards on a real Prometheus: " + summary)
         p.send_signal(signal.SIGTERM)
         if p.wait(timeout=10) != 0:
             fail(f"bpfex exited {p.returncode}")
