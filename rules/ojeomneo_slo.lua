@@ -35,12 +35,7 @@ local SLOS = {
   { slo = "latency_p95", objective = 0.95, slower = "0.5" },
   { slo = "latency_p99", objective = 0.99, slower = "2" },
 }
-local function seconds(d)
-  local num, u = d:match("^(%d+)([smhd])$")
-  if not num then error("rule_params.ojeomneo_slo_budget_window: \"" .. d .. "\" is not a duration (e.g. 30d)") end
-  return tonumber(num) * ({ s = 1, m = 60, h = 3600, d = 86400 })[u]
-end
-local BUDGET_WINDOW = seconds(params.ojeomneo_slo_budget_window or "30d")
+local BUDGET_WINDOW = bpfex.duration(params.ojeomneo_slo_budget_window or "30d")
 
 local events = metric.counter("ojeomneo:slo_events_total", "Events an SLO counts (requests)", { "slo" })
 local bad_events = metric.counter("ojeomneo:slo_bad_events_total", "Events against an SLO", { "slo" })

@@ -26,9 +26,9 @@ local OBJ = params.vpn_object or "vpn"
 local NETNS = params.vpn_netns
 
 local function seconds(param, d)
-  local n, u = d:match("^(%d+%.?%d*)([smh])$")
-  if not n then error("rule_params." .. param .. ": \"" .. d .. "\" is not a duration (e.g. 30s, 5m, 1h)") end
-  return tonumber(n) * ({ s = 1, m = 60, h = 3600 })[u]
+  local ok, v = pcall(bpfex.duration, d)
+  if not ok then error("rule_params." .. param .. ": " .. tostring(v), 0) end
+  return v
 end
 local SESSION_TIMEOUT = seconds("vpn_session_timeout", params.vpn_session_timeout or "180s")
 local IDP_STALE = 3 * seconds("vpn_idp_sync_interval", params.vpn_idp_sync_interval or "5m")

@@ -1036,6 +1036,15 @@ struct Rule::Impl {
     lua_setfield(L, -2, "limit_bytes");
     return 1;
   }
+  // A duration in seconds, parsed as every duration in bpfex is ("250ms",
+  // "5m", "1d", or a number of seconds), so rule parameters take the same
+  // syntax as the config.
+  static int bpfexDuration(lua_State* L) {
+    if (lua_type(L, 1) != LUA_TSTRING && lua_type(L, 1) != LUA_TNUMBER)
+      return luaL_error(L, "bpfex.duration: expected a duration such as \"5m\"");
+    lua_pushnumber(L, durationArg(L, 1, "bpfex.duration"));
+    return 1;
+  }
   // Daemon facts.
   static int bpfexUptime(lua_State* L) {
     static const double start = base::monotonicSeconds();
@@ -1636,6 +1645,7 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
   lua_setfield(L, -2, "host");
   lua_newtable(L);
   setFunctions(L, r.get(), impl, {{"uptime", &guarded<&Impl::bpfexUptime>}, {"now", &guarded<&Impl::bpfexNow>}, {"clock", &guarded<&Impl::bpfexClock>},
+                   {"duration", &guarded<&Impl::bpfexDuration>},
                    {"restarts", &guarded<&Impl::bpfexRestarts>}, {"process", &guarded<&Impl::bpfexProcess>}});
   lua_setfield(L, -2, "bpfex");
   lua_newtable(L);

@@ -37,6 +37,24 @@ assert(#vec.binop(all, ">", { { labels = { hook = "xdp" }, value = 50 } }) == 1,
 assert(not pcall(vec.binop, drops, "/", { { labels = { hook = "xdp" }, value = 1 }, { labels = { hook = "xdp" }, value = 2 } },
   { on = { "hook" } }), "many-to-one is an error")
 
+-- histogram_quantile as Prometheus 2.42: per le group, interpolated inside
+-- the bucket where the rank falls; the highest finite bound when it falls in
+-- +Inf; NaN without +Inf; buckets of one le summed; ±Inf outside [0, 1].
+local function bucket(le, v, path) return { labels = { le = le, path = path }, value = v } end
+local h = { bucket("0.1", 10, "/a"), bucket("0.5", 30, "/a"), bucket("+Inf", 40, "/a"),
+            bucket("1", 5, "/b"), bucket("+Inf", 10, "/b"), bucket("1", 0, "/c") }
+local hq = by_labels(vec.histogram_quantile(0.5, h), "path")
+assert(hq["/a"] == 0.1 + (0.5 - 0.1) * (10 / 20), "median of /a: " .. tostring(hq["/a"]))
+assert(hq["/b"] == 1.0, "median of /b lands exactly on the 1 bucket's count")
+assert(hq["/c"] ~= hq["/c"], "no +Inf bucket: NaN")
+assert(by_labels(vec.histogram_quantile(0.99, h), "path")["/a"] == 0.5, "rank in +Inf: the highest finite bound")
+assert(by_labels(vec.histogram_quantile(2, h), "path")["/a"] == math.huge, "q > 1")
+local split = { bucket("1", 2, "/d"), bucket("1", 2, "/d"), bucket("+Inf", 8, "/d") }
+assert(by_labels(vec.histogram_quantile(0.5, split), "path")["/d"] == 1, "one le's buckets are summed")
+-- Durations in the config's syntax.
+assert(bpfex.duration("1d") == 86400 and bpfex.duration("250ms") == 0.25 and bpfex.duration(30) == 30)
+assert(not pcall(bpfex.duration, "5 parsecs"), "a bad duration is an error")
+
 on_tick(function()
   n = n + 1
   ticks:set({}, n)
