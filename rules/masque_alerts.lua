@@ -15,7 +15,7 @@ local exhaustion = alert{
 local errors_5m = range("masque_vpn_errors_total", "5m")
 
 on_tick(function()
-  for _, s in ipairs(vec.filter(vec.rate(errors_5m), ">", 0.1)) do high_errors:fire(s.labels, s.value) end
+  high_errors:fire_each(vec.filter(vec.rate(errors_5m), ">", 0.1))
   local ratio = vec.binop(vec.series("masque_vpn_ip_pool_available"), "/", vec.series("masque_vpn_ip_pool_total"))
-  for _, s in ipairs(vec.filter(ratio, "<", 0.1)) do exhaustion:fire(s.labels, s.value) end
+  exhaustion:fire_each(vec.filter(ratio, "<", 0.1))
 end)

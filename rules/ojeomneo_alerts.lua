@@ -22,10 +22,6 @@ local memory = alert{
 local requests_5m = range("ojeomneo_http_requests_total", "5m")
 local buckets_5m = range("ojeomneo_http_request_duration_seconds_bucket", "5m")
 
-local function fire_all(a, v)
-  for _, s in ipairs(v) do a:fire(s.labels, s.value) end
-end
-
 on_tick(function()
   -- sum(rate(ojeomneo_http_requests_total{status=~"5.."}[5m])) / sum(rate(ojeomneo_http_requests_total[5m])) > 0.05
   local all = vec.rate(requests_5m)
@@ -34,13 +30,13 @@ on_tick(function()
     if s.labels.status:match("^5%d%d$") then errors[#errors + 1] = s end
   end
   local ratio = vec.binop(vec.sum_by(errors, {}), "/", vec.sum_by(all, {}))
-  fire_all(error_rate, vec.filter(ratio, ">", 0.05))
+  error_rate:fire_each(vec.filter(ratio, ">", 0.05))
 
   -- histogram_quantile(0.95, sum by (le) (rate(ojeomneo_http_request_duration_seconds_bucket[5m]))) > 2
   local p95 = vec.histogram_quantile(0.95, vec.sum_by(vec.rate(buckets_5m), { "le" }))
-  fire_all(latency, vec.filter(p95, ">", 2))
+  latency:fire_each(vec.filter(p95, ">", 2))
 
   -- ojeomneo_process_resident_memory_bytes / ojeomneo_process_memory_limit_bytes > 0.8
-  fire_all(memory, vec.filter(vec.binop(vec.series("ojeomneo_process_resident_memory_bytes"), "/",
+  memory:fire_each(vec.filter(vec.binop(vec.series("ojeomneo_process_resident_memory_bytes"), "/",
     vec.series("ojeomneo_process_memory_limit_bytes")), ">", 0.8))
 end)

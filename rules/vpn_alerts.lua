@@ -56,29 +56,25 @@ local packets_5m = range("vpn_packets_total", "5m")
 local violations_5m = range("vpn_policy_violations_total", "5m")
 local session_errors_5m = range("vpn_session_errors_total", "5m")
 
-local function fire_all(a, v)
-  for _, s in ipairs(v) do a:fire(s.labels, s.value) end
-end
-
 on_tick(function()
   -- sum by (hook) (rate(vpn_packets_total{action="drop"}[5m]))
   --   / sum by (hook) (rate(vpn_packets_total[5m])) > 0.05
   local drops = vec.sum_by(vec.rate(packets_5m, { action = "drop" }), { "hook" })
   local all = vec.sum_by(vec.rate(packets_5m), { "hook" })
-  fire_all(drop_rate, vec.filter(vec.binop(drops, "/", all), ">", 0.05))
+  drop_rate:fire_each(vec.filter(vec.binop(drops, "/", all), ">", 0.05))
 
   -- vpn_latency_microseconds{quantile="0.99"} > 50
-  fire_all(latency, vec.filter(vec.series("vpn_latency_microseconds", { quantile = "0.99" }), ">", 50))
+  latency:fire_each(vec.filter(vec.series("vpn_latency_microseconds", { quantile = "0.99" }), ">", 50))
 
   -- vpn_ebpf_map_usage_ratio > 0.8
-  fire_all(map_capacity, vec.filter(vec.series("vpn_ebpf_map_usage_ratio"), ">", 0.8))
+  map_capacity:fire_each(vec.filter(vec.series("vpn_ebpf_map_usage_ratio"), ">", 0.8))
 
   -- vpn_idp_connected == 0
-  fire_all(idp_down, vec.filter(vec.series("vpn_idp_connected"), "==", 0))
+  idp_down:fire_each(vec.filter(vec.series("vpn_idp_connected"), "==", 0))
 
   -- rate(vpn_policy_violations_total[5m]) > 100
-  fire_all(violation_spike, vec.filter(vec.rate(violations_5m), ">", 100))
+  violation_spike:fire_each(vec.filter(vec.rate(violations_5m), ">", 100))
 
   -- rate(vpn_session_errors_total[5m]) > 10
-  fire_all(session_errors, vec.filter(vec.rate(session_errors_5m), ">", 10))
+  session_errors:fire_each(vec.filter(vec.rate(session_errors_5m), ">", 10))
 end)

@@ -459,6 +459,32 @@ struct Rule::Impl {
     return 0;
   }
 
+  // alert:fire_each(v): every sample of a vector ({labels = {...}, value = x}
+  // each, as vec.* returns them) fires with its labels and value: what a
+  // Prometheus alerting rule does with its expression's result.
+  static int alertFireEach(lua_State* L) {
+    Rule* r = self(L);
+    auto* h = static_cast<AlertHandle*>(luaL_checkudata(L, 1, kAlertMeta));
+    if (!r->in_tick_) return luaL_error(L, "alerts fire from on_tick functions");
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const size_t n = lua_objlen(L, 2);
+    for (size_t i = 1; i <= n; ++i) {
+      lua_rawgeti(L, 2, static_cast<int>(i));
+      if (!lua_istable(L, -1)) return luaL_error(L, "alert:fire_each: sample %d is not {labels = ..., value = ...}",
+                                                 static_cast<int>(i));
+      const int sample = lua_gettop(L);
+      AlertFiring f;
+      f.decl = h->decl;
+      rawField(L, sample, "labels");
+      f.labels = stringMap(L, lua_gettop(L), "alert labels");
+      rawField(L, sample, "value");
+      f.value = luaL_optnumber(L, -1, 1);
+      r->fired_.push_back(std::move(f));
+      lua_settop(L, sample - 1);
+    }
+    return 0;
+  }
+
   // ---- tick functions, interval, log -----------------------------------------
 
   static int onTick(lua_State* L) {
@@ -1589,7 +1615,8 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
                            {"inc", &guarded<&Impl::mAdd>}, {"observe", &guarded<&Impl::mObserve>},
                            {"set_buckets", &guarded<&Impl::mSetBuckets>}, {"set_log2", &guarded<&Impl::mSetLog2>}, {"remove", &guarded<&Impl::mRemove>}},
              nullptr);
-  handleType(kAlertMeta, {{"fire", &guarded<&Impl::alertFire>}}, nullptr);
+  handleType(kAlertMeta, {{"fire", &guarded<&Impl::alertFire>}, {"fire_each", &guarded<&Impl::alertFireEach>}},
+             nullptr);
   handleType(kRangeMeta, {}, nullptr);
   handleType(kWindowMeta, {{"rate", &guarded<&Impl::windowOp<RangeFn::kRate>>},
                            {"increase", &guarded<&Impl::windowOp<RangeFn::kIncrease>>},
