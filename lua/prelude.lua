@@ -319,6 +319,9 @@ function Map.info(h) return api.map_info(map_name(h)) end
 env.bpf = {
   -- {object, name, type, id, stats, run_count, run_time_ns, attached = {{type, target, netns}}}
   programs = api.bpf_programs,
+  -- bpf.export(bpf.map(name), metric, value_field [, {label = key_field}]):
+  -- the metric re-exports the map, one series per entry, with no Lua per entry.
+  export = api.map_export,
   map = function(name)
     if type(name) ~= "string" then error("bpf.map(name): name must be a string", 2) end
     return api.map_new(name)

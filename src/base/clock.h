@@ -7,6 +7,7 @@
 #include "base/result.h"
 
 #include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <string>
 
@@ -17,6 +18,21 @@ inline double monotonicSeconds() {
   using namespace std::chrono;
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
+
+// CPU seconds the calling thread has used: what a tick's phases cost, apart
+// from the time other threads and processes took the core.
+inline double threadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// A span of wall and CPU time on one thread.
+struct Stopwatch {
+  double wall0 = monotonicSeconds(), cpu0 = threadCpuSeconds();
+  double wall() const { return monotonicSeconds() - wall0; }
+  double cpu() const { return threadCpuSeconds() - cpu0; }
+};
 
 // Wall-clock Unix seconds: what exposition (start times, timestamps) uses.
 inline double unixSeconds() {

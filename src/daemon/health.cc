@@ -28,4 +28,14 @@ HealthResponse health(const HealthInput& in) {
   return {status == "ok" ? 200 : 503, doc.dump(2) + "\n"};
 }
 
+std::string tickStatus(const metrics::TickStats* last_tick, uint64_t tick) {
+  if (last_tick == nullptr) return "null\n";
+  nlohmann::json wall = nlohmann::json::object(), cpu = nlohmann::json::object();
+  for (const auto& [name, wc] : last_tick->phases) {
+    wall[name] = wc.first;
+    cpu[name] = wc.second;
+  }
+  return nlohmann::json{{"tick", tick}, {"seconds", last_tick->seconds}, {"phases", wall}, {"cpu", cpu}}.dump(2) + "\n";
+}
+
 }  // namespace bpfex::daemon

@@ -1,7 +1,8 @@
 // /health: NetProbe's health document (seed 004), from what the daemon
 // publishes, so it cannot disagree with /metrics:
 //   {"status": "ok", "timestamp": RFC 3339,
-//    "server": {"running", "port", "requests", "metrics", "collections", "last_collection"}}
+//    "server": {"running", "port", "requests", "metrics", "collections", "last_collection"},
+
 // status is "ok" while the last collection is younger than `stale_after`
 // (the seed's troubleshooting bound is 30 s), "stale" past it, "starting"
 // before the first; anything but "ok" answers 503, so a probe needs no JSON.
@@ -9,6 +10,8 @@
 
 #include <cstdint>
 #include <string>
+
+#include "metrics/snapshot.h"
 
 namespace bpfex::daemon {
 
@@ -28,5 +31,11 @@ struct HealthResponse {
 };
 
 HealthResponse health(const HealthInput& in);
+
+// /status/tick: where the last tick's time went, the numbers
+// bpfex_tick_phase_seconds carries, for tools that poll (bench/e2e.py):
+//   {"tick": N, "seconds": wall, "phases": {phase: wall}, "cpu": {phase: CPU}}
+// null (JSON) before the first tick.
+std::string tickStatus(const metrics::TickStats* last_tick, uint64_t tick);
 
 }  // namespace bpfex::daemon

@@ -113,7 +113,7 @@ int runOne(const std::string& file, bool verbose) {
     double now = 1000.0;
     re.setClock([&now] { return now; }, [&now] { return 1.7e9 + now; });
     re.setParams(params);
-    eng.addCollector("rules", re.collector(eng));
+    eng.addCollector("rules", re.collector(eng), engine::Phase::kRules);
     if (auto st = re.reload(rules); !st) {
       fail(file, "rules do not load: " + st.error().message());
       return failures;

@@ -163,6 +163,7 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
     return 1;
   }
   eng.addCollector("bpf", std::move(bpf_collector).value());
+  eng.setReadClock([&bpf_runtime] { return bpf_runtime.readTotals(); });
 
   // Rules. A rule set that fails to load at startup is reported like a failed
   // reload (bpfex_config_last_reload_successful 0, /rules, the log); the
@@ -229,7 +230,7 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   // slow or hostile rule can delay readiness by its budget at most, and
   // never SIGTERM.
   eng.post([&rules, rule_paths = cfg.rules] { (void)rules.reload(rule_paths); });
-  eng.addCollector("rules", rules.collector(eng));
+  eng.addCollector("rules", rules.collector(eng), engine::Phase::kRules);
 
   // Reload: runs on the engine thread; the caller gets the outcome.
   std::mutex cfg_mu;
@@ -341,6 +342,11 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
                       }
                       HealthResponse h = health(in);
                       return exporter::HttpResponse{h.status, "application/json", std::move(h.body), {}};
+                    }});
+  routes.push_back({"/status/tick", {"GET"}, [&publisher](const exporter::HttpRequest&) {
+                      auto snap = publisher.current();
+                      return exporter::HttpResponse{200, "application/json",
+                                                    tickStatus(snap ? &snap->stats : nullptr, snap ? snap->tick : 0), {}};
                     }});
   routes.push_back({"/healthz", {"GET"}, [](const exporter::HttpRequest&) {
                       return exporter::HttpResponse{200, "text/plain; charset=utf-8", "ok\n", {}};

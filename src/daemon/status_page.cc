@@ -142,6 +142,21 @@ std::string humanDuration(double s) {
   return o;
 }
 
+// Where the last complete tick's time went: bpfex_tick_phase_seconds.
+template <class Value>
+std::string tickPhases(Value& value) {
+  static constexpr const char* kPhases[] = {"read", "rules", "collect", "sweep", "render", "compress"};
+  std::string row;
+  double total = 0;
+  for (const char* p : kPhases) {
+    const double v = value("bpfex_tick_phase_seconds", {{"phase", p}});
+    if (!(v == v)) return "";  // before the second tick: no complete tick to show
+    total += v;
+    row += std::string(row.empty() ? "" : " · ") + p + " " + base::formatSeconds(std::round(v * 1e4) / 1e4);
+  }
+  return "<p class=\"m\">last tick " + base::formatSeconds(std::round(total * 1e4) / 1e4) + ": " + row + "</p>\n";
+}
+
 std::string renderStatusPage(const StatusInputs& in) {
   const Config& cfg = *in.config;
   const auto self = selfSamples(in.exposition);
@@ -174,9 +189,9 @@ std::string renderStatusPage(const StatusInputs& in) {
        (in.ticks > 0 ? "; last collection " + humanDuration(age) + " ago (tick " + std::to_string(in.ticks) + "), " +
                            std::to_string(in.series) + " series served"
                      : "; no collection yet") +
-       "</p>\n<p class=\"m\">JSON and text: <a href=\"" + esc(cfg.metrics_path) + "\">" + esc(cfg.metrics_path) +
+       "</p>\n" + tickPhases(value) + "<p class=\"m\">JSON and text: <a href=\"" + esc(cfg.metrics_path) + "\">" + esc(cfg.metrics_path) +
        "</a> · <a href=\"/health\">/health</a> · <a href=\"/rules\">/rules</a> · <a href=\"/api/v1/alerts\">/api/v1/alerts</a>"
-       " · <a href=\"/api/v1/rules\">/api/v1/rules</a> · <a href=\"/healthz\">/healthz</a> · <a href=\"/readyz\">/readyz</a></p>\n";
+       " · <a href=\"/api/v1/rules\">/api/v1/rules</a> · <a href=\"/status/tick\">/status/tick</a> · <a href=\"/healthz\">/healthz</a> · <a href=\"/readyz\">/readyz</a></p>\n";
 
   // Rules.
   const json rules = json::parse(in.rules_json, nullptr, false);

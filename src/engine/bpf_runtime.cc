@@ -304,9 +304,10 @@ Result<const Reader*> BpfRuntime::oncePerTick(MapEntry& m, uint64_t tick, const 
   if (m.read_tick == tick && reader) return reader.get();
   if (m.object.empty()) refreshForeign(m);
   if (!m.ok || !reader) return Error(ENOENT, std::string(kind) + m.name + " is not available" + use);
-  const double t0 = base::monotonicSeconds();
+  const base::Stopwatch sw;
   auto n = fetch(*reader);
-  m.read_seconds = base::monotonicSeconds() - t0;
+  m.read_seconds = sw.wall();
+  addReadTime(m.read_seconds, sw.cpu());
   m.read_tick = tick;
   if (!n) {
     recordError("read_map", m.name, n.error().message());

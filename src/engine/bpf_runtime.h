@@ -93,6 +93,13 @@ class BpfRuntime {
   const std::vector<ObjectPrograms>& programs(uint64_t tick);
   // Reads the map unless it was already read in this tick.
   base::Result<const bpf::MapReader*> read(MapEntry& m, uint64_t tick);
+  // Running totals of the time map reads took (wall and engine-thread CPU
+  // seconds), per-CPU summing included: the engine's "read" phase.
+  std::pair<double, double> readTotals() const { return read_totals_; }
+  void addReadTime(double wall, double cpu) {
+    read_totals_.first += wall;
+    read_totals_.second += cpu;
+  }
   // Drains an event map unless it was already drained in this tick.
   base::Result<const bpf::EventReader*> events(MapEntry& m, uint64_t tick);
   base::Result<const bpf::Layout*> keyLayout(MapEntry& m);
@@ -151,6 +158,7 @@ class BpfRuntime {
   std::vector<std::unique_ptr<MapEntry>> maps_;
   std::optional<bpf::StatsGuard> stats_;
   std::map<std::pair<std::string, std::string>, uint64_t> errors_;
+  std::pair<double, double> read_totals_{0, 0};
 };
 
 }  // namespace bpfex::engine

@@ -63,13 +63,23 @@ Engine::Engine(metrics::Registry& registry, metrics::Publisher& publisher, Engin
                                              .help = "New series refused because a family or the registry was at its series limit.",
                                              .type = MetricType::kCounter,
                                              .label_names = {"family"}});
+  phase_seconds_ = mustRegister(registry_, {.name = "bpfex_tick_phase_seconds",
+                                            .help = "Wall time each phase of the last complete tick took (read, rules, collect, sweep, render, compress).",
+                                            .unit = "seconds",
+                                            .type = MetricType::kGauge,
+                                            .label_names = {"phase"}});
+  phase_cpu_ = mustRegister(registry_, {.name = "bpfex_tick_phase_cpu_seconds_total",
+                                        .help = "Engine-thread CPU time spent in each tick phase, late renders included.",
+                                        .unit = "seconds",
+                                        .type = MetricType::kCounter,
+                                        .label_names = {"phase"}});
   ticks_total_ = mustRegister(registry_, {.name = "bpfex_ticks_total",
                                           .help = "Collection ticks completed.",
                                           .type = MetricType::kCounter});
 }
 
-void Engine::addCollector(std::string name, Collector c) {
-  collectors_.push_back({std::move(name), std::move(c)});
+void Engine::addCollector(std::string name, Collector c, Phase phase) {
+  collectors_.push_back({std::move(name), std::move(c), phase});
 }
 
 void Engine::post(std::function<void()> fn) {
@@ -93,6 +103,10 @@ void Engine::updateSelfMetrics() {
   (void)render_duration_->set({}, last_render_seconds_);
   if (ticks_ > 0) (void)tick_duration_->observe({}, last_tick_seconds_);
   (void)ticks_total_->set({}, static_cast<double>(ticks_));
+  for (size_t p = 0; p < kPhaseCount; ++p) {
+    if (ticks_ > 0) (void)phase_seconds_->set({kPhaseNames[p]}, last_phases_[p].first);
+    (void)phase_cpu_->set({kPhaseNames[p]}, phase_cpu_total_[p]);
+  }
   for (const auto& f : registry_.families()) {
     (void)family_series_->set({f->name()}, static_cast<double>(f->size()));
     if (f->dropped() > 0) (void)series_dropped_->set({f->name()}, static_cast<double>(f->dropped()));
@@ -111,16 +125,27 @@ void Engine::updateSelfMetrics() {
 }
 
 void Engine::tick() {
-  const double t0 = base::monotonicSeconds();
+  const base::Stopwatch whole;
+  std::array<std::pair<double, double>, kPhaseCount> ph{};
+  auto charge = [&ph](Phase p, double wall, double cpu) {
+    ph[static_cast<size_t>(p)].first += wall;
+    ph[static_cast<size_t>(p)].second += cpu;
+  };
+  const auto reads = [this] { return read_clock_ ? read_clock_() : std::pair<double, double>{0, 0}; };
   for (const auto& c : collectors_) {
-    const double c0 = base::monotonicSeconds();
+    const auto r0 = reads();
+    const base::Stopwatch sw;
     base::Status st;
     try {
       st = c.fn(registry_);
     } catch (const std::exception& e) {
       st = base::Error::msg(std::string("exception: ") + e.what());
     }
-    (void)collector_duration_->set({c.name}, base::monotonicSeconds() - c0);
+    const double wall = sw.wall(), cpu = sw.cpu();
+    const auto r1 = reads();
+    charge(Phase::kRead, r1.first - r0.first, r1.second - r0.second);
+    charge(c.phase, wall - (r1.first - r0.first), cpu - (r1.second - r0.second));
+    (void)collector_duration_->set({c.name}, wall);
     if (!st) {
       BPFEX_LOG_WARN("collector {}: {}", c.name, st.error().message());
       (void)collector_errors_->add({c.name}, 1);
@@ -128,20 +153,31 @@ void Engine::tick() {
       (void)collector_errors_->add({c.name}, 0);
     }
   }
-  updateSelfMetrics();
-  registry_.sweep();
-  for (const auto& fn : observers_) fn(registry_);
+  {
+    const base::Stopwatch sw;
+    updateSelfMetrics();
+    registry_.sweep();
+    for (const auto& fn : observers_) fn(registry_);
+    charge(Phase::kSweep, sw.wall(), sw.cpu());
+  }
 
-  const double r0 = base::monotonicSeconds();
+  metrics::RenderCost cost;
   auto snap = metrics::renderSnapshot(registry_, publisher_.wanted(base::monotonicNanos()),
-                                      opts_.gzip_level, last_.get());
+                                      opts_.gzip_level, last_.get(), nullptr, &cost);
+  charge(Phase::kRender, cost.render_wall, cost.render_cpu);
+  charge(Phase::kCompress, cost.compress_wall, cost.compress_cpu);
   snap->tick = ++ticks_;
   snap->unix_time = base::unixSeconds();
+  snap->stats.seconds = whole.wall();
+  for (size_t p = 0; p < kPhaseCount; ++p) {
+    snap->stats.phases.push_back({kPhaseNames[p], ph[p]});
+    phase_cpu_total_[p] += ph[p].second;
+  }
+  last_phases_ = ph;
   last_ = snap;
   publisher_.publish(std::move(snap));
-  const double t1 = base::monotonicSeconds();
-  last_render_seconds_ = t1 - r0;
-  last_tick_seconds_ = t1 - t0;
+  last_render_seconds_ = cost.render_wall + cost.compress_wall;
+  last_tick_seconds_ = whole.wall();
 }
 
 void Engine::renderMissing() {
@@ -149,7 +185,10 @@ void Engine::renderMissing() {
   const metrics::VariantSet wanted = publisher_.wanted(base::monotonicNanos());
   if (last_->has(wanted)) return;  // an earlier request (or a tick) rendered it
   const double r0 = base::monotonicSeconds();
-  auto snap = metrics::renderSnapshot(registry_, wanted, opts_.gzip_level, last_.get(), last_.get());
+  metrics::RenderCost cost;
+  auto snap = metrics::renderSnapshot(registry_, wanted, opts_.gzip_level, last_.get(), last_.get(), &cost);
+  phase_cpu_total_[static_cast<size_t>(Phase::kRender)] += cost.render_cpu;
+  phase_cpu_total_[static_cast<size_t>(Phase::kCompress)] += cost.compress_cpu;
   last_ = snap;
   publisher_.publish(std::move(snap));
   BPFEX_LOG_DEBUG("rendered a late exposition variant in {:.3f} s", base::monotonicSeconds() - r0);

@@ -9,12 +9,14 @@
 // registry is theirs. requestStop() may be called from any thread.
 #pragma once
 
+#include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <stop_token>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -28,6 +30,19 @@ struct EngineOptions {
   int gzip_level = 1;
 };
 
+// Where a tick's time goes (bpfex_tick_phase_seconds{phase} and
+// bpfex_tick_phase_cpu_seconds_total{phase}, /health's last_tick, the status
+// page, bench/e2e.py):
+//   read      BPF map reads and per-CPU sums, whichever collector asked;
+//   rules     Lua rules and bpf.export, less their reads;
+//   collect   the other collectors (process, bpf, http, ...), less reads;
+//   sweep     self-metrics, the sweep of unwritten series, tick observers;
+//   render    the exposition formats scrapes asked for;
+//   compress  their gzip.
+enum class Phase : uint8_t { kRead, kRules, kCollect, kSweep, kRender, kCompress };
+inline constexpr size_t kPhaseCount = 6;
+inline constexpr const char* kPhaseNames[kPhaseCount] = {"read", "rules", "collect", "sweep", "render", "compress"};
+
 // A collector writes into the registry. An error is logged and counted in
 // bpfex_collector_errors_total{collector}; the tick goes on.
 using Collector = std::function<base::Status(metrics::Registry&)>;
@@ -38,7 +53,11 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  void addCollector(std::string name, Collector c);
+  // `phase`: where the collector's time is counted (its map reads go to read).
+  void addCollector(std::string name, Collector c, Phase phase = Phase::kCollect);
+  // Running totals (wall, CPU seconds) of map reads, whichever collector does
+  // them: the read phase is taken out of the collectors' time.
+  void setReadClock(std::function<std::pair<double, double>()> clock) { read_clock_ = std::move(clock); }
   // Called after each tick's collectors and sweep, with the registry as it is
   // about to be published (what a scrape of this tick will see).
   void addObserver(std::function<void(const metrics::Registry&)> fn) { observers_.push_back(std::move(fn)); }
@@ -59,7 +78,13 @@ class Engine {
   struct Entry {
     std::string name;
     Collector fn;
+    Phase phase;
   };
+  std::function<std::pair<double, double>()> read_clock_;
+  // The last complete tick's phases (wall, CPU), and CPU totals since start.
+  std::array<std::pair<double, double>, kPhaseCount> last_phases_{};
+  std::array<double, kPhaseCount> phase_cpu_total_{};
+  metrics::Family *phase_seconds_ = nullptr, *phase_cpu_ = nullptr;
   void updateSelfMetrics();
   void renderMissing();  // the variants scrapes wait for, added to the last snapshot
 

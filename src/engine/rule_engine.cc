@@ -104,9 +104,11 @@ Result<lua::MapView> BpfDataSource::mapView(const std::string& name) {
     }
     const uint32_t vsize = s.plan->layout().size();
     if (s.tick != tick_ || s.values.size() < r->count() * vsize) {
+      const base::Stopwatch sw;
       if (s.values.size() < r->count() * vsize) s.values.resize(r->count() * vsize);
       for (size_t i = 0; i < r->count(); ++i) s.plan->sum(*r, i, s.values.data() + i * vsize);
       s.tick = tick_;
+      rt_.addReadTime(sw.wall(), sw.cpu());
     }
     v.value_layout = &s.plan->layout();
     v.values = s.values.data();

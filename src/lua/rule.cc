@@ -30,6 +30,7 @@
 #include "bpf/netns.h"
 #include "lua/history.h"
 #include "lua/instrument.h"
+#include "lua/map_export.h"
 #include "lua/pattern.h"
 #include "lua/range_functions.h"
 #include "lua/series_history.h"
@@ -574,6 +575,49 @@ struct Rule::Impl {
     auto* h = static_cast<MapHandle*>(luaL_checkudata(L, 1, kMapMeta));
     lua_pushlstring(L, h->name, h->len);
     return 1;
+  }
+
+  // bpf.export(map, metric, value_field [, labels_from]): the declaration of
+  // a family filled from a map with no Lua per entry (lua/map_export.h), at
+  // the top level only. labels_from: {label = key_field}, for labels not
+  // named as their key field.
+  static int mapExport(lua_State* L) {
+    Rule* r = self(L);
+    if (r->in_tick_) return luaL_error(L, "bpf.export is declared at the top level of a rule, not in on_tick");
+    MapExportDecl d;
+    auto* mh = static_cast<MapHandle*>(luaL_checkudata(L, 1, kMapMeta));
+    d.map.assign(mh->name, mh->len);
+    auto* h = static_cast<MetricHandle*>(luaL_checkudata(L, 2, kMetricMeta));
+    d.decl = h->decl;
+    const FamilyOptions& o = r->decls_[d.decl];
+    if (o.type != MetricType::kCounter && o.type != MetricType::kGauge && o.type != MetricType::kUntyped)
+      return luaL_error(L, "bpf.export(%s): metric %s is a %s; export writes counters and gauges", d.map.c_str(),
+                        o.name.c_str(), std::string(metrics::metricTypeName(o.type)).c_str());
+    d.value_field = luaL_checkstring(L, 3);
+    d.key_fields = o.label_names;  // by default each label is the key field of its name
+    if (!lua_isnoneornil(L, 4)) {
+      luaL_checktype(L, 4, LUA_TTABLE);
+      lua_pushnil(L);
+      while (lua_next(L, 4) != 0) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+          return luaL_error(L, "bpf.export(%s): labels_from maps label names to key field names", d.map.c_str());
+        const std::string label = lua_tostring(L, -2);
+        const auto it = std::find(o.label_names.begin(), o.label_names.end(), label);
+        if (it == o.label_names.end())
+          return luaL_error(L, "bpf.export(%s): metric %s has no label %s", d.map.c_str(), o.name.c_str(), label.c_str());
+        d.key_fields[static_cast<size_t>(it - o.label_names.begin())] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+      }
+    }
+    for (const MapExport& e : r->exports_)
+      if (e.decl().decl == d.decl)
+        return luaL_error(L, "bpf.export(%s): metric %s is exported twice", d.map.c_str(), o.name.c_str());
+    lua_Debug ar;
+    d.where = r->name_;
+    if (lua_getstack(L, 1, &ar) != 0 && lua_getinfo(L, "Sl", &ar) != 0 && ar.currentline > 0)
+      d.where = r->fullChunkNames(std::string(ar.short_src)) + ":" + std::to_string(ar.currentline);
+    r->exports_.emplace_back(std::move(d));
+    return 0;
   }
 
   static int mapView(lua_State* L) {
@@ -1658,6 +1702,7 @@ Result<std::unique_ptr<Rule>> Rule::load(const std::string& name, const std::str
                    {"events_view", &guarded<&Impl::eventsView>}, {"event_field", &guarded<&Impl::eventField>},
                    {"bpf_programs", &guarded<&Impl::bpfPrograms>}, {"series", &guarded<&Impl::series>},
                    {"map_new", &guarded<&Impl::mapNew>}, {"map_name", &guarded<&Impl::mapName>},
+                   {"map_export", &guarded<&Impl::mapExport>},
                    {"str_find", &guarded<&Impl::strFind>}, {"str_match", &guarded<&Impl::strMatch>},
                    {"str_gmatch", &guarded<&Impl::strGmatch>}, {"str_gsub", &guarded<&Impl::strGsub>}});
   luaL_getmetatable(L, kMapMeta);
@@ -1802,9 +1847,23 @@ RunResult Rule::run(const TickContext& ctx) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, on_run_ref_);
   lua_call(L, 0, 0);
   auto armed = Watchdog::shared().arm(*this, limits_.time_budget_seconds);
+  // Declarative exports first (no Lua per entry): the tick functions see
+  // their series as any rule's writes, and may add to them.
+  for (MapExport& e : exports_) {
+    metrics::Family* f = e.decl().decl < families_.size() ? families_[e.decl().decl] : nullptr;
+    if (f == nullptr || ctx.data == nullptr) continue;
+    auto v = ctx.data->mapView(e.decl().map);
+    base::Status st = v ? e.write(v.value(), *f, &metric_errors_, &last_metric_error_)
+                        : base::Status(base::Error(v.error().code(), e.decl().where + ": " + v.error().message()));
+    if (!st) {
+      res.kind = ErrorKind::kRuntime;
+      res.message = st.error().message();
+      break;
+    }
+  }
   lua_pushcfunction(L, traceback);
   lua_rawgeti(L, LUA_REGISTRYINDEX, tick_fns_ref_);
-  const int n = static_cast<int>(lua_objlen(L, 2));
+  const int n = res.kind == ErrorKind::kNone ? static_cast<int>(lua_objlen(L, 2)) : 0;
   for (int i = 1; i <= n; ++i) {
     lua_rawgeti(L, 2, i);
     lua_newtable(L);

@@ -36,6 +36,7 @@ struct lua_State;
 namespace bpfex::lua {
 
 class SeriesHistory;
+class MapExport;
 
 // A map's entries at this tick, per-CPU values already summed.
 struct MapView {
@@ -231,6 +232,7 @@ class Rule {
   std::string job_failure_;
   std::vector<AlertDecl> alert_decls_;
   std::vector<AlertFiring> fired_;
+  std::vector<MapExport> exports_;  // bpf.export declarations, run before the tick functions
   friend struct Impl;
 };
 

@@ -197,7 +197,10 @@ int64_t Family::seriesIndex(LabelValues labels, Status* err) {
   return new_idx;
 }
 
+uint32_t Family::generationNow() const { return owner_->generation_; }
+
 void Family::removeAt(uint32_t idx) {
+  ++epoch_;
   eraseSlot(slotOf(idx));
   arena_garbage_ += meta_[idx].len;
   const auto last = static_cast<uint32_t>(meta_.size() - 1);
@@ -237,6 +240,11 @@ size_t Family::sweep(uint32_t generation) {
 }
 
 Status Family::set(LabelValues labels, double v) {
+  Handle unused;
+  return set(labels, v, &unused);
+}
+
+Status Family::set(LabelValues labels, double v, Handle* handle) {
   switch (opts_.type) {
     case MetricType::kCounter:
       if (!(v >= 0))
@@ -251,6 +259,7 @@ Status Family::set(LabelValues labels, double v) {
   const int64_t idx = seriesIndex(labels, &err);
   if (idx < 0) return err;
   values_[static_cast<size_t>(idx)] = v;
+  *handle = {static_cast<uint32_t>(idx), epoch_};
   return err;
 }
 
@@ -425,6 +434,7 @@ void Family::touchAll() {
 }
 
 void Family::clear() {
+  ++epoch_;
   owner_->series_count_ -= meta_.size();
   meta_.clear();
   values_.clear();

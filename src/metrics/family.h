@@ -120,6 +120,26 @@ class Family {
   // Free-label families (gauge/untyped): the series' labels as name/value pairs.
   base::Status setLabeled(const std::vector<std::pair<std::string, std::string>>& labels, double v);
 
+  // A series handle: where a writer that writes the same series every tick
+  // (bpf.export over a map) finds it again without building its label text.
+  // Valid until a series of the family is removed (sweep, remove, clear):
+  // setAt() then refuses it, and the writer looks the series up again.
+  struct Handle {
+    uint32_t idx = UINT32_MAX;
+    uint64_t epoch = 0;
+  };
+  // set(), also returning the series' handle (unchanged on error).
+  base::Status set(LabelValues labels, double v, Handle* handle);
+  // Writes a counter/gauge/untyped series by handle; false if the handle is
+  // stale or the value is refused (a negative or NaN counter value), and the
+  // caller falls back to set(), which names the error.
+  bool setAt(Handle h, double v) {
+    if (h.epoch != epoch_ || h.idx >= meta_.size() || (opts_.type == MetricType::kCounter && !(v >= 0))) return false;
+    meta_[h.idx].seen = generationNow();
+    values_[h.idx] = v;
+    return true;
+  }
+
   bool remove(LabelValues labels);
   void clear();
   // Marks every series written in this cycle, so a sweep keeps them: used for
@@ -204,6 +224,9 @@ class Family {
   // the same series in the same order every tick, so the next lookup usually
   // lands here, with a sequential compare and no hashing.
   uint32_t next_hint_ = 0;
+  // Bumped whenever a series is removed or moved: invalidates Handles.
+  uint64_t epoch_ = 1;
+  uint32_t generationNow() const;
 };
 
 }  // namespace bpfex::metrics

@@ -1,6 +1,12 @@
 #include "metrics/snapshot.h"
 
-#include <zlib.h>
+#include <libdeflate.h>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "base/clock.h"
 
 #include "metrics/exposition.h"
 
@@ -13,21 +19,87 @@ Variant Snapshot::choose(Format want, bool gzip_ok) const {
   return {Format::kText004, false};
 }
 
-base::Result<Buffer> gzipCompress(std::string_view data, int level) {
-  z_stream zs{};
-  // windowBits 15 + 16: a gzip wrapper, which is what Content-Encoding: gzip means.
-  if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    return base::Error::msg("gzip: deflateInit2 failed (level " + std::to_string(level) + ")");
-  Buffer out(deflateBound(&zs, data.size()) + 32);
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.capacity());
-  const int rc = deflate(&zs, Z_FINISH);
-  const size_t produced = zs.total_out;
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) return base::Error::msg("gzip: deflate did not finish (rc " + std::to_string(rc) + ")");
+namespace {
+
+// Compresses `data` into `out` (cleared first; grown to the bound if needed).
+base::Status gzipInto(std::string_view data, int level, Buffer& out) {
+  // libdeflate: whole-buffer DEFLATE in a gzip wrapper (what Content-Encoding:
+  // gzip means), about 1.5x zlib's speed at level 1 (BENCHMARKS.md §12). One
+  // compressor per thread and level, kept: its allocation is most of a small
+  // body's cost.
+  struct Free {
+    void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
+  };
+  thread_local std::unique_ptr<libdeflate_compressor, Free> c;
+  thread_local int c_level = 0;
+  if (c == nullptr || c_level != level) {
+    c.reset(libdeflate_alloc_compressor(level));
+    c_level = level;
+    if (c == nullptr) return base::Error::msg("gzip: no compressor for level " + std::to_string(level));
+  }
+  out.clear();
+  out.reserve(libdeflate_gzip_compress_bound(c.get(), data.size()));
+  const size_t produced = libdeflate_gzip_compress(c.get(), data.data(), data.size(), out.data(), out.capacity());
+  if (produced == 0) return base::Error::msg("gzip: the output did not fit its bound");
   out.commit(produced);
+  return {};
+}
+
+// Bodies whose snapshots are gone, kept for the next render. A fresh buffer
+// is fresh pages: at 1M series a tick wrote ~200 MB into memory the kernel
+// had to fault in and zero first, which took more CPU than rendering
+// (BENCHMARKS.md §12). A kept buffer's pages are already there. Holds at most
+// what one tick renders at most (every format, plain and gzip), so steady
+// RSS is what the peak was before.
+class BufferPool {
+ public:
+  static std::shared_ptr<BufferPool> shared() {
+    static const auto pool = std::make_shared<BufferPool>();
+    return pool;
+  }
+  // A buffer of at least `cap` bytes (the smallest kept that fits, else the
+  // largest kept, grown), returned here when the last reference drops.
+  // Plain and gzip bodies are kept apart: a gzip body touches a tenth of
+  // its capacity, so a plain body in it would fault in the rest.
+  enum Kind { kPlain, kGzip };
+  std::shared_ptr<Buffer> take(size_t cap, Kind kind) {
+    std::unique_ptr<Buffer> b;
+    {
+      std::lock_guard lock(mu_);
+      auto& kept_ = kept_by_kind_[kind];
+      auto best = kept_.end();
+      for (auto it = kept_.begin(); it != kept_.end(); ++it) {
+        const bool fits = (*it)->capacity() >= cap;
+        if (best == kept_.end() || (fits && ((*best)->capacity() < cap || (*it)->capacity() < (*best)->capacity())) ||
+            (!fits && (*best)->capacity() < cap && (*it)->capacity() > (*best)->capacity()))
+          best = it;
+      }
+      if (best != kept_.end()) {
+        b = std::move(*best);
+        kept_.erase(best);
+      }
+    }
+    if (b == nullptr) b = std::make_unique<Buffer>();
+    b->clear();
+    b->reserve(cap);
+    return {b.release(), [pool = shared(), kind](Buffer* x) { pool->give(x, kind); }};
+  }
+
+ private:
+  void give(Buffer* b, Kind kind) {
+    std::unique_ptr<Buffer> owned(b);
+    std::lock_guard lock(mu_);
+    if (kept_by_kind_[kind].size() < kFormatCount) kept_by_kind_[kind].push_back(std::move(owned));
+  }
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Buffer>> kept_by_kind_[2];
+};
+
+}  // namespace
+
+base::Result<Buffer> gzipCompress(std::string_view data, int level) {
+  Buffer out;
+  if (auto st = gzipInto(data, level, out); !st) return std::move(st).error();
   out.shrinkToFit();
   return out;
 }
@@ -40,13 +112,17 @@ bool Snapshot::has(const VariantSet& wanted) const {
 }
 
 std::shared_ptr<Snapshot> renderSnapshot(const Registry& registry, const VariantSet& wanted,
-                                         int gzip_level, const Snapshot* previous, const Snapshot* base) {
+                                         int gzip_level, const Snapshot* previous, const Snapshot* base,
+                                         RenderCost* cost) {
+  RenderCost unused;
+  if (cost == nullptr) cost = &unused;
   auto snap = std::make_shared<Snapshot>();
   snap->series = registry.seriesCount();
   if (base != nullptr) {
     snap->bodies_ = base->bodies_;
     snap->tick = base->tick;
     snap->unix_time = base->unix_time;
+    snap->stats = base->stats;
   }
   for (size_t f = 0; f < kFormatCount; ++f) {
     const bool need_plain = wanted[f][0] && snap->bodies_[f][0] == nullptr;
@@ -60,14 +136,19 @@ std::shared_ptr<Snapshot> renderSnapshot(const Registry& registry, const Variant
         hint = previous->body(format, false)->size() + previous->body(format, false)->size() / 16;
       if (hint == 0)
         for (const auto& fam : registry.families()) hint += fam->renderSizeHint();
-      auto b = std::make_shared<Buffer>(hint + 64);
+      const base::Stopwatch sw;
+      auto b = BufferPool::shared()->take(hint + 64, BufferPool::kPlain);
       renderRegistry(registry, format, *b);
-      if (wanted[f][0]) b->shrinkToFit();  // kept: no slack; only compressed: no copy
       plain = std::move(b);
+      cost->render_wall += sw.wall();
+      cost->render_cpu += sw.cpu();
     }
     if (need_gzip) {
-      auto gz = gzipCompress(plain->view(), gzip_level);
-      if (gz) snap->bodies_[f][1] = std::make_shared<const Buffer>(std::move(gz).value());
+      const base::Stopwatch sw;
+      auto gz = BufferPool::shared()->take(plain->size() / 4 + 4096, BufferPool::kGzip);
+      if (gzipInto(plain->view(), gzip_level, *gz)) snap->bodies_[f][1] = std::move(gz);
+      cost->compress_wall += sw.wall();
+      cost->compress_cpu += sw.cpu();
     }
     if (wanted[f][0]) snap->bodies_[f][0] = std::move(plain);
   }

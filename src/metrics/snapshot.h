@@ -23,6 +23,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "base/result.h"
 #include "metrics/buffer.h"
@@ -30,6 +33,19 @@
 #include "metrics/registry.h"
 
 namespace bpfex::metrics {
+
+// What building a snapshot cost the calling thread: rendering (text, OpenMetrics,
+// protobuf) and gzip, each in wall and CPU seconds. Added to, not reset.
+struct RenderCost {
+  double render_wall = 0, render_cpu = 0, compress_wall = 0, compress_cpu = 0;
+};
+
+// The phases of one collection tick, as the engine measured them: wall and
+// engine-thread CPU seconds each (see engine.h for the phases).
+struct TickStats {
+  double seconds = 0;  // the whole tick, wall
+  std::vector<std::pair<std::string, std::pair<double, double>>> phases;  // name -> {wall, cpu}
+};
 
 struct Variant {
   Format format;
@@ -53,10 +69,11 @@ class Snapshot {
   uint64_t tick = 0;
   double unix_time = 0;
   size_t series = 0;
+  TickStats stats;  // the tick that built this snapshot
 
  private:
   friend std::shared_ptr<Snapshot> renderSnapshot(const Registry&, const VariantSet&, int,
-                                                  const Snapshot*, const Snapshot*);
+                                                  const Snapshot*, const Snapshot*, RenderCost*);
   // Shared with the snapshots that extend this one (renderSnapshot's `base`).
   std::array<std::array<std::shared_ptr<const Buffer>, 2>, kFormatCount> bodies_;
 };
@@ -67,9 +84,10 @@ class Snapshot {
 // the cost of a gzip scrape (baselines.md: ~295 ns/series at level 1, ~720 at 6).
 // With `base` (a snapshot of the registry in this same state), the variants
 // `base` has are shared, not rendered again: how a late variant is added.
+// `cost`, if given, is added what the render and the compression took.
 std::shared_ptr<Snapshot> renderSnapshot(const Registry& registry, const VariantSet& wanted,
                                          int gzip_level, const Snapshot* previous,
-                                         const Snapshot* base = nullptr);
+                                         const Snapshot* base = nullptr, RenderCost* cost = nullptr);
 
 base::Result<Buffer> gzipCompress(std::string_view data, int level);
 

@@ -24,6 +24,14 @@ TEST(Health, OkCarriesTheSeedsFields) {
       "collections": 8, "last_collection": "2023-11-14T22:13:45Z"})"));
 }
 
+TEST(Health, TheLastTicksPhases) {
+  EXPECT_EQ(tickStatus(nullptr, 0), "null\n");
+  metrics::TickStats t{.seconds = 0.5, .phases = {{"read", {0.3, 0.29}}, {"compress", {0.1, 0.09}}}};
+  EXPECT_EQ(nlohmann::json::parse(tickStatus(&t, 7)),
+            nlohmann::json::parse(R"({"tick": 7, "seconds": 0.5, "phases": {"read": 0.3, "compress": 0.1},
+                                      "cpu": {"read": 0.29, "compress": 0.09}})"));
+}
+
 TEST(Health, StalePastTheBoundIs503) {
   HealthInput in = running();
   in.now_unix = in.last_collection_unix + 30;  // at the bound: still ok
@@ -89,7 +97,13 @@ TEST(StatusPage, BpfAndPeersFromTheSelfMetrics) {
       "bpfex_push_total{result=\"success\"} 3\n"
       "bpfex_push_last_success_timestamp_seconds 990\n"
       "bpfex_notifications_sent_total 5\n"
-      "bpfex_notifications_last_success_timestamp_seconds 995\n";
+      "bpfex_notifications_last_success_timestamp_seconds 995\n"
+      "bpfex_tick_phase_seconds{phase=\"read\"} 0.31\n"
+      "bpfex_tick_phase_seconds{phase=\"rules\"} 0.02\n"
+      "bpfex_tick_phase_seconds{phase=\"collect\"} 0.001\n"
+      "bpfex_tick_phase_seconds{phase=\"sweep\"} 0\n"
+      "bpfex_tick_phase_seconds{phase=\"render\"} 0.05\n"
+      "bpfex_tick_phase_seconds{phase=\"compress\"} 0.1\n";
   in.exposition = text;
   in.ticks = 20;
   in.last_tick_unix = 998;
@@ -102,6 +116,9 @@ TEST(StatusPage, BpfAndPeersFromTheSelfMetrics) {
   EXPECT_EQ(page.find("s3cret"), std::string::npos) << "a password on the page";
   EXPECT_NE(page.find("https://(redacted)@push.example:9091"), std::string::npos);
   EXPECT_NE(page.find("collecting every 5s; last collection 2s ago (tick 20)"), std::string::npos) << page;
+  // Where the last tick went: the self-metrics' own numbers.
+  EXPECT_NE(page.find("last tick 481ms: read 310ms · rules 20ms · collect 1ms · sweep 0s · render 50ms · compress 100ms"),
+            std::string::npos) << page;
 }
 
 }  // namespace
