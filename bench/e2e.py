@@ -99,7 +99,9 @@ def status_kb(pid, key):
 
 def table(path):
     """BENCHMARKS.md §12's tables from the JSON lines of runs."""
-    runs = [json.loads(line) for line in open(path) if line.strip()]
+    every = [json.loads(line) for line in open(path) if line.strip()]
+    runs = [r for r in every if "scrapes" in r]
+    alone = [r for r in every if "first_scrape_alone" in r]
     print("| build | series | CPU s/tick alone | read | rules | collect | sweep | render | compress "
           "| CPU s/tick scraped | tick median s | tick max s | RSS MiB | peak RSS MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -120,6 +122,14 @@ def table(path):
             if s:
                 ratio = f"{s['median'] / floor:.2f}x" if floor else "–"
                 print(f"| {r['label']} | {r['series']:,} | {job} | {s['first']} | {s['median']} | {s['count']} | {ratio} |")
+    if alone:
+        print()
+        print("| build | series | bpfex first scrape s | floor first scrape s | prometheus-cpp first scrape s | bpfex / floor |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for r in alone:
+            f = r["first_scrape_alone"]
+            print(f"| {r['label']} | {r['series']:,} | {f['bpfex']} | {f['floor']} | {f['prometheus-cpp']} | "
+                  f"{f['bpfex'] / f['floor']:.2f}x |")
 
 
 def main():
@@ -135,6 +145,8 @@ def main():
     ap.add_argument("--rule", choices=sorted(RULES), default="lua")
     ap.add_argument("--quiet-seconds", type=float, default=60,
                     help="bpfex alone (servers idle, no Prometheus) before the scrape window")
+    ap.add_argument("--first-scrapes", action="store_true",
+                    help="instead of the window: each job's first scrape alone, one Prometheus per job in turn")
     ap.add_argument("--out")
     a = ap.parse_args()
     n = a.series
@@ -203,11 +215,11 @@ scrape_configs:
         def poll():
             while not stop.is_set():
                 try:
+                    rss.append(status_kb(bpfex.pid, "VmRSS"))
                     t = json.loads(get(f"http://127.0.0.1:{port_b}/status/tick", timeout=5)[0])
                     if t:
                         ticks[t["tick"]] = t
-                    rss.append(status_kb(bpfex.pid, "VmRSS"))
-                except Exception:
+                except Exception:  # a build without /status/tick, or a restart under way
                     pass
                 stop.wait(0.5)
 
@@ -230,6 +242,33 @@ scrape_configs:
         procs.append(bpfex)
         wait("bpfex's first tick after the restart", lambda: json.loads(get(health)[0])["server"]["metrics"] >= n, 300)
         ticks.clear()
+        if a.first_scrapes:
+            # Each job's first scrape with nothing else ingesting: a fresh
+            # Prometheus per job, bpfex's first (its first request ever).
+            out = {"label": a.label, "rule": a.rule, "series": n, "first_scrape_alone": {}}
+            for job, port in (("bpfex", port_b), ("floor", port_f), ("prometheus-cpp", port_e)):
+                with open(f"{work}/p-{job}.yml", "w") as f:
+                    f.write(f"global: {{scrape_interval: 60s, scrape_timeout: 50s}}\n"
+                            f"scrape_configs:\n  - {{job_name: {job}, static_configs: [{{targets: ['127.0.0.1:{port}']}}]}}\n")
+                pp = subprocess.Popen(["prometheus", "--config.file", f"{work}/p-{job}.yml", "--storage.tsdb.path",
+                                       f"{work}/p-{job}", "--web.listen-address", f"127.0.0.1:{port_p}"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                procs.append(pp)
+                q = urllib.parse.quote("scrape_duration_seconds")
+                res = wait(f"{job}'s first scrape", lambda: json.loads(
+                    get(f"http://127.0.0.1:{port_p}/api/v1/query?query={q}")[0])["data"]["result"], 300)
+                out["first_scrape_alone"][job] = round(float(res[0]["value"][1]), 3)
+                pp.terminate()
+                pp.wait(60)
+                procs.remove(pp)
+            stop.set()
+            poller.join()
+            line = json.dumps(out)
+            print(line)
+            if a.out:
+                with open(a.out, "a") as f:
+                    f.write(line + "\n")
+            return
         # The window: bpfex's CPU and ticks from Prometheus' start to the end.
         h0 = json.loads(get(health)[0])
         c0, t_start = cpu_seconds(bpfex.pid), time.time()
