@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,9 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+from testlib import free_port, wait_for  # noqa: E402
 
 # What Prometheus 2.42 sends: the floor must serve what bpfex answers to it.
 PROM_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
@@ -56,31 +58,10 @@ bpf.export(bpf.map("flows"), metric.counter("e2e_flow_packets_total", "Packets p
 }
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def get(url, headers=None, timeout=120):
     req = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return r.read(), dict(r.headers)
-
-
-def wait(what, fn, seconds):
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            v = fn()
-            if v:
-                return v
-        except Exception:
-            pass
-        time.sleep(0.5)
-    sys.exit(f"e2e: timed out waiting for {what}")
 
 
 def cpu_seconds(pid):
@@ -180,11 +161,11 @@ bpf:
                                  stdout=log, stderr=subprocess.STDOUT)
         procs.append(bpfex)
         health = f"http://127.0.0.1:{port_b}/health"
-        wait("bpfex's first tick", lambda: json.loads(get(health)[0])["server"]["metrics"] >= n, 300)
+        wait_for("bpfex's first tick", lambda: json.loads(get(health)[0])["server"]["metrics"] >= n, 300)
 
         exposer = subprocess.Popen([a.peer, "exposer", str(n), str(port_e)], stdout=subprocess.DEVNULL)
         procs.append(exposer)
-        wait("the Exposer", lambda: get(f"http://127.0.0.1:{port_e}/metrics", timeout=60), 300)
+        wait_for("the Exposer", lambda: get(f"http://127.0.0.1:{port_e}/metrics", timeout=60), 300)
 
         # The floor serves what bpfex answers Prometheus (format and encoding).
         body, headers = get(f"http://127.0.0.1:{port_b}/metrics",
@@ -194,7 +175,7 @@ bpf:
         floor = subprocess.Popen([a.peer, "floor", str(port_f), f"{work}/floor.body", headers["Content-Type"],
                                   headers.get("Content-Encoding", "")], stdout=subprocess.DEVNULL)
         procs.append(floor)
-        wait("the floor", lambda: get(f"http://127.0.0.1:{port_f}/metrics"), 30)
+        wait_for("the floor", lambda: get(f"http://127.0.0.1:{port_f}/metrics"), 30)
         # The floor's bytes were one late render: let bpfex's ticks settle into
         # the format Prometheus asks for before the window starts.
         time.sleep(6)
@@ -240,7 +221,7 @@ scrape_configs:
         bpfex = subprocess.Popen([a.bpfex, "run", "--config", f"{work}/bpfex.yaml", "--rules", f"{work}/rule.lua"],
                                  stdout=log, stderr=subprocess.STDOUT)
         procs.append(bpfex)
-        wait("bpfex's first tick after the restart", lambda: json.loads(get(health)[0])["server"]["metrics"] >= n, 300)
+        wait_for("bpfex's first tick after the restart", lambda: json.loads(get(health)[0])["server"]["metrics"] >= n, 300)
         ticks.clear()
         if a.first_scrapes:
             # Each job's first scrape with nothing else ingesting: a fresh
@@ -255,7 +236,7 @@ scrape_configs:
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 procs.append(pp)
                 q = urllib.parse.quote("scrape_duration_seconds")
-                res = wait(f"{job}'s first scrape", lambda: json.loads(
+                res = wait_for(f"{job}'s first scrape", lambda: json.loads(
                     get(f"http://127.0.0.1:{port_p}/api/v1/query?query={q}")[0])["data"]["result"], 300)
                 out["first_scrape_alone"][job] = round(float(res[0]["value"][1]), 3)
                 pp.terminate()
