@@ -144,19 +144,33 @@ env.host = api.host
 env.bpfex = api.bpfex
 env.re = api.re
 env.log = api.log
--- Push jobs (bpfex push JOB.lua): the job body, HTTP and JSON. `job.run(fn)`
--- is on_tick for jobs: the runner calls it once.
-env.http = api.http
 env.json = api.json
-env.fs = api.fs
 env.state = api.state
-env.job = {
-  run = api.on_tick,
-  -- Records the failure; the job's metrics are still pushed.
-  failed = api.job_failed,
-  -- Aborts the job; only the failure itself is pushed.
-  fail = function(msg) error(msg or "job failed", 2) end,
-}
+-- Push jobs only (bpfex push JOB.lua): HTTP, files and the job body.
+-- `job.run(fn)` is on_tick for jobs: the runner calls it once. A daemon
+-- rule's api has no job_failed, and its environment none of these.
+if api.job_failed then
+  env.http = api.http
+  env.fs = api.fs
+  env.job = {
+    run = api.on_tick,
+    -- Records the failure; the job's metrics are still pushed.
+    failed = api.job_failed,
+    -- Aborts the job; only the failure itself is pushed.
+    fail = function(msg) error(msg or "job failed", 2) end,
+  }
+else
+  -- Named, so that a rule using them is told why they are missing.
+  for _, name in ipairs({ "http", "fs", "job" }) do
+    env[name] = setmetatable({}, {
+      __index = function(_, k)
+        error(name .. "." .. tostring(k) .. " is available to push jobs only (bpfex push JOB.lua)", 2)
+      end,
+      __newindex = function() error(name .. " is read-only", 2) end,
+      __metatable = false,
+    })
+  end
+end
 -- Operator parameters (config rule_params), read-only.
 env.params = setmetatable({}, {
   __index = api.params,

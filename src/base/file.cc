@@ -7,17 +7,19 @@
 namespace bpfex::base {
 
 Result<std::string> readFile(const std::string& path, size_t max_bytes) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  // Read to the end rather than trusting the size: /proc and sysfs files
+  // report 0 bytes.
+  std::ifstream in(path, std::ios::binary);
   if (!in) return Error::fromErrno(errno, "read " + path);
-  const std::streamoff size = in.tellg();
-  if (size < 0) return Error::fromErrno(errno, "read " + path);
-  if (static_cast<size_t>(size) > max_bytes)
-    return Error::msg("read " + path + ": " + std::to_string(size) + " bytes, more than the " +
-                      std::to_string(max_bytes) + " allowed");
-  std::string s(static_cast<size_t>(size), '\0');
-  in.seekg(0);
-  in.read(s.data(), size);
-  if (in.gcount() != size) return Error::fromErrno(errno ? errno : EIO, "read " + path);
+  std::string s;
+  char buf[16384];
+  while (in) {
+    in.read(buf, sizeof buf);
+    s.append(buf, static_cast<size_t>(in.gcount()));
+    if (s.size() > max_bytes)
+      return Error::msg("read " + path + ": more than the " + std::to_string(max_bytes) + " bytes allowed");
+  }
+  if (in.bad()) return Error::fromErrno(errno ? errno : EIO, "read " + path);
   return s;
 }
 

@@ -8,8 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "base/file.h"
 #include "base/lines.h"
 #include "bpf/object.h"
+#include "daemon/push_job.h"
 #include "daemon/server.h"
 #include "engine/bpf_runtime.h"
 #include "engine/engine.h"
@@ -233,6 +235,30 @@ std::vector<CheckIssue> checkConfig(const Config& cfg) {
     }
     if (res.metric_errors > 0 && r->lastMetricError().find("label values for") != std::string::npos)
       issues.push_back(parseIssue(r->lastMetricError()));
+  }
+  return issues;
+}
+
+std::vector<CheckIssue> checkJobs(const std::vector<std::string>& paths, const std::map<std::string, std::string>& params) {
+  std::vector<CheckIssue> issues;
+  auto files = engine::ruleFiles(paths);
+  if (!files) {
+    addAll(issues, files.error().message());
+    return issues;
+  }
+  for (const auto& f : files.value()) {
+    auto text = base::readFile(f, 4u << 20);
+    if (!text) {
+      addAll(issues, text.error().message());
+      continue;
+    }
+    auto job = lua::Rule::load(f, text.value(), kPushJobLimits, params, lua::RuleKind::kJob);
+    if (!job) {
+      addAll(issues, job.error().message());
+      continue;
+    }
+    metrics::Registry registry;  // a job pushes its own families only
+    if (auto st = job.value()->bind(registry); !st) addAll(issues, st.error().message());
   }
   return issues;
 }

@@ -12,6 +12,7 @@
 // there is nothing to hold map names against: they are not judged.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct CheckIssue {
 };
 
 std::vector<CheckIssue> checkConfig(const Config& cfg);
+// Push jobs (files, or directories of *.lua), each loaded as `bpfex push`
+// loads it: a job's environment, limits and params, its declarations checked.
+std::vector<CheckIssue> checkJobs(const std::vector<std::string>& paths, const std::map<std::string, std::string>& params);
 
 // "file:line: message", one per line.
 std::string formatIssues(const std::vector<CheckIssue>& issues);

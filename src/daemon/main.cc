@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
   CLI::App* check = app.add_subcommand("check", "validate the config and rules, then exit");
   addCommonFlags(check, check_flags);
   std::string check_format = "text";
+  std::vector<std::string> check_jobs;
+  check->add_option("--jobs", check_jobs, "push jobs to check (files or directories), as bpfex push loads them");
   check->add_option("--format", check_format, "text (one file:line: message per mistake) or json")
       ->check(CLI::IsMember({"text", "json"}));
   app.add_subcommand("version", "print the version");
@@ -204,7 +206,14 @@ int main(int argc, char** argv) {
   (void)bpfex::base::setLogLevel(cfg->log_level);
   if (app.got_subcommand("check")) {
     (void)bpfex::base::setLogLevel("error");  // the report is the output
-    const auto issues = bpfex::daemon::checkConfig(cfg.value());
+    // Push jobs are checked as bpfex push loads them; the config and its
+    // rules as the daemon would, unless only jobs were asked for.
+    const bool only_jobs = !check_jobs.empty() && check_flags.rules.empty() && check_flags.config.empty();
+    auto issues = only_jobs ? std::vector<bpfex::daemon::CheckIssue>{} : bpfex::daemon::checkConfig(cfg.value());
+    if (!check_jobs.empty()) {
+      auto more = bpfex::daemon::checkJobs(check_jobs, cfg->rule_params);
+      issues.insert(issues.end(), more.begin(), more.end());
+    }
     if (json) {
       std::fputs(bpfex::daemon::formatIssuesJson(issues).c_str(), stdout);
       return issues.empty() ? 0 : 1;

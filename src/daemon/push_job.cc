@@ -203,7 +203,8 @@ int runPush(const PushOptions& o) {
 
   std::string body;
   if (lua_job) {
-    auto rule = lua::Rule::load(o.source, text, {.time_budget_seconds = 300, .memory_bytes = 512u << 20}, o.params);
+    auto rule = lua::Rule::load(o.source, text, kPushJobLimits, o.params,
+                                lua::RuleKind::kJob);
     if (!rule) {
       std::fprintf(stderr, "bpfex push: %s\n", rule.error().message().c_str());
       return 2;

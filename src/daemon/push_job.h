@@ -14,6 +14,7 @@
 #include <string>
 
 #include "export/push_client.h"
+#include "lua/rule.h"
 
 namespace bpfex::daemon {
 
@@ -29,5 +30,8 @@ struct PushOptions {
 // Exit codes: 0 pushed; 1 the push failed; 2 invalid input; 3 the job failed
 // (its failure was pushed).
 int runPush(const PushOptions& opts);
+
+// What a Lua push job may use: a scan or a sync runs once, for minutes.
+inline constexpr lua::RuleLimits kPushJobLimits{.time_budget_seconds = 300, .memory_bytes = 512u << 20};
 
 }  // namespace bpfex::daemon

@@ -7,6 +7,10 @@
 // rule only closures. Source is loaded as text, instrumented for the time
 // budget (instrument.h).
 //
+// Layout: rule_core.h holds the state the Lua bindings share (allocator, cap,
+// call depth, declarations); binding.h registers the API, one file per part
+// (api_metric.cc, api_bpf_map.cc, ...); this class is the lifecycle.
+//
 // Lifecycle: load() compiles the file and runs its top level, which declares
 // metrics (metric.counter(...)) and tick functions (on_tick(fn)); nothing is
 // registered yet. bind() registers the declarations; run() calls the tick
@@ -28,7 +32,6 @@
 #include "bpf/event_reader.h"
 #include "bpf/layout.h"
 #include "bpf/map.h"
-#include "lua/pattern.h"
 #include "metrics/registry.h"
 
 struct lua_State;
@@ -36,7 +39,6 @@ struct lua_State;
 namespace bpfex::lua {
 
 class SeriesHistory;
-class MapExport;
 
 // A map's entries at this tick, per-CPU values already summed.
 struct MapView {
@@ -142,33 +144,42 @@ struct AlertFiring {
   double value = 0;
 };
 
+// A range selector a rule declared with range(): metric name and range (ms).
+struct RangeDecl {
+  std::string metric;
+  int64_t range_ms;
+  int line;  // where range() was called (0: unknown)
+};
+
+// What a file is: a daemon rule, or a push job (bpfex push JOB.lua), whose
+// environment also has http, fs and job. A rule's has none of them.
+enum class RuleKind : uint8_t { kRule, kJob };
+
+struct RuleCore;
+
 class Rule {
  public:
   // `name` is how metrics and errors name the rule (the file name).
   // `params` become the rule's read-only `params` table (config rule_params).
   static base::Result<std::unique_ptr<Rule>> load(const std::string& name, const std::string& source,
                                                   const RuleLimits& limits,
-                                                  const std::map<std::string, std::string>& params = {});
+                                                  const std::map<std::string, std::string>& params = {},
+                                                  RuleKind kind = RuleKind::kRule);
   ~Rule();
   Rule(const Rule&) = delete;
   Rule& operator=(const Rule&) = delete;
 
-  const std::string& name() const { return name_; }
-  const std::vector<metrics::FamilyOptions>& declarations() const { return decls_; }
+  const std::string& name() const;
+  const std::vector<metrics::FamilyOptions>& declarations() const;
   // The line of each declaration (same order; 0 when unknown).
-  int declarationLine(size_t i) const { return i < decl_lines_.size() ? decl_lines_[i] : 0; }
-  const std::vector<metrics::Family*>& families() const { return families_; }
-  const std::vector<AlertDecl>& alerts() const { return alert_decls_; }
+  int declarationLine(size_t i) const;
+  const std::vector<metrics::Family*>& families() const;
+  const std::vector<AlertDecl>& alerts() const;
   // The instances the last run fired (cleared when a run starts).
-  const std::vector<AlertFiring>& fired() const { return fired_; }
-  double intervalSeconds() const { return interval_; }
-  // The range selectors declared with range(): metric name and range (ms).
-  struct RangeDecl {
-    std::string metric;
-    int64_t range_ms;
-    int line;  // where range() was called (0: unknown)
-  };
-  const std::vector<RangeDecl>& ranges() const { return ranges_; }
+  const std::vector<AlertFiring>& fired() const;
+  double intervalSeconds() const;
+  using RangeDecl = lua::RangeDecl;
+  const std::vector<RangeDecl>& ranges() const;
 
   // Registers the declared families. The caller validated them first.
   base::Status bind(metrics::Registry& registry);
@@ -177,63 +188,22 @@ class Rule {
   // Thread-safe: asks the running tick function to stop (time budget).
   void abort();
   // The Lua heap plus what the rule's windows hold (both count against the cap).
-  size_t memoryBytes() const { return mem_used_ + window_bytes_; }
-  const std::string& lastMetricError() const { return last_metric_error_; }
+  size_t memoryBytes() const;
+  const std::string& lastMetricError() const;
   // Push jobs: the reason given to job.failed(), empty if none.
-  const std::string& jobFailure() const { return job_failure_; }
-
-  // Internal, for the Lua bindings.
-  struct Impl;
-  bool enterCall() {
-    if (call_depth_ >= limits_.max_call_depth) return false;
-    ++call_depth_;
-    return true;
-  }
-  void leaveCall() {
-    if (call_depth_ > 0) --call_depth_;
-  }
-  uint32_t callDepth() const { return call_depth_; }
-  // `msg` with LuaJIT's shortened chunk name ("...tail/of/file.lua") made whole.
-  std::string fullChunkNames(std::string msg) const;
+  const std::string& jobFailure() const;
 
  private:
-  Rule() = default;
-  static void* allocate(void* ud, void* ptr, size_t osize, size_t nsize);
+  explicit Rule(std::unique_ptr<RuleCore> core);
+  // The bpf.export declarations (before the tick functions); false on an error.
+  bool runExports(const TickContext& ctx, RunResult& res);
+  // The prelude, then the rule's top level; the error names the file.
+  base::Status runTopLevel(const std::string& source, const std::map<std::string, std::string>& params, RuleKind kind);
 
-  std::string name_;
-  RuleLimits limits_;
-  lua_State* L_ = nullptr;
-  size_t mem_used_ = 0;
-  bool mem_limited_ = false;  // the allocator refuses while set (after setup)
-  volatile uint32_t abort_flag_ = 0;
-  // Calls nested on the C stack (RuleLimits::max_call_depth); read and written
-  // by the bindings and by the prelude through FFI. Reset by every run.
-  uint32_t call_depth_ = 0;
+  std::unique_ptr<RuleCore> core_;
   // The prelude's on_run: bumps the generation that map entry views and
   // iterators check (those from an earlier run refuse to read).
   int on_run_ref_ = -1;
-  size_t window_bytes_ = 0;  // C++ memory held by the rule's windows
-  bool limit_hit_ = false;   // a declaration cap refused the top level
-  pattern::Limits pattern_limits_;  // string patterns' (gmatch iterators keep its address)
-  uint32_t log_lines_ = 0;   // log() lines this run, and those refused past the cap
-  uint64_t log_suppressed_ = 0;
-  std::vector<metrics::FamilyOptions> decls_;
-  std::vector<int> decl_lines_;
-  std::vector<RangeDecl> ranges_;
-  std::vector<metrics::Family*> families_;
-  int tick_fns_ref_ = -1;  // registry ref of the on_tick function list
-  double interval_ = 0;
-  const TickContext* ctx_ = nullptr;
-  const metrics::Registry* registry_ = nullptr;  // bind(): what series() reads
-  size_t metric_errors_ = 0;
-  std::string last_metric_error_;
-  bool in_tick_ = false;
-  Impl* impl_ = nullptr;
-  std::string job_failure_;
-  std::vector<AlertDecl> alert_decls_;
-  std::vector<AlertFiring> fired_;
-  std::vector<MapExport> exports_;  // bpf.export declarations, run before the tick functions
-  friend struct Impl;
 };
 
 }  // namespace bpfex::lua
