@@ -8,11 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
-#include "base/file.h"
 #include "base/lines.h"
 #include "bpf/object.h"
 #include "daemon/push_job.h"
 #include "daemon/server.h"
+#include "engine/bpf_data_source.h"
 #include "engine/bpf_runtime.h"
 #include "engine/engine.h"
 #include "engine/process_collector.h"
@@ -247,12 +247,7 @@ std::vector<CheckIssue> checkJobs(const std::vector<std::string>& paths, const s
     return issues;
   }
   for (const auto& f : files.value()) {
-    auto text = base::readFile(f, 4u << 20);
-    if (!text) {
-      addAll(issues, text.error().message());
-      continue;
-    }
-    auto job = lua::Rule::load(f, text.value(), kPushJobLimits, params, lua::RuleKind::kJob);
+    auto job = engine::compileRule(f, kPushJobLimits, params, lua::RuleKind::kJob);
     if (!job) {
       addAll(issues, job.error().message());
       continue;

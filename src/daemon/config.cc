@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "daemon/settings.h"
 #include "export/http_server.h"
 #include "metrics/text_format.h"
 
@@ -57,13 +58,6 @@ Result<T> parseInteger(std::string_view s, T lo, T hi) {
   return v;
 }
 
-Status checkRange(double v, double lo, double hi, std::string_view what) {
-  if (v < lo || v > hi)
-    return Error::msg(std::string(what) + " " + std::to_string(v) + "s is out of range [" +
-                      std::to_string(lo) + "s, " + std::to_string(hi) + "s]");
-  return base::okStatus();
-}
-
 struct Walker {
   std::string_view file;
   Config& cfg;
@@ -81,13 +75,7 @@ struct Walker {
     out = v.value();
     return base::okStatus();
   }
-  Status duration(const YAML::Node& n, std::string_view field, double& out) {
-    if (!n.IsScalar()) return fieldError(file, n, field, "expected a duration such as 5s");
-    auto v = parseDuration(n.Scalar());
-    if (!v) return fieldError(file, n, field, v.error().message());
-    out = v.value();
-    return base::okStatus();
-  }
+
 
   // A relative path in this file is relative to the file's directory.
   std::string besideThisFile(const std::string& path) const {
@@ -161,43 +149,111 @@ struct Walker {
     return applyIncludes();
   }
 
+  // One setting from the schema (settings.h): a scalar parsed into its
+  // field, or a list, mapping or section parsed here.
+  Status setting(const Setting& s, const YAML::Node& key_node, const YAML::Node& v, const std::string& key) {
+    if (std::holds_alternative<std::monostate>(s.field)) return custom(s.key, key_node, v, key);
+    if (!v.IsScalar()) {
+      const char* what = std::holds_alternative<bool& (*)(Config&)>(s.field)     ? "expected true or false"
+                         : std::holds_alternative<double& (*)(Config&)>(s.field) ? "expected a duration such as 5s"
+                         : std::holds_alternative<std::string& (*)(Config&)>(s.field) ? "expected a string"
+                                                                                      : "expected a number";
+      return fieldError(file, v, key, what);
+    }
+    if (auto st = parseSetting(s, v.Scalar(), cfg); !st) return fieldError(file, v, key, st.error().message());
+    if (s.path) {
+      std::string& p = std::get<std::string& (*)(Config&)>(s.field)(cfg);
+      if (!p.empty()) p = besideThisFile(p);
+    }
+    return base::okStatus();  // ranges and checks: validateConfig, whatever set the value
+  }
+
+  // The keys a section takes, for an error naming them.
+  static std::string sectionKeys(std::string_view section) {
+    std::string keys;
+    const std::string prefix = std::string(section) + ".";
+    for (const Setting& s : settings())
+      if (s.key.substr(0, prefix.size()) == prefix) keys += (keys.empty() ? "" : ", ") + std::string(s.key.substr(prefix.size()));
+    return keys;
+  }
+  static bool isSection(std::string_view key) { return !sectionKeys(key).empty(); }
+
   Status walkKeys(const YAML::Node& root) {
     if (root.IsNull()) return base::okStatus();
     if (!root.IsMap()) return fieldError(file, root, "(top level)", "expected a mapping of settings");
     for (const auto& kv : root) {
       const std::string key = kv.first.as<std::string>();
-      const YAML::Node& v = kv.second;
-      Status st;
-      if (key == "include") st = includeList(v);
-      else if (key == "listen") st = scalar(v, key, cfg.listen);
-      else if (key == "metrics_path") st = scalar(v, key, cfg.metrics_path);
-      else if (key == "log_level") st = scalar(v, key, cfg.log_level);
-      else if (key == "state_dir") st = scalar(v, key, cfg.state_dir);
-      else if (key == "web_config_file") {
-        st = scalar(v, key, cfg.web_config_file);
-        if (st && !cfg.web_config_file.empty()) cfg.web_config_file = besideThisFile(cfg.web_config_file);
+      if (isSection(key)) {
+        if (!kv.second.IsMap()) return fieldError(file, kv.second, key, "expected a mapping");
+        for (const auto& item : kv.second) {
+          const std::string sub = key + "." + item.first.as<std::string>();
+          const Setting* s = findSetting(sub);
+          if (s == nullptr) return fieldError(file, item.first, sub, "unknown setting (" + sectionKeys(key) + ")");
+          if (auto st = setting(*s, item.first, item.second, sub); !st) return st;
+        }
+        continue;
       }
-      else if (key == "tick_interval") st = duration(v, key, cfg.tick_interval_seconds);
-      else if (key == "rules") st = rules(v);
-      else if (key == "http") st = http(v);
-      else if (key == "exposition") st = exposition(v);
-      else if (key == "bpf") st = bpfSection(v);
-      else if (key == "rule_limits") st = ruleLimits(v);
-      else if (key == "push") st = pushSection(v);
-      else if (key == "alerting") st = alertingSection(v);
-      else if (key == "rule_params") {
-        if (!v.IsMap()) st = fieldError(file, v, key, "expected a mapping of name: value");
-        else
-          for (const auto& p : v) {
-            if (!p.second.IsScalar()) {
-              st = fieldError(file, p.second, "rule_params." + p.first.as<std::string>(), "expected a scalar");
-              break;
-            }
-            cfg.rule_params[p.first.as<std::string>()] = p.second.Scalar();
-          }
+      const Setting* s = findSetting(key);
+      if (s == nullptr) return fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
+      if (auto st = setting(*s, kv.first, kv.second, key); !st) return st;
+    }
+    return base::okStatus();
+  }
+
+  // Settings that are lists, mappings or sections of their own.
+  Status custom(std::string_view which, const YAML::Node&, const YAML::Node& v, const std::string& key) {
+    if (which == "include") return includeList(v);
+    if (which == "rules") return rules(v);
+    if (which == "rule_params") return stringMapping(v, key, cfg.rule_params);
+    if (which == "bpf.objects") return bpfObjects(v);
+    if (which == "bpf.maps") return bpfMaps(v);
+    if (which == "alerting.alertmanagers") return urlList(v, key, cfg.alerting.alertmanagers);
+    if (which == "alerting.external_labels") {
+      if (!v.IsMap()) return fieldError(file, v, key, "expected a mapping of label: value");
+      for (const auto& l : v) {
+        if (!metrics::isValidLabelName(l.first.as<std::string>()))
+          return fieldError(file, l.first, key, "\"" + l.first.as<std::string>() + "\" is not a valid label name");
+        cfg.alerting.external_labels[l.first.as<std::string>()] = l.second.as<std::string>();
       }
-      else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
-      if (!st) return st;
+      return base::okStatus();
+    }
+    if (which == "push.labels") {
+      if (!v.IsMap()) return fieldError(file, v, key, "expected a mapping of label: value");
+      for (const auto& l : v) cfg.push.labels.emplace_back(l.first.as<std::string>(), l.second.as<std::string>());
+      return base::okStatus();
+    }
+    if (which == "push.families") {
+      if (!v.IsSequence()) return fieldError(file, v, key, "expected a list of regexes");
+      for (const auto& f : v) {
+        try {
+          std::regex re(f.as<std::string>(), std::regex::extended);
+        } catch (const std::regex_error&) {
+          return fieldError(file, f, key, "\"" + f.as<std::string>() + "\" is not a valid regex");
+        }
+        cfg.push.families.push_back(f.as<std::string>());
+      }
+      return base::okStatus();
+    }
+    return fieldError(file, v, key, "not a value of its own (see docs/configuration.md)");
+  }
+
+  Status stringMapping(const YAML::Node& v, const std::string& key, std::map<std::string, std::string>& out) {
+    if (!v.IsMap()) return fieldError(file, v, key, "expected a mapping of name: value");
+    for (const auto& p : v) {
+      if (!p.second.IsScalar())
+        return fieldError(file, p.second, key + "." + p.first.as<std::string>(), "expected a scalar");
+      out[p.first.as<std::string>()] = p.second.Scalar();
+    }
+    return base::okStatus();
+  }
+
+  Status urlList(const YAML::Node& v, const std::string& key, std::vector<std::string>& out) {
+    if (!v.IsSequence()) return fieldError(file, v, key, "expected a list of URLs");
+    for (const auto& u : v) {
+      const std::string url = u.as<std::string>();
+      if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+        return fieldError(file, u, key, "\"" + url + "\" must start with http:// or https://");
+      out.push_back(url);
     }
     return base::okStatus();
   }
@@ -216,161 +272,10 @@ struct Walker {
     return base::okStatus();
   }
 
-  Status http(const YAML::Node& v) {
-    if (!v.IsMap()) return fieldError(file, v, "http", "expected a mapping");
-    for (const auto& kv : v) {
-      const std::string key = "http." + kv.first.as<std::string>();
-      Status st;
-      if (key == "http.enabled") st = boolean(kv.second, key, cfg.http.enabled);
-      else if (key == "http.threads") st = integer<unsigned>(kv.second, key, cfg.http.threads, 1, 64);
-      else if (key == "http.enable_reload") st = boolean(kv.second, key, cfg.http.enable_reload);
-      else if (key == "http.max_connections")
-        st = integer<unsigned>(kv.second, key, cfg.http.max_connections, 1, 65535);
-      else if (key == "http.max_connections_per_ip")
-        st = integer<unsigned>(kv.second, key, cfg.http.max_connections_per_ip, 0, 65535);
-      else if (key == "http.timeout" || key == "http.read_timeout")
-        st = duration(kv.second, key, cfg.http.timeout_seconds);
-      else if (key == "http.write_timeout") st = duration(kv.second, key, cfg.http.write_timeout_seconds);
-      else if (key == "http.max_header_bytes")
-        st = integer<size_t>(kv.second, key, cfg.http.max_header_bytes, 4096, 1u << 20);
-      else if (key == "http.gzip") st = boolean(kv.second, key, cfg.http.gzip);
-      else if (key == "http.cors_origin") {
-        st = scalar(kv.second, key, cfg.http.cors_origin);
-        const std::string& o = cfg.http.cors_origin;
-        const bool origin = (o.rfind("http://", 0) == 0 || o.rfind("https://", 0) == 0) &&
-                            o.find_first_of(" ,\t\r\n") == std::string::npos && o.back() != '/';
-        if (st && !o.empty() && o != "*" && !origin)
-          st = fieldError(file, kv.second, key, "\"" + o + "\" is not \"*\" or an origin such as https://grafana.example.com (scheme and host, no path)");
-      }
-      else if (key == "http.health_stale_after")
-        st = duration(kv.second, key, cfg.http.health_stale_after_seconds);
-      else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
-      if (!st) return st;
-    }
-    return base::okStatus();
-  }
-
-  Status alertingSection(const YAML::Node& v) {
-    if (!v.IsMap()) return fieldError(file, v, "alerting", "expected a mapping");
-    auto& a = cfg.alerting;
-    for (const auto& kv : v) {
-      const std::string key = "alerting." + kv.first.as<std::string>();
-      const YAML::Node& n = kv.second;
-      Status st;
-      if (key == "alerting.resend_delay") st = duration(n, key, a.resend_delay_seconds);
-      else if (key == "alerting.timeout") st = duration(n, key, a.timeout_seconds);
-      else if (key == "alerting.for_grace_period") st = duration(n, key, a.for_grace_period_seconds);
-      else if (key == "alerting.for_outage_tolerance") st = duration(n, key, a.for_outage_tolerance_seconds);
-      else if (key == "alerting.external_url") st = scalar(n, key, a.external_url);
-      else if (key == "alerting.username") st = scalar(n, key, a.username);
-      else if (key == "alerting.ca_file") st = scalar(n, key, a.ca_file);
-      else if (key == "alerting.cert_file") st = scalar(n, key, a.cert_file);
-      else if (key == "alerting.key_file") st = scalar(n, key, a.key_file);
-      else if (key == "alerting.insecure") st = boolean(n, key, a.insecure);
-      else if (key == "alerting.alertmanagers") {
-        if (!n.IsSequence()) st = fieldError(file, n, key, "expected a list of URLs");
-        else
-          for (const auto& u : n) {
-            const std::string url = u.as<std::string>();
-            if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
-              st = fieldError(file, u, key, "\"" + url + "\" must start with http:// or https://");
-              break;
-            }
-            a.alertmanagers.push_back(url);
-          }
-      } else if (key == "alerting.external_labels") {
-        if (!n.IsMap()) st = fieldError(file, n, key, "expected a mapping of label: value");
-        else
-          for (const auto& l : n) {
-            if (!metrics::isValidLabelName(l.first.as<std::string>())) {
-              st = fieldError(file, l.first, key, "\"" + l.first.as<std::string>() + "\" is not a valid label name");
-              break;
-            }
-            a.external_labels[l.first.as<std::string>()] = l.second.as<std::string>();
-          }
-      } else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
-      if (!st) return st;
-    }
-    return base::okStatus();
-  }
-
-  Status pushSection(const YAML::Node& v) {
-    if (!v.IsMap()) return fieldError(file, v, "push", "expected a mapping");
-    auto& p = cfg.push;
-    for (const auto& kv : v) {
-      const std::string key = "push." + kv.first.as<std::string>();
-      const YAML::Node& n = kv.second;
-      Status st;
-      if (key == "push.gateway") st = scalar(n, key, p.gateway);
-      else if (key == "push.job") st = scalar(n, key, p.job);
-      else if (key == "push.interval") st = duration(n, key, p.interval_seconds);
-      else if (key == "push.timeout") st = duration(n, key, p.timeout_seconds);
-      else if (key == "push.retries") st = integer<int>(n, key, p.retries, 0, 10);
-      else if (key == "push.on_shutdown") st = boolean(n, key, p.on_shutdown);
-      else if (key == "push.username") st = scalar(n, key, p.username);
-      else if (key == "push.ca_file") st = scalar(n, key, p.ca_file);
-      else if (key == "push.cert_file") st = scalar(n, key, p.cert_file);
-      else if (key == "push.key_file") st = scalar(n, key, p.key_file);
-      else if (key == "push.insecure") st = boolean(n, key, p.insecure);
-      else if (key == "push.labels") {
-        if (!n.IsMap()) st = fieldError(file, n, key, "expected a mapping of label: value");
-        else
-          for (const auto& l : n) p.labels.emplace_back(l.first.as<std::string>(), l.second.as<std::string>());
-      } else if (key == "push.families") {
-        if (!n.IsSequence()) st = fieldError(file, n, key, "expected a list of regexes");
-        else
-          for (const auto& f : n) {
-            try {
-              std::regex re(f.as<std::string>(), std::regex::extended);
-            } catch (const std::regex_error& e) {
-              st = fieldError(file, f, key, "\"" + f.as<std::string>() + "\" is not a valid regex");
-              break;
-            }
-            p.families.push_back(f.as<std::string>());
-          }
-      } else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
-      if (!st) return st;
-    }
-    return base::okStatus();
-  }
-
-  Status ruleLimits(const YAML::Node& v) {
-    if (!v.IsMap()) return fieldError(file, v, "rule_limits", "expected a mapping");
-    for (const auto& kv : v) {
-      const std::string key = "rule_limits." + kv.first.as<std::string>();
-      Status st;
-      if (key == "rule_limits.time_budget") st = duration(kv.second, key, cfg.rule_limits.time_budget_seconds);
-      else if (key == "rule_limits.memory")
-        st = integer<size_t>(kv.second, key, cfg.rule_limits.memory_bytes, 1u << 20, size_t{4} << 30);
-      else if (key == "rule_limits.max_families")
-        st = integer<size_t>(kv.second, key, cfg.rule_limits.max_families, 1, 100000);
-      else if (key == "rule_limits.max_families_total")
-        st = integer<size_t>(kv.second, key, cfg.rule_limits.max_families_total, 1, 1000000);
-      else st = fieldError(file, kv.first, key, "unknown setting (time_budget, memory, max_families, max_families_total)");
-      if (!st) return st;
-    }
-    return base::okStatus();
-  }
-
   Status boolean(const YAML::Node& n, std::string_view field, bool& out) {
     if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false"))
       return fieldError(file, n, field, "expected true or false");
     out = n.Scalar() == "true";
-    return base::okStatus();
-  }
-
-  Status bpfSection(const YAML::Node& v) {
-    if (!v.IsMap()) return fieldError(file, v, "bpf", "expected a mapping");
-    for (const auto& kv : v) {
-      const std::string key = "bpf." + kv.first.as<std::string>();
-      Status st;
-      if (key == "bpf.pin_path") st = scalar(kv.second, key, cfg.bpf.pin_path);
-      else if (key == "bpf.stats") st = boolean(kv.second, key, cfg.bpf.stats);
-      else if (key == "bpf.objects") st = bpfObjects(kv.second);
-      else if (key == "bpf.maps") st = bpfMaps(kv.second);
-      else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
-      if (!st) return st;
-    }
     return base::okStatus();
   }
 
@@ -560,21 +465,6 @@ struct Walker {
     });
   }
 
-  Status exposition(const YAML::Node& v) {
-    if (!v.IsMap()) return fieldError(file, v, "exposition", "expected a mapping");
-    for (const auto& kv : v) {
-      const std::string key = "exposition." + kv.first.as<std::string>();
-      Status st;
-      if (key == "exposition.gzip_level") st = integer<int>(kv.second, key, cfg.exposition.gzip_level, 1, 9);
-      else if (key == "exposition.max_series")
-        st = integer<size_t>(kv.second, key, cfg.exposition.max_series, 1, 100'000'000);
-      else if (key == "exposition.max_series_per_family")
-        st = integer<size_t>(kv.second, key, cfg.exposition.max_series_per_family, 1, 100'000'000);
-      else st = fieldError(file, kv.first, key, "unknown setting (see docs/configuration.md)");
-      if (!st) return st;
-    }
-    return base::okStatus();
-  }
 };
 
 }  // namespace
@@ -612,10 +502,16 @@ EnvLookup processEnv() {
 }
 
 Status applyEnvOverrides(Config& cfg, const EnvLookup& env) {
-  auto fail = [](const char* var, const std::string& v, const std::string& why) {
+  auto fail = [](std::string_view var, const std::string& v, const std::string& why) {
     return Error::msg("environment " + std::string(var) + "=\"" + v + "\": " + why);
   };
-  if (auto v = env("BPFEX_LISTEN")) cfg.listen = *v;
+  // Every scalar setting with a variable (settings.h), in the schema's order.
+  for (const Setting& s : settings()) {
+    if (s.env.empty() || std::holds_alternative<std::monostate>(s.field)) continue;
+    const auto v = env(std::string(s.env).c_str());
+    if (!v) continue;
+    if (auto st = parseSetting(s, *v, cfg); !st) return fail(s.env, *v, st.error().message());
+  }
   // One half of listen each, as a deployment that sets the port alone
   // (seed 001's IRONPOST_METRICS_PORT) wants; the other half stays.
   if (auto v = env("BPFEX_LISTEN_ADDRESS")) {
@@ -632,40 +528,6 @@ Status applyEnvOverrides(Config& cfg, const EnvLookup& env) {
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
     cfg.listen = host + ":" + *v;
   }
-  if (auto v = env("BPFEX_HTTP_ENABLED")) {
-    if (*v == "true" || *v == "1") cfg.http.enabled = true;
-    else if (*v == "false" || *v == "0") cfg.http.enabled = false;
-    else return fail("BPFEX_HTTP_ENABLED", *v, "expected true or false");
-  }
-  if (auto v = env("BPFEX_METRICS_PATH")) cfg.metrics_path = *v;
-  if (auto v = env("BPFEX_LOG_LEVEL")) cfg.log_level = *v;
-  if (auto v = env("BPFEX_STATE_DIR")) cfg.state_dir = *v;
-  if (auto v = env("BPFEX_TICK_INTERVAL")) {
-    auto d = parseDuration(*v);
-    if (!d) return fail("BPFEX_TICK_INTERVAL", *v, d.error().message());
-    cfg.tick_interval_seconds = d.value();
-  }
-  if (auto v = env("BPFEX_HTTP_TIMEOUT")) {
-    auto d = parseDuration(*v);
-    if (!d) return fail("BPFEX_HTTP_TIMEOUT", *v, d.error().message());
-    cfg.http.timeout_seconds = d.value();
-  }
-  if (auto v = env("BPFEX_BPF_PIN_PATH")) cfg.bpf.pin_path = *v;
-  if (auto v = env("BPFEX_WEB_CONFIG_FILE")) cfg.web_config_file = *v;
-  if (auto v = env("BPFEX_RULE_TIME_BUDGET")) {
-    auto d = parseDuration(*v);
-    if (!d) return fail("BPFEX_RULE_TIME_BUDGET", *v, d.error().message());
-    cfg.rule_limits.time_budget_seconds = d.value();
-  }
-  if (auto v = env("BPFEX_RULE_MEMORY")) {
-    auto m = parseInteger<size_t>(*v, 1u << 20, size_t{4} << 30);
-    if (!m) return fail("BPFEX_RULE_MEMORY", *v, m.error().message());
-    cfg.rule_limits.memory_bytes = m.value();
-  }
-  if (auto v = env("BPFEX_BPF_STATS")) {
-    if (*v != "0" && *v != "1") return fail("BPFEX_BPF_STATS", *v, "expected 0 or 1");
-    cfg.bpf.stats = *v == "1";
-  }
   if (auto v = env("BPFEX_RULES")) {
     cfg.rules.clear();
     std::string_view s = *v;
@@ -676,20 +538,16 @@ Status applyEnvOverrides(Config& cfg, const EnvLookup& env) {
       s.remove_prefix(c + 1);
     }
   }
-  const struct {
-    const char* var;
-    std::function<Status(const std::string&)> set;
-  } ints[] = {
-      {"BPFEX_HTTP_THREADS", [&](const std::string& v) -> Status { auto r = parseInteger<unsigned>(v, 1, 64); if (!r) return std::move(r).error(); cfg.http.threads = r.value(); return base::okStatus(); }},
-      {"BPFEX_HTTP_MAX_CONNECTIONS", [&](const std::string& v) -> Status { auto r = parseInteger<unsigned>(v, 1, 65535); if (!r) return std::move(r).error(); cfg.http.max_connections = r.value(); return base::okStatus(); }},
-      {"BPFEX_GZIP_LEVEL", [&](const std::string& v) -> Status { auto r = parseInteger<int>(v, 1, 9); if (!r) return std::move(r).error(); cfg.exposition.gzip_level = r.value(); return base::okStatus(); }},
-      {"BPFEX_MAX_SERIES", [&](const std::string& v) -> Status { auto r = parseInteger<size_t>(v, 1, 100'000'000); if (!r) return std::move(r).error(); cfg.exposition.max_series = r.value(); return base::okStatus(); }},
-      {"BPFEX_MAX_SERIES_PER_FAMILY", [&](const std::string& v) -> Status { auto r = parseInteger<size_t>(v, 1, 100'000'000); if (!r) return std::move(r).error(); cfg.exposition.max_series_per_family = r.value(); return base::okStatus(); }},
-  };
-  for (const auto& i : ints)
-    if (auto v = env(i.var))
-      if (auto st = i.set(*v); !st) return fail(i.var, *v, st.error().message());
   return base::okStatus();
+}
+
+exporter::PushTarget pushTargetOf(const Config::Push& p) {
+  exporter::PushTarget t{.gateway = p.gateway, .job = p.job, .grouping = p.labels, .username = p.username,
+                         .ca_file = p.ca_file, .cert_file = p.cert_file, .key_file = p.key_file,
+                         .insecure_skip_verify = p.insecure, .timeout_seconds = p.timeout_seconds,
+                         .retries = p.retries};
+  if (const char* pw = std::getenv("BPFEX_PUSH_PASSWORD")) t.password = pw;
+  return t;
 }
 
 double healthStaleAfter(const Config& cfg) {
@@ -723,21 +581,18 @@ Status validateConfig(const Config& cfg) {
   for (const char* r : kReserved)
     if (cfg.metrics_path == r)
       return Error::msg("metrics_path: \"" + cfg.metrics_path + "\" is used by another endpoint");
-  if (auto st = checkRange(cfg.tick_interval_seconds, 0.1, 3600, "tick_interval"); !st)
-    return Error::msg("tick_interval: " + st.error().message());
-  if (auto st = checkRange(cfg.http.timeout_seconds, 1, 3600, "http.read_timeout"); !st)
-    return Error::msg("http.read_timeout: " + st.error().message());
-  if (auto st = checkRange(cfg.http.write_timeout_seconds, 1, 3600, "http.write_timeout"); !st)
-    return Error::msg("http.write_timeout: " + st.error().message());
+  // Each setting's range and rule (settings.h), whatever set it: the file,
+  // the environment, a flag or the default.
+  Config view = cfg;  // the schema's accessors take a Config to set
+  for (const Setting& s : settings()) {
+    std::string why = rangeProblem(s, view);
+    if (why.empty() && s.check != nullptr) why = s.check(cfg);
+    if (!why.empty()) return Error::msg(std::string(s.key) + ": " + why);
+  }
   if (cfg.http.health_stale_after_seconds != 0 && !(cfg.http.health_stale_after_seconds > cfg.tick_interval_seconds))
     return Error::msg("http.health_stale_after: " + base::formatSeconds(cfg.http.health_stale_after_seconds) +
                       " must be longer than tick_interval (" + base::formatSeconds(cfg.tick_interval_seconds) +
                       "), or /health is stale between two ticks");
-  if (cfg.log_level != "debug" && cfg.log_level != "info" && cfg.log_level != "warn" &&
-      cfg.log_level != "error")
-    return Error::msg("log_level: \"" + cfg.log_level + "\" is not one of debug, info, warn, error");
-  if (cfg.http.threads < 1 || cfg.http.threads > 64) return Error::msg("http.threads: must be 1..64");
-  if (cfg.http.max_connections < 1) return Error::msg("http.max_connections: must be at least 1");
   bool auth = false;
   if (!cfg.web_config_file.empty()) {
     auto w = exporter::loadWebConfig(cfg.web_config_file);
@@ -752,10 +607,6 @@ Status validateConfig(const Config& cfg) {
                         " would let anyone who reaches the port reload bpfex; give basic_auth_users in the "
                         "web config (web_config_file), listen on loopback, or reload with SIGHUP");
   }
-  if (cfg.exposition.gzip_level < 1 || cfg.exposition.gzip_level > 9)
-    return Error::msg("exposition.gzip_level: must be 1..9");
-  if (!cfg.push.gateway.empty() && cfg.push.gateway.rfind("http://", 0) != 0 && cfg.push.gateway.rfind("https://", 0) != 0)
-    return Error::msg("push.gateway: \"" + cfg.push.gateway + "\" must start with http:// or https://");
   if (!cfg.push.gateway.empty() && cfg.push.job.empty()) return Error::msg("push.job: must not be empty");
   if (!cfg.bpf.objects.empty() && (cfg.bpf.pin_path.empty() || cfg.bpf.pin_path.front() != '/'))
     return Error::msg("bpf.pin_path: \"" + cfg.bpf.pin_path + "\" must be an absolute path");

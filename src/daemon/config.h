@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "engine/bpf_runtime.h"
+#include "export/push_client.h"
 
 namespace bpfex::daemon {
 
@@ -111,6 +112,10 @@ base::Status loadConfigText(std::string_view yaml, std::string_view name, Config
 using EnvLookup = std::function<std::optional<std::string>(const char*)>;
 base::Status applyEnvOverrides(Config& cfg, const EnvLookup& env);
 EnvLookup processEnv();
+
+// The push target of a push section (the daemon's push mode and bpfex
+// push): the password from $BPFEX_PUSH_PASSWORD.
+exporter::PushTarget pushTargetOf(const Config::Push& p);
 
 // The time budget in force: the configured one, or a quarter of the tick.
 double ruleTimeBudget(const Config& cfg);

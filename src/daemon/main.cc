@@ -12,6 +12,7 @@
 #include "daemon/check.h"
 #include "daemon/config.h"
 #include "daemon/push_job.h"
+#include "daemon/settings.h"
 #include "daemon/rule_test.h"
 #include "daemon/server.h"
 #include "version.h"
@@ -20,26 +21,25 @@ namespace {
 
 struct Flags {
   std::string config;
-  std::string listen;
   std::vector<std::string> rules;
-  std::string tick_interval;
-  std::string log_level;
-  std::string state_dir;
-  std::string web_config_file;
-  bool enable_lifecycle = false;
+  // The schema's settings that have a flag (settings.h), by key; a bool
+  // flag given is "true".
+  std::map<std::string, std::string> values;
+  std::map<std::string, bool> switches;
 };
 
 void addCommonFlags(CLI::App* cmd, Flags& f) {
   cmd->add_option("-c,--config", f.config, "YAML config file (default: $BPFEX_CONFIG)");
   cmd->add_option("-r,--rules", f.rules, "rule file or directory (repeatable; replaces the config's list)")
       ->allow_extra_args(false);
-  cmd->add_option("--listen", f.listen, "HTTP listen address host:port (default 127.0.0.1:9479)");
-  cmd->add_option("--tick-interval", f.tick_interval, "collection interval, e.g. 5s");
-  cmd->add_option("--log-level", f.log_level, "debug, info, warn or error");
-  cmd->add_option("--state-dir", f.state_dir, "directory for the restart count and rules' state.* (created if missing)");
-  cmd->add_option("--web.config.file", f.web_config_file,
-                  "TLS, basic auth and headers for every endpoint (Prometheus exporter-toolkit format)");
-  cmd->add_flag("--web.enable-lifecycle", f.enable_lifecycle, "enable POST /-/reload (also http.enable_reload)");
+  for (const bpfex::daemon::Setting& s : bpfex::daemon::settings()) {
+    if (s.flag.empty() || std::holds_alternative<std::monostate>(s.field)) continue;
+    const std::string help = std::string(s.key) + ": " + std::string(s.doc.substr(0, s.doc.find(';')));
+    if (std::holds_alternative<bool& (*)(bpfex::daemon::Config&)>(s.field))
+      cmd->add_flag(std::string(s.flag), f.switches[std::string(s.key)], help);
+    else
+      cmd->add_option(std::string(s.flag), f.values[std::string(s.key)], help);
+  }
 }
 
 // defaults -> config file -> BPFEX_* environment -> flags -> validation.
@@ -53,16 +53,14 @@ bpfex::base::Result<bpfex::daemon::Config> buildConfig(const Flags& f) {
     if (auto st = bpfex::daemon::loadConfigFile(path, cfg); !st) return std::move(st).error();
   if (auto st = bpfex::daemon::applyEnvOverrides(cfg, bpfex::daemon::processEnv()); !st)
     return std::move(st).error();
-  if (!f.listen.empty()) cfg.listen = f.listen;
   if (!f.rules.empty()) cfg.rules = f.rules;
-  if (!f.log_level.empty()) cfg.log_level = f.log_level;
-  if (!f.state_dir.empty()) cfg.state_dir = f.state_dir;
-  if (!f.web_config_file.empty()) cfg.web_config_file = f.web_config_file;
-  if (f.enable_lifecycle) cfg.http.enable_reload = true;
-  if (!f.tick_interval.empty()) {
-    auto d = bpfex::daemon::parseDuration(f.tick_interval);
-    if (!d) return Error::msg("--tick-interval: " + d.error().message());
-    cfg.tick_interval_seconds = d.value();
+  for (const bpfex::daemon::Setting& s : bpfex::daemon::settings()) {
+    const std::string key(s.key);
+    if (auto it = f.switches.find(key); it != f.switches.end() && it->second)
+      (void)bpfex::daemon::parseSetting(s, "true", cfg);
+    if (auto it = f.values.find(key); it != f.values.end() && !it->second.empty())
+      if (auto st = bpfex::daemon::parseSetting(s, it->second, cfg); !st)
+        return Error::msg(std::string(s.flag) + ": " + st.error().message());
   }
   if (auto st = bpfex::daemon::validateConfig(cfg); !st) return std::move(st).error();
   return cfg;
@@ -87,22 +85,24 @@ int main(int argc, char** argv) {
   bpfex::daemon::PushOptions push_opts;
   std::vector<std::string> push_labels, push_params;
   bool push_add = false, push_delete = false;
-  std::string push_timeout = "10s";
   CLI::App* push = app.add_subcommand("push", "run a job and push its metrics to a Pushgateway");
   std::string push_config;
   push->add_option("-c,--config", push_config, "YAML config whose push: section gives defaults (flags win)");
-  push->add_option("--gateway", push_opts.target.gateway, "Pushgateway URL, e.g. http://127.0.0.1:9091 ($BPFEX_PUSH_GATEWAY)");
   push->add_option("--job", push_opts.target.job, "job name (the grouping key's job)")->required();
   push->add_option("--label", push_labels, "grouping label k=v (repeatable)")->allow_extra_args(false);
   push->add_flag("--add", push_add, "POST: replace only the pushed metric names (default: PUT, replace the group)");
   push->add_flag("--delete", push_delete, "DELETE the group");
-  push->add_option("--timeout", push_timeout, "per-request timeout (default 10s)");
-  push->add_option("--retries", push_opts.target.retries, "retries on connection errors, timeouts and 5xx (default 2)");
-  push->add_option("--user", push_opts.target.username, "basic auth user (password: $BPFEX_PUSH_PASSWORD)");
-  push->add_option("--ca-file", push_opts.target.ca_file, "TLS CA bundle");
-  push->add_option("--cert-file", push_opts.target.cert_file, "TLS client certificate");
-  push->add_option("--key-file", push_opts.target.key_file, "TLS client key");
-  push->add_flag("--insecure", push_opts.target.insecure_skip_verify, "do not verify the gateway's TLS certificate");
+  // The push.* settings with a bpfex push flag (settings.h): over the
+  // defaults and --config's push section.
+  std::map<std::string, std::string> push_values;
+  std::map<std::string, bool> push_switches;
+  for (const bpfex::daemon::Setting& s : bpfex::daemon::settings()) {
+    if (s.push_flag.empty()) continue;
+    if (std::holds_alternative<bool& (*)(bpfex::daemon::Config&)>(s.field))
+      push->add_flag(std::string(s.push_flag), push_switches[std::string(s.key)], std::string(s.doc));
+    else
+      push->add_option(std::string(s.push_flag), push_values[std::string(s.key)], std::string(s.doc));
+  }
   push->add_option("--param", push_params, "job parameter k=v, read as params.k (repeatable)")->allow_extra_args(false);
   push->add_flag("-v,--verbose", push_opts.verbose, "report what was pushed");
   push->add_option("--state-dir", push_opts.state_dir, "directory of the job's state.read/state.write files");
@@ -143,37 +143,38 @@ int main(int argc, char** argv) {
       }
       push_opts.params[k] = v;
     }
-    if (!push_config.empty()) {
-      // The config file's push: section: defaults for what the flags leave unset.
-      bpfex::daemon::Config fc;
-      if (auto st = bpfex::daemon::loadConfigFile(push_config, fc); !st) {
+    // push.*: defaults, then the config file's push section, then the flags.
+    bpfex::daemon::Config pc;
+    if (!push_config.empty())
+      if (auto st = bpfex::daemon::loadConfigFile(push_config, pc); !st) {
         std::fprintf(stderr, "bpfex push: %s\n", st.error().message().c_str());
         return 2;
       }
-      auto& t = push_opts.target;
-      if (t.gateway.empty()) t.gateway = fc.push.gateway;
-      if (t.username.empty()) t.username = fc.push.username;
-      if (t.ca_file.empty()) t.ca_file = fc.push.ca_file;
-      if (t.cert_file.empty()) t.cert_file = fc.push.cert_file;
-      if (t.key_file.empty()) t.key_file = fc.push.key_file;
-      t.insecure_skip_verify = t.insecure_skip_verify || fc.push.insecure;
-      if (push->count("--retries") == 0) t.retries = fc.push.retries;
-      if (push->count("--timeout") == 0) push_timeout = std::to_string(fc.push.timeout_seconds);
-      if (push_opts.target.grouping.empty() && push_labels.empty()) t.grouping = fc.push.labels;
+    for (const bpfex::daemon::Setting& s : bpfex::daemon::settings()) {
+      const std::string key(s.key);
+      if (auto it = push_switches.find(key); it != push_switches.end() && it->second)
+        (void)bpfex::daemon::parseSetting(s, "true", pc);
+      if (auto it = push_values.find(key); it != push_values.end() && !it->second.empty())
+        if (auto st = bpfex::daemon::parseSetting(s, it->second, pc); !st) {
+          std::fprintf(stderr, "bpfex push: %s %s: %s\n", std::string(s.push_flag).c_str(), it->second.c_str(),
+                       st.error().message().c_str());
+          return 2;
+        }
     }
-    if (push_opts.target.gateway.empty())
-      if (const char* g = std::getenv("BPFEX_PUSH_GATEWAY")) push_opts.target.gateway = g;
-    if (const char* pw = std::getenv("BPFEX_PUSH_PASSWORD")) push_opts.target.password = pw;
+    if (pc.push.gateway.empty())
+      if (const char* g = std::getenv("BPFEX_PUSH_GATEWAY")) pc.push.gateway = g;
+    if (!push_labels.empty()) pc.push.labels = push_opts.target.grouping;
+    const std::string job = push_opts.target.job;
+    push_opts.target = bpfex::daemon::pushTargetOf(pc.push);
+    push_opts.target.job = job;
     if (push_opts.target.gateway.empty()) {
       std::fprintf(stderr, "bpfex push: --gateway (or BPFEX_PUSH_GATEWAY) is required\n");
       return 2;
     }
-    auto t = bpfex::daemon::parseDuration(push_timeout);
-    if (!t || t.value() <= 0) {
-      std::fprintf(stderr, "bpfex push: --timeout %s: not a positive duration\n", push_timeout.c_str());
+    if (!(push_opts.target.timeout_seconds > 0)) {
+      std::fprintf(stderr, "bpfex push: --timeout: not a positive duration\n");
       return 2;
     }
-    push_opts.target.timeout_seconds = t.value();
     if (push_add && push_delete) {
       std::fprintf(stderr, "bpfex push: --add and --delete exclude each other\n");
       return 2;

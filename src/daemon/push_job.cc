@@ -15,6 +15,7 @@
 #include "lua/rule.h"
 #include "metrics/exposition.h"
 #include "metrics/registry.h"
+#include "metrics/reserved.h"
 #include "metrics/text_validate.h"
 
 namespace bpfex::daemon {
@@ -84,7 +85,7 @@ class CurlJobHost : public lua::JobHost {
 std::string jobMetrics(bool success, double duration, double now) {
   metrics::Registry r;
   auto gauge = [&](const char* name, const char* help, const char* unit, double v) {
-    (void)r.family({.name = name, .help = help, .unit = unit}).value()->set({}, v);
+    (void)metrics::selfFamily(r, {.name = name, .help = help, .unit = unit})->set({}, v);
   };
   gauge("bpfex_job_duration_seconds", "How long the job's last run took.", "seconds", duration);
   gauge("bpfex_job_success", "Whether the job's last run succeeded (1) or failed (0).", "", success ? 1 : 0);

@@ -18,6 +18,7 @@
 #include "bpf/object.h"
 #include "daemon/health.h"
 #include "daemon/status_page.h"
+#include "engine/bpf_data_source.h"
 #include "engine/bpf_runtime.h"
 #include "engine/engine.h"
 #include "engine/rule_engine.h"
@@ -27,6 +28,7 @@
 #include "export/periodic_push.h"
 #include "lua/watchdog.h"
 #include "metrics/registry.h"
+#include "metrics/reserved.h"
 #include "metrics/snapshot.h"
 #include "version.h"
 
@@ -58,40 +60,33 @@ uint64_t countStart(const std::string& dir) {
 // Copies the HTTP server's counters into the registry, once per tick.
 base::Result<engine::Collector> makeHttpCollector(metrics::Registry& r,
                                                   const exporter::HttpServer* const* server) {
-  auto requests = r.family({.name = "bpfex_http_requests_total",
+  auto* requests = metrics::selfFamily(r, {.name = "bpfex_http_requests_total",
                             .help = "HTTP requests answered, by route and status code.",
                             .type = MetricType::kCounter,
                             .label_names = {"handler", "code"}});
-  if (!requests) return std::move(requests).error();
   std::vector<double> buckets(exporter::HttpStats::kBuckets.begin(), exporter::HttpStats::kBuckets.end());
-  auto scrape = r.family({.name = "bpfex_scrape_duration_seconds",
+  auto* scrape = metrics::selfFamily(r, {.name = "bpfex_scrape_duration_seconds",
                           .help = "Time from a /metrics request to its last byte handed to the kernel.",
                           .unit = "seconds",
                           .type = MetricType::kHistogram,
                           .buckets = buckets});
-  if (!scrape) return std::move(scrape).error();
-  auto bytes = r.family({.name = "bpfex_scrape_bytes_total",
+  auto* bytes = metrics::selfFamily(r, {.name = "bpfex_scrape_bytes_total",
                          .help = "Body bytes sent in /metrics responses.",
                          .unit = "bytes",
                          .type = MetricType::kCounter});
-  if (!bytes) return std::move(bytes).error();
-  auto refused = r.family({.name = "bpfex_http_refused_total",
+  auto* refused = metrics::selfFamily(r, {.name = "bpfex_http_refused_total",
                            .help = "Requests the web config's guard refused, by reason: auth (401), "
                                    "client_cert (403), rate_limit (429).",
                            .type = MetricType::kCounter,
                            .label_names = {"reason"}});
-  if (!refused) return std::move(refused).error();
-  auto web_reloads = r.family({.name = "bpfex_http_web_config_reloads_total",
+  auto* web_reloads = metrics::selfFamily(r, {.name = "bpfex_http_web_config_reloads_total",
                                .help = "Re-reads of the web config after one of its files changed, by result.",
                                .type = MetricType::kCounter,
                                .label_names = {"result"}});
-  if (!web_reloads) return std::move(web_reloads).error();
-  auto web_ok = r.family({.name = "bpfex_http_web_config_last_reload_successful",
+  auto* web_ok = metrics::selfFamily(r, {.name = "bpfex_http_web_config_last_reload_successful",
                           .help = "Whether the web config in force is the newest on disk (0: a change did not parse)."});
-  if (!web_ok) return std::move(web_ok).error();
-  return engine::Collector([server, req = requests.value(), scr = scrape.value(), byt = bytes.value(),
-                            ref = refused.value(), wr = web_reloads.value(),
-                            wok = web_ok.value()](metrics::Registry&) -> Status {
+  return engine::Collector([server, req = requests, scr = scrape, byt = bytes, ref = refused, wr = web_reloads,
+                            wok = web_ok](metrics::Registry&) -> Status {
     if (*server == nullptr) return base::okStatus();
     const exporter::WebGuard::Stats g = (*server)->guardStats();
     (void)ref->set({"auth"}, static_cast<double>(g.auth_failures));
@@ -137,11 +132,11 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
                      {.tick_interval_seconds = cfg.tick_interval_seconds,
                       .gzip_level = cfg.exposition.gzip_level});
 
-  auto build = registry.family({.name = "bpfex_build_info",
+  auto* build = metrics::selfFamily(registry, {.name = "bpfex_build_info",
                                 .help = "bpfex version and source revision; always 1.",
                                 .type = MetricType::kInfo,
                                 .label_names = {"version", "revision"}});
-  if (!build || !build.value()->setInfo({kVersion, kRevision})) {
+  if (!build->setInfo({kVersion, kRevision})) {
     BPFEX_LOG_ERROR("build_info: cannot register");
     return 1;
   }
@@ -202,19 +197,18 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
         },
         {.resend_delay_seconds = cfg.alerting.resend_delay_seconds,
          .external_labels = engine::LabelMap(cfg.alerting.external_labels.begin(), cfg.alerting.external_labels.end())});
-    auto sent = registry.family({.name = "bpfex_notifications_sent_total", .help = "Alerts delivered to Alertmanagers.",
+    auto* sent = metrics::selfFamily(registry, {.name = "bpfex_notifications_sent_total", .help = "Alerts delivered to Alertmanagers.",
                                  .type = MetricType::kCounter});
-    auto errs = registry.family({.name = "bpfex_notifications_errors_total",
+    auto* errs = metrics::selfFamily(registry, {.name = "bpfex_notifications_errors_total",
                                  .help = "Failed deliveries to Alertmanagers (requests).", .type = MetricType::kCounter});
-    auto dropped = registry.family({.name = "bpfex_notifications_dropped_total",
+    auto* dropped = metrics::selfFamily(registry, {.name = "bpfex_notifications_dropped_total",
                                     .help = "Alerts dropped from a full notification queue.", .type = MetricType::kCounter});
-    auto queued = registry.family({.name = "bpfex_notifications_queue_length", .help = "Alerts waiting to be sent."});
-    auto last_ok = registry.family({.name = "bpfex_notifications_last_success_timestamp_seconds",
+    auto* queued = metrics::selfFamily(registry, {.name = "bpfex_notifications_queue_length", .help = "Alerts waiting to be sent."});
+    auto* last_ok = metrics::selfFamily(registry, {.name = "bpfex_notifications_last_success_timestamp_seconds",
                                     .help = "When an Alertmanager last accepted alerts (Unix seconds; 0: never).",
                                     .unit = "seconds"});
-    if (sent && errs && dropped && queued && last_ok)
-      eng.addCollector("notifier", [n = notifier.get(), s = sent.value(), e = errs.value(), d = dropped.value(),
-                                    q = queued.value(), l = last_ok.value()](metrics::Registry&) {
+    eng.addCollector("notifier", [n = notifier.get(), s = sent, e = errs, d = dropped, q = queued,
+                                  l = last_ok](metrics::Registry&) {
         const exporter::NotifierStats st = n->stats();
         (void)l->set({}, st.last_success_unix);
         (void)s->set({}, static_cast<double>(st.sent));
@@ -394,21 +388,16 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   std::unique_ptr<exporter::PeriodicPusher> pusher;
   if (!cfg.push.gateway.empty()) {
     exporter::PeriodicPushOptions po;
-    po.target = {.gateway = cfg.push.gateway, .job = cfg.push.job, .grouping = cfg.push.labels,
-                 .username = cfg.push.username, .ca_file = cfg.push.ca_file, .cert_file = cfg.push.cert_file,
-                 .key_file = cfg.push.key_file, .insecure_skip_verify = cfg.push.insecure,
-                 .timeout_seconds = cfg.push.timeout_seconds, .retries = cfg.push.retries};
-    if (const char* pw = std::getenv("BPFEX_PUSH_PASSWORD")) po.target.password = pw;
+    po.target = pushTargetOf(cfg.push);
     po.interval_seconds = cfg.push.interval_seconds;
     po.families = cfg.push.families;
     po.on_shutdown = cfg.push.on_shutdown;
     pusher = std::make_unique<exporter::PeriodicPusher>(publisher, std::move(po));
-    auto pushes = registry.family({.name = "bpfex_push_total", .help = "Pushes of the daemon's push mode, by result.",
+    auto* pushes = metrics::selfFamily(registry, {.name = "bpfex_push_total", .help = "Pushes of the daemon's push mode, by result.",
                                    .type = MetricType::kCounter, .label_names = {"result"}});
-    auto last = registry.family({.name = "bpfex_push_last_success_timestamp_seconds",
+    auto* last = metrics::selfFamily(registry, {.name = "bpfex_push_last_success_timestamp_seconds",
                                  .help = "When the daemon's push mode last pushed successfully.", .unit = "seconds"});
-    if (pushes && last)
-      eng.addCollector("push", [p = pusher.get(), f = pushes.value(), l = last.value()](metrics::Registry&) {
+    eng.addCollector("push", [p = pusher.get(), f = pushes, l = last](metrics::Registry&) {
         const exporter::PushStats s = p->stats();
         (void)f->set({"ok"}, static_cast<double>(s.ok));
         (void)f->set({"failed"}, static_cast<double>(s.failed));

@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "bpf/link_watcher.h"
+#include "metrics/reserved.h"
 
 namespace bpfex::engine {
 
@@ -405,11 +406,7 @@ Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& 
       {&f.errors, {.name = "bpfex_bpf_errors_total", .help = "BPF failures by operation (load, attach, pin, open_map, read_map, stats) and object.",
                    .type = MetricType::kCounter, .label_names = {"operation", "object"}}},
   };
-  for (const auto& [slot, opts] : defs) {
-    auto fam = r.family(opts);
-    if (!fam) return std::move(fam).error();
-    *slot = fam.value();
-  }
+  for (const auto& [slot, opts] : defs) *slot = metrics::selfFamily(r, opts);
   return Collector([this, f, &engine](metrics::Registry&) -> Status {
     const uint64_t tick = engine.ticks() + 1;  // the tick being collected
     for (auto& m : maps_) {

@@ -4,76 +4,66 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "metrics/reserved.h"
 
 namespace bpfex::engine {
 
 using metrics::FamilyOptions;
 using metrics::MetricType;
 
-namespace {
-metrics::Family* mustRegister(metrics::Registry& r, FamilyOptions o) {
-  auto f = r.family(std::move(o));
-  // Self-metric definitions are compile-time constants; a failure is a bug.
-  if (!f) {
-    BPFEX_LOG_ERROR("self-metric: {}", f.error().message());
-    std::abort();
-  }
-  return f.value();
-}
-}  // namespace
 
 Engine::Engine(metrics::Registry& registry, metrics::Publisher& publisher, EngineOptions opts)
     : registry_(registry), publisher_(publisher), opts_(opts) {
-  tick_duration_ = mustRegister(registry_, {.name = "bpfex_tick_duration_seconds",
+  tick_duration_ = metrics::selfFamily(registry_, {.name = "bpfex_tick_duration_seconds",
                                             .help = "Time one collection tick took: collectors, sweep, render and publish.",
                                             .unit = "seconds",
                                             .type = MetricType::kHistogram,
                                             .buckets = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}});
-  render_duration_ = mustRegister(registry_, {.name = "bpfex_render_duration_seconds",
+  render_duration_ = metrics::selfFamily(registry_, {.name = "bpfex_render_duration_seconds",
                                               .help = "Time the last tick took to render and compress the exposition.",
                                               .unit = "seconds",
                                               .type = MetricType::kGauge});
-  collector_errors_ = mustRegister(registry_, {.name = "bpfex_collector_errors_total",
+  collector_errors_ = metrics::selfFamily(registry_, {.name = "bpfex_collector_errors_total",
                                                .help = "Collector runs that returned an error.",
                                                .type = MetricType::kCounter,
                                                .label_names = {"collector"}});
-  collector_duration_ = mustRegister(registry_, {.name = "bpfex_collector_duration_seconds",
+  collector_duration_ = metrics::selfFamily(registry_, {.name = "bpfex_collector_duration_seconds",
                                                  .help = "Time the collector took in the last tick.",
                                                  .unit = "seconds",
                                                  .type = MetricType::kGauge,
                                                  .label_names = {"collector"}});
-  exposition_bytes_ = mustRegister(registry_, {.name = "bpfex_exposition_bytes",
+  exposition_bytes_ = metrics::selfFamily(registry_, {.name = "bpfex_exposition_bytes",
                                                .help = "Size of the last rendered exposition, by format and encoding.",
                                                .unit = "bytes",
                                                .type = MetricType::kGauge,
                                                .label_names = {"format", "encoding"},
                                                .expire_unwritten = true});
-  family_series_ = mustRegister(registry_, {.name = "bpfex_registry_family_series",
+  family_series_ = metrics::selfFamily(registry_, {.name = "bpfex_registry_family_series",
                                             .help = "Series in each metric family at the last tick.",
                                             .type = MetricType::kGauge,
                                             .label_names = {"family"},
                                             .expire_unwritten = true});
-  series_total_ = mustRegister(registry_, {.name = "bpfex_registry_series",
+  series_total_ = metrics::selfFamily(registry_, {.name = "bpfex_registry_series",
                                            .help = "Series in the registry at the last tick.",
                                            .type = MetricType::kGauge});
-  series_limit_ = mustRegister(registry_, {.name = "bpfex_registry_series_limit",
+  series_limit_ = metrics::selfFamily(registry_, {.name = "bpfex_registry_series_limit",
                                            .help = "Most series the registry accepts in total.",
                                            .type = MetricType::kGauge});
-  series_dropped_ = mustRegister(registry_, {.name = "bpfex_series_dropped_total",
+  series_dropped_ = metrics::selfFamily(registry_, {.name = "bpfex_series_dropped_total",
                                              .help = "New series refused because a family or the registry was at its series limit.",
                                              .type = MetricType::kCounter,
                                              .label_names = {"family"}});
-  phase_seconds_ = mustRegister(registry_, {.name = "bpfex_tick_phase_seconds",
+  phase_seconds_ = metrics::selfFamily(registry_, {.name = "bpfex_tick_phase_seconds",
                                             .help = "Wall time each phase of the last complete tick took (read, rules, collect, sweep, render, compress).",
                                             .unit = "seconds",
                                             .type = MetricType::kGauge,
                                             .label_names = {"phase"}});
-  phase_cpu_ = mustRegister(registry_, {.name = "bpfex_tick_phase_cpu_seconds_total",
+  phase_cpu_ = metrics::selfFamily(registry_, {.name = "bpfex_tick_phase_cpu_seconds_total",
                                         .help = "Engine-thread CPU time spent in each tick phase, late renders included.",
                                         .unit = "seconds",
                                         .type = MetricType::kCounter,
                                         .label_names = {"phase"}});
-  ticks_total_ = mustRegister(registry_, {.name = "bpfex_ticks_total",
+  ticks_total_ = metrics::selfFamily(registry_, {.name = "bpfex_ticks_total",
                                           .help = "Collection ticks completed.",
                                           .type = MetricType::kCounter});
 }

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "base/process.h"
+#include "metrics/reserved.h"
 
 namespace bpfex::engine {
 
@@ -23,11 +24,7 @@ Result<Collector> makeProcessCollector(metrics::Registry& r) {
       {&fams.threads, {.name = "process_threads", .help = "Number of OS threads in the process.", .type = MetricType::kGauge}},
       {&fams.start, {.name = "process_start_time_seconds", .help = "Start time of the process since unix epoch in seconds.", .unit = "seconds", .type = MetricType::kGauge}},
   };
-  for (const auto& [slot, opts] : defs) {
-    auto f = r.family(opts);
-    if (!f) return std::move(f).error();
-    *slot = f.value();
-  }
+  for (const auto& [slot, opts] : defs) *slot = metrics::selfFamily(r, opts);
   return Collector([fams](metrics::Registry&) -> base::Status {
     auto ps = base::readProcessStats();
     if (!ps) return std::move(ps).error();

@@ -72,6 +72,8 @@ class DataSource {
   virtual base::Result<MapView> mapView(const std::string& name) = 0;
   virtual base::Result<const bpf::EventReader*> events(const std::string& name) = 0;
   virtual std::vector<ProgramView> programs() { return {}; }
+  // A new tick begins: reads are fresh from here on.
+  virtual void beginTick(uint64_t /*tick*/) {}
 };
 
 // What a push job may use beyond the rule API (bpfex push JOB.lua).

@@ -1,6 +1,9 @@
 #include "metrics/reserved.h"
 
 #include <array>
+#include <cstdlib>
+
+#include "base/log.h"
 
 namespace bpfex::metrics {
 
@@ -35,6 +38,19 @@ std::string reservedReason(std::string_view name) {
   for (std::string_view r : kReserved)
     if (name == r) return "metric " + std::string(name) + " is reserved: bpfex or Prometheus serves it";
   return {};
+}
+
+Family* selfFamily(Registry& registry, FamilyOptions options) {
+  if (reservedReason(options.name).empty()) {
+    BPFEX_LOG_ERROR("self-metric {} is not a reserved name (metrics/reserved.cc): a rule could claim it", options.name);
+    std::abort();
+  }
+  auto f = registry.family(std::move(options));
+  if (!f) {
+    BPFEX_LOG_ERROR("self-metric: {}", f.error().message());
+    std::abort();
+  }
+  return f.value();
 }
 
 }  // namespace bpfex::metrics
