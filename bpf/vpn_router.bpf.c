@@ -36,6 +36,8 @@ const volatile __u16 tunnel_port = 51820;  /* UDP port of the tunnel */
 const volatile __u8 policy_hook = 0;       /* 0: XDP enforces; 1: TC ingress does */
 const volatile __u8 latency = 1;           /* 0: no latency histogram (saves 2 ktime calls) */
 const volatile __u8 policy = 1;            /* 0: count only (no policy, no sessions) */
+/* Never read: it puts the ABI's enums in this object's BTF (bpfex_abi.h). */
+const volatile struct vpn_abi_enums vpn_abi = {};
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -156,7 +158,7 @@ static __always_inline enum vpn_action check_policy(struct run *r, __u32 saddr, 
     if (bpf_map_update_elem(&violations_map, &vk, &one, BPF_NOEXIST) != 0) {
       n = bpf_map_lookup_elem(&violations_map, &vk); /* another CPU created it */
       if (n) *n += 1;
-      else error(r, VPN_ERR_MAP_UPDATE);
+      else error(r, VPN_ERR_MAP_UPDATE_FAILED);
     }
   }
   return VPN_ACTION_DROP;
@@ -198,7 +200,7 @@ static __always_inline enum vpn_action tunnel_in(struct run *r, struct vpn_tunne
       } else {
         struct vpn_session fresh = {.key_epoch = h->key_epoch, .last_seen_ns = now};
         op(r, VPN_MAP_SESSION_KEY, VPN_OP_UPDATE);
-        if (bpf_map_update_elem(&session_key_map, &id, &fresh, BPF_NOEXIST) != 0) error(r, VPN_ERR_MAP_UPDATE);
+        if (bpf_map_update_elem(&session_key_map, &id, &fresh, BPF_NOEXIST) != 0) error(r, VPN_ERR_MAP_UPDATE_FAILED);
       }
       return VPN_ACTION_PASS;
     case VPN_MSG_DATA:
@@ -252,7 +254,7 @@ static __always_inline enum vpn_action inspect(struct run *r, void *data, void *
   if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP)) return VPN_ACTION_PASS;
   struct iphdr *ip = (void *)(eth + 1);
   if ((void *)(ip + 1) > data_end) {
-    error(r, VPN_ERR_TRUNCATED);
+    error(r, VPN_ERR_TRUNCATED_HEADER);
     return VPN_ACTION_PASS;
   }
   if (enforce && check_policy(r, ip->saddr, ip->daddr) == VPN_ACTION_DROP) return VPN_ACTION_DROP;
@@ -266,7 +268,7 @@ static __always_inline enum vpn_action inspect(struct run *r, void *data, void *
   struct vpn_tunnel_hdr *h = (void *)(udp + 1);
   __u32 udp_len = bpf_ntohs(udp->len);
   if ((void *)(h + 1) > data_end || udp_len < sizeof(*udp) + sizeof(*h)) {
-    error(r, VPN_ERR_TRUNCATED);
+    error(r, VPN_ERR_TRUNCATED_HEADER);
     return enforce ? VPN_ACTION_DROP : VPN_ACTION_PASS;
   }
   if (egress) {

@@ -329,6 +329,13 @@ function Map.lookup(h, key)
   return api.map_lookup(name, key)
 end
 function Map.info(h) return api.map_info(map_name(h)) end
+-- m:enum("bpfex_hook") -> {{value = 0, name = "BPFEX_HOOK_XDP"}, ...} by
+-- value, from the map's BTF (its object's): an ABI's enum as the C header
+-- defines it, so rules never copy its names or order.
+function Map.enum(h, enum_name)
+  if type(enum_name) ~= "string" then error("enum(name): name must be a string", 2) end
+  return api.map_enum(map_name(h), enum_name)
+end
 
 env.bpf = {
   -- {object, name, type, id, stats, run_count, run_time_ns, attached = {{type, target, netns}}}

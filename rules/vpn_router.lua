@@ -101,15 +101,37 @@ local MAPS = { -- the seed's map_name values, and the policy maps besides
   stats_map = stats_map,
 }
 
--- bpfex_abi.h's indices
-local HOOKS = { "xdp", "tc_ingress", "tc_egress" }              -- enum bpfex_hook + 1
+-- The data path's enums (bpfex_abi.h), from the object's BTF at each tick:
+-- their names give the label values (BPFEX_HOOK_TC_INGRESS: "tc_ingress")
+-- and their order the arrays' indices, so reordering or adding an
+-- enumerator in the header cannot mislabel a series here.
 local DIRECTION = { xdp = "ingress", tc_ingress = "ingress", tc_egress = "egress" }
-local ACTIONS = { "pass", "drop" }                               -- enum vpn_action + 1
-local POLICY_MAPS = { "ip_role", "role_acl", "network_zone" }    -- enum vpn_policy_map + 1
-local OP_MAPS = { "ip_role_map", "role_acl_map", "network_zone_map", "session_key_map", "stats_map" }
-local OPS = { "lookup", "update", "delete" }
-local COMPONENTS = { "xdp", "tc" }
-local DP_ERRORS = { "truncated_header", "unknown_session", "map_update_failed", "bad_message" }
+local ABI -- this tick's: hooks, actions, policy_maps, op_maps, ops, components, dp_errors
+
+-- Label values by index (enumerator value + 1); the values must be 0..n-1,
+-- as the arrays the data path indexes with them.
+local function enum_labels(enum, prefix, suffix)
+  local out = {}
+  for i, e in ipairs(stats_map:enum(enum)) do
+    if e.value ~= i - 1 or e.name:sub(1, #prefix) ~= prefix then
+      error(("enum %s: %s = %s is not the %dth of %s*"):format(enum, e.name, tostring(e.value), i - 1, prefix))
+    end
+    out[i] = e.name:sub(#prefix + 1):lower() .. (suffix or "")
+  end
+  return out
+end
+
+local function read_abi()
+  return {
+    hooks = enum_labels("bpfex_hook", "BPFEX_HOOK_"),
+    actions = enum_labels("vpn_action", "VPN_ACTION_"),
+    policy_maps = enum_labels("vpn_policy_map", "VPN_POLICY_"),
+    op_maps = enum_labels("vpn_map_id", "VPN_MAP_", "_map"),
+    ops = enum_labels("vpn_map_op", "VPN_OP_"),
+    components = enum_labels("vpn_component", "VPN_COMPONENT_"),
+    dp_errors = enum_labels("vpn_error", "VPN_ERR_"),
+  }
+end
 
 local role_label = labels.cap(100, "other")
 local tunnel_label = labels.cap(10, "other")
@@ -140,6 +162,7 @@ end
 local function collect_packets()
   local pk, by, runs = accumulator(), accumulator(), accumulator()
   -- Every series exists from the start, so rate() sees the first drop.
+  local HOOKS, ACTIONS = ABI.hooks, ABI.actions
   for _, hook in ipairs(HOOKS) do
     for _, action in ipairs(ACTIONS) do pk.add({ DIRECTION[hook], action, hook }, 0) end
     by.add({ DIRECTION[hook], hook }, 0)
@@ -151,7 +174,7 @@ local function collect_packets()
     for h, hook in ipairs(HOOKS) do
       local n = 0
       for a, action in ipairs(ACTIONS) do
-        local i = (h - 1) * 2 + a
+        local i = (h - 1) * #ACTIONS + a
         if p[i] > 0 then
           pk.add({ DIRECTION[hook], action, hook }, p[i])
           by.add({ DIRECTION[hook], hook }, b[i])
@@ -175,7 +198,7 @@ end
 local function collect_latency()
   local sums = {}
   for k, v in latency_map:entries() do
-    local hook = HOOKS[k.key + 1]
+    local hook = ABI.hooks[k.key + 1]
     if hook then
       local slots = hist.from_log2(v.slots, v.sum_ns / 1000, v.zero)
       -- Quantiles over the window: per-bucket increases; until the window
@@ -205,7 +228,7 @@ local function collect_latency()
 end
 
 local function collect_policy(c)
-  for m, name in ipairs(POLICY_MAPS) do
+  for m, name in ipairs(ABI.policy_maps) do
     lookups:set({ name, "hit" }, c.policy_lookups[(m - 1) * 2 + 1])
     lookups:set({ name, "miss" }, c.policy_lookups[(m - 1) * 2 + 2])
   end
@@ -256,8 +279,9 @@ local function collect_maps(c, stats_rows)
     map_entries:set({ name, "max" }, info.max_entries)
     if info.max_entries > 0 then map_usage:set({ name }, current / info.max_entries) end
   end
-  for m, name in ipairs(OP_MAPS) do
-    for o, op in ipairs(OPS) do map_ops:set({ name, op }, c.map_ops[(m - 1) * 3 + o]) end
+  local ops = ABI.ops
+  for m, name in ipairs(ABI.op_maps) do
+    for o, op in ipairs(ops) do map_ops:set({ name, op }, c.map_ops[(m - 1) * #ops + o]) end
   end
 end
 
@@ -306,6 +330,7 @@ local function collect_system()
 end
 
 local function collect(t)
+  ABI = read_abi()
   local c = nil
   for _, v in counters_map:entries() do c = v end
   local stats_rows = collect_packets()
@@ -313,8 +338,9 @@ local function collect(t)
   if c then
     collect_policy(c)
     collect_maps(c, stats_rows)
-    for ci, comp in ipairs(COMPONENTS) do
-      for ei, kind in ipairs(DP_ERRORS) do errors:set({ comp, kind }, c.errors[(ci - 1) * 4 + ei]) end
+    local kinds = ABI.dp_errors
+    for ci, comp in ipairs(ABI.components) do
+      for ei, kind in ipairs(kinds) do errors:set({ comp, kind }, c.errors[(ci - 1) * #kinds + ei]) end
     end
   end
   local crypto = collect_sessions()

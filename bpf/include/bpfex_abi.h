@@ -156,12 +156,13 @@ struct vpn_tunnel_hdr {
   __u64 counter;   /* network byte order */
 };
 
-/* Data-path errors by component and kind. */
+/* Data-path errors by component and kind. Rules label them by name
+ * (VPN_ERR_TRUNCATED_HEADER: error_type="truncated_header"). */
 enum vpn_error {
-  VPN_ERR_TRUNCATED = 0,       /* header shorter than it says */
-  VPN_ERR_UNKNOWN_SESSION = 1, /* data or close for a tunnel with no session */
-  VPN_ERR_MAP_UPDATE = 2,      /* a map update failed (map full) */
-  VPN_ERR_BAD_MESSAGE = 3,     /* unknown tunnel message type */
+  VPN_ERR_TRUNCATED_HEADER = 0,  /* header shorter than it says */
+  VPN_ERR_UNKNOWN_SESSION = 1,   /* data or close for a tunnel with no session */
+  VPN_ERR_MAP_UPDATE_FAILED = 2, /* a map update failed (map full) */
+  VPN_ERR_BAD_MESSAGE = 3,       /* unknown tunnel message type */
 };
 enum vpn_component {
   VPN_COMPONENT_XDP = 0,
@@ -179,6 +180,21 @@ struct vpn_counters {
   __u64 policy_lookups[VPN_POLICY_MAPS * 2]; /* [map * 2 + (hit ? 0 : 1)] */
   __u64 map_ops[VPN_MAPS * VPN_OPS];         /* [map * 3 + op] */
   __u64 errors[VPN_COMPONENTS * VPN_ERRORS]; /* [component * VPN_ERRORS + error] */
+};
+
+/* The enums rules index the arrays above by. vpn_router.bpf.c keeps one of
+ * these in .rodata so that every enum is in its BTF: rules read the names and
+ * order from there (m:enum("bpfex_hook")) instead of copying them, and
+ * tests/unit/abi_test.cc checks that each enum here is what they see. */
+struct vpn_abi_enums {
+  enum bpfex_hook hook;
+  enum vpn_action action;
+  enum vpn_policy_map policy_map;
+  enum vpn_map_id map;
+  enum vpn_map_op op;
+  enum vpn_error error;
+  enum vpn_component component;
+  enum vpn_msg_type msg_type;
 };
 
 #endif

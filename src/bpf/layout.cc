@@ -3,10 +3,53 @@
 #include <arpa/inet.h>
 #include <bpf/btf.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
 namespace bpfex::bpf {
+
+namespace {
+
+// The enumerators of enum type t, in the BTF's order.
+EnumValues enumValuesOf(const struct btf* btf, const struct btf_type* t) {
+  EnumValues ev;
+  const uint16_t n = btf_vlen(t);
+  // Signedness: BTF's kflag where the compiler sets it (clang >= 15);
+  // without it (clang 14, Debian 12's), C's rule: an enum with a negative
+  // enumerator is signed.
+  ev.is_signed = btf_kflag(t);
+  if (btf_is_enum(t)) {
+    const struct btf_enum* e = btf_enum(t);
+    for (uint16_t i = 0; i < n; ++i) ev.is_signed = ev.is_signed || e[i].val < 0;
+    for (uint16_t i = 0; i < n; ++i) {
+      const int64_t v = ev.is_signed ? static_cast<int64_t>(e[i].val) : static_cast<int64_t>(static_cast<uint32_t>(e[i].val));
+      ev.values.emplace_back(v, btf__name_by_offset(btf, e[i].name_off));
+    }
+  } else {
+    const struct btf_enum64* e = btf_enum64(t);
+    for (uint16_t i = 0; i < n; ++i)
+      ev.values.emplace_back(static_cast<int64_t>(btf_enum64_value(e + i)), btf__name_by_offset(btf, e[i].name_off));
+  }
+  return ev;
+}
+
+}  // namespace
+
+base::Result<EnumValues> enumByName(const struct btf* btf, std::string_view name) {
+  if (name.rfind("enum ", 0) == 0) name.remove_prefix(5);
+  const std::string n(name);
+  for (const int kind : {static_cast<int>(BTF_KIND_ENUM), static_cast<int>(BTF_KIND_ENUM64)}) {
+    const int id = btf__find_by_name_kind(btf, n.c_str(), kind);
+    if (id > 0) {
+      EnumValues ev = enumValuesOf(btf, btf__type_by_id(btf, static_cast<uint32_t>(id)));
+      std::sort(ev.values.begin(), ev.values.end());
+      return ev;
+    }
+  }
+  return base::Error(ENOENT, "enum " + n + " is not in the BTF");
+}
 
 using base::Error;
 using base::Result;
@@ -49,26 +92,7 @@ struct BtfWalker {
       } else if (btf_is_ptr(t)) {
         f.kind = FieldKind::kUnsigned;
       } else {
-        auto ev = std::make_shared<EnumValues>();
-        const uint16_t n = btf_vlen(t);
-        // Signedness: BTF's kflag where the compiler sets it (clang >= 15);
-        // without it (clang 14, Debian 12's), C's rule: an enum with a negative
-        // enumerator is signed.
-        ev->is_signed = btf_kflag(t);
-        if (btf_is_enum(t)) {
-          const struct btf_enum* e = btf_enum(t);
-          for (uint16_t i = 0; i < n; ++i) ev->is_signed = ev->is_signed || e[i].val < 0;
-          for (uint16_t i = 0; i < n; ++i) {
-            const int64_t v = ev->is_signed ? static_cast<int64_t>(e[i].val)
-                                            : static_cast<int64_t>(static_cast<uint32_t>(e[i].val));
-            ev->values.emplace_back(v, btf__name_by_offset(btf, e[i].name_off));
-          }
-        } else {
-          const struct btf_enum64* e = btf_enum64(t);
-          for (uint16_t i = 0; i < n; ++i)
-            ev->values.emplace_back(static_cast<int64_t>(btf_enum64_value(e + i)),
-                                    btf__name_by_offset(btf, e[i].name_off));
-        }
+        auto ev = std::make_shared<EnumValues>(enumValuesOf(btf, t));
         f.kind = FieldKind::kEnum;
         f.enums = std::move(ev);
       }

@@ -29,6 +29,10 @@ struct EnumValues {
   std::vector<std::pair<int64_t, std::string>> values;
 };
 
+// Enum `name` ("bpfex_hook" or "enum bpfex_hook") of `btf`, its enumerators
+// sorted by value. ENOENT when the BTF has no such enum.
+base::Result<EnumValues> enumByName(const struct btf* btf, std::string_view name);
+
 struct Field {
   std::string name;
   FieldKind kind = FieldKind::kUnsigned;

@@ -106,15 +106,30 @@ Result<Map> Map::openByName(std::string_view name) {
   return m;
 }
 
-Result<Layout> Map::layoutOf(uint32_t type_id, const char* what) const {
-  if ((info_.btf_id == 0 && !btf_) || type_id == 0)
-    return Error::msg("map " + label_ + ": has no BTF for its " + what + "; declare a layout");
+Result<const struct btf*> Map::btf(const char* what) const {
+  if (info_.btf_id == 0 && !btf_) return Error::msg("map " + label_ + ": has no BTF for its " + what);
   if (!btf_) {
     struct btf* b = btf__load_from_kernel_by_id(info_.btf_id);
     if (b == nullptr) return Error::fromErrno(errno, "load BTF id " + std::to_string(info_.btf_id) + " of map " + label_);
     btf_ = std::shared_ptr<struct btf>(b, btf__free);
   }
-  auto l = Layout::fromBtf(btf_.get(), type_id, what);
+  return btf_.get();
+}
+
+Result<EnumValues> Map::enumByName(std::string_view name) const {
+  auto b = btf("enums");
+  if (!b) return std::move(b).error();
+  auto e = bpf::enumByName(b.value(), name);
+  if (!e) return std::move(e).error().context("map " + label_);
+  return e;
+}
+
+Result<Layout> Map::layoutOf(uint32_t type_id, const char* what) const {
+  if ((info_.btf_id == 0 && !btf_) || type_id == 0)
+    return Error::msg("map " + label_ + ": has no BTF for its " + what + "; declare a layout");
+  auto b = btf(what);
+  if (!b) return std::move(b).error();
+  auto l = Layout::fromBtf(b.value(), type_id, what);
   if (!l) return std::move(l).error().context("map " + label_ + " " + what);
   return l;
 }

@@ -58,11 +58,14 @@ class Map {
   // object's own): layouts come from it instead of the kernel, whose
   // BPF_BTF_GET_FD_BY_ID needs CAP_SYS_ADMIN. `btf` must outlive the map.
   void useBtf(const struct btf* btf, uint32_t key_type_id, uint32_t value_type_id);
+  // Enum `name` of the map's BTF (its object's): what bpf.enum gives rules.
+  base::Result<EnumValues> enumByName(std::string_view name) const;
 
  private:
   Map(base::UniqueFd fd, MapInfo info, std::string label, bool ro)
       : fd_(std::move(fd)), info_(std::move(info)), label_(std::move(label)), read_only_(ro) {}
   base::Result<Layout> layoutOf(uint32_t type_id, const char* what) const;
+  base::Result<const struct btf*> btf(const char* what) const;
 
   base::UniqueFd fd_;
   MapInfo info_;

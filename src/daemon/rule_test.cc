@@ -92,6 +92,11 @@ int runOne(const std::string& file, bool verbose) {
       for (const auto& p : doc["params"]) params[p.first.as<std::string>()] = p.second.as<std::string>();
 
     RecordedData data;
+    if (doc["btf"])  // the bundled object whose BTF gives bpf.enum its enums
+      if (auto st = data.useBundledBtf(doc["btf"].as<std::string>()); !st) {
+        fail(at(file, doc["btf"]), st.error().message());
+        return failures;
+      }
     for (const auto& m : doc["maps"]) {
       const std::string name = m.first.as<std::string>();
       std::map<std::string, std::map<int64_t, std::string>> enums;

@@ -60,6 +60,13 @@ Result<const bpf::EventReader*> BpfDataSource::events(const std::string& name) {
   return rt_.events(*e, tick_);
 }
 
+Result<bpf::EnumValues> BpfDataSource::enumByName(const std::string& map, const std::string& enum_name) {
+  BpfRuntime::MapEntry* e = rt_.findMap(map);
+  if (e == nullptr) return Error(ENOENT, "bpf map \"" + map + "\" is not configured (bpf.objects or bpf.maps)");
+  if (e->map == nullptr) return Error(ENOENT, "bpf map \"" + map + "\" is not open");
+  return e->map->enumByName(enum_name);
+}
+
 std::vector<lua::ProgramView> BpfDataSource::programs() {
   std::vector<lua::ProgramView> out;
   const bool counting = rt_.statsActive() || bpf::globalBpfStatsEnabled();

@@ -22,6 +22,7 @@ class BpfDataSource : public lua::DataSource {
   base::Result<lua::MapView> mapView(const std::string& name) override;
   base::Result<const bpf::EventReader*> events(const std::string& name) override;
   std::vector<lua::ProgramView> programs() override;
+  base::Result<bpf::EnumValues> enumByName(const std::string& map, const std::string& enum_name) override;
 
  private:
   struct Summed {

@@ -1,8 +1,31 @@
 #include "engine/recorded_data.h"
 
+#include <bpf/libbpf.h>
+
+#include <cerrno>
 #include <cstring>
 
+#include "bpf/bundled.h"
+
 namespace bpfex::engine {
+
+base::Status RecordedData::useBundledBtf(const std::string& object) {
+  auto img = bpf::bundledElf(object);
+  if (!img) return std::move(img).error();
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = object.c_str());
+  struct bpf_object* obj = bpf_object__open_mem(img->data, img->size, &opts);
+  if (obj == nullptr) return base::Error::fromErrno(errno, "open bundled object " + object);
+  btf_object_ = std::shared_ptr<struct bpf_object>(obj, bpf_object__close);
+  return base::okStatus();
+}
+
+base::Result<bpf::EnumValues> RecordedData::enumByName(const std::string& map, const std::string& enum_name) {
+  if (maps_.find(map) == maps_.end()) return base::Error(ENOENT, "bpf map \"" + map + "\" is not recorded");
+  const struct btf* btf = btf_object_ ? bpf_object__btf(btf_object_.get()) : nullptr;
+  if (btf == nullptr)
+    return base::Error(ENOENT, "bpf map " + map + ": no BTF to read enum " + enum_name + " from (the test's btf:)");
+  return bpf::enumByName(btf, enum_name);
+}
 
 using base::Error;
 using base::Status;

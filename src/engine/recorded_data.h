@@ -4,12 +4,15 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "base/result.h"
 #include "lua/rule.h"
+
+struct bpf_object;
 
 namespace bpfex::engine {
 
@@ -25,6 +28,11 @@ class RecordedData : public lua::DataSource {
   // Replaces the map's entries. Errors name the map and field.
   base::Status setEntries(const std::string& name, const std::vector<std::pair<Fields, Fields>>& entries);
 
+  // The BTF enums come from (bpf.enum): a bundled object's, as the daemon
+  // would read them from that object's maps.
+  base::Status useBundledBtf(const std::string& object);
+  base::Result<bpf::EnumValues> enumByName(const std::string& map, const std::string& enum_name) override;
+
   base::Result<lua::MapView> mapView(const std::string& name) override;
   base::Result<const bpf::EventReader*> events(const std::string& name) override;
 
@@ -37,6 +45,7 @@ class RecordedData : public lua::DataSource {
   };
   static base::Status write(const bpf::Layout& l, uint8_t* base, const Fields& vals, const std::string& what);
   std::map<std::string, Map> maps_;
+  std::shared_ptr<struct bpf_object> btf_object_;
 };
 
 }  // namespace bpfex::engine

@@ -339,6 +339,28 @@ int mapInfo(lua_State* L) {
   return 1;
 }
 
+// api.map_enum(map, enum_name) -> {{value = v, name = "ENUMERATOR"}, ...} by
+// value, from the map's BTF: the ABI's own names and order.
+int mapEnum(lua_State* L) {
+  RuleCore* r = core(L);
+  const std::string map = luaL_checkstring(L, 1), name = luaL_checkstring(L, 2);
+  if (!r->in_tick || r->ctx == nullptr || r->ctx->data == nullptr)
+    return luaL_error(L, "bpf map %s: enums are read in on_tick functions", map.c_str());
+  auto e = r->ctx->data->enumByName(map, name);
+  if (!e) return luaL_error(L, "%s", e.error().message().c_str());
+  lua_createtable(L, static_cast<int>(e->values.size()), 0);
+  int i = 0;
+  for (const auto& [v, n] : e->values) {
+    lua_createtable(L, 0, 2);
+    pushExact(L, e->is_signed ? v : 0, e->is_signed ? 0 : static_cast<uint64_t>(v), e->is_signed);
+    lua_setfield(L, -2, "value");
+    lua_pushlstring(L, n.data(), n.size());
+    lua_setfield(L, -2, "name");
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
 }  // namespace
 
 void openBpfMapApi(Binder& b) {
@@ -348,7 +370,7 @@ void openBpfMapApi(Binder& b) {
                         {"map_export", &guarded<&mapExport>}, {"integer_text", &integerText}});
   b.functions(nullptr, {{"map_view", &guarded<&mapView>}, {"map_layout", &guarded<&mapLayout>},
                         {"map_info", &guarded<&mapInfo>}, {"map_lookup", &guarded<&mapLookup>},
-                        {"read_field", &guarded<&readField>}}, maps);
+                        {"read_field", &guarded<&readField>}, {"map_enum", &guarded<&mapEnum>}}, maps);
   lua_State* L = b.state();
   luaL_getmetatable(L, kMapMeta);
   lua_getfield(L, -1, "__index");

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <map>
 #include <utility>
@@ -72,6 +73,12 @@ class DataSource {
   virtual base::Result<MapView> mapView(const std::string& name) = 0;
   virtual base::Result<const bpf::EventReader*> events(const std::string& name) = 0;
   virtual std::vector<ProgramView> programs() { return {}; }
+  // Enum `enum_name` of the map's BTF (its object's), by value: how rules
+  // read the names and order of an ABI's enums (bpf.enum) instead of
+  // copying them.
+  virtual base::Result<bpf::EnumValues> enumByName(const std::string& map, const std::string& enum_name) {
+    return base::Error(ENOENT, "bpf map " + map + ": no BTF to read enum " + enum_name + " from");
+  }
   // A new tick begins: reads are fresh from here on.
   virtual void beginTick(uint64_t /*tick*/) {}
 };
