@@ -26,17 +26,6 @@ using base::Status;
 
 namespace {
 
-// "\"" + std::string(s) + "\"..." trips GCC 12's -Wrestrict false positive
-// (GCC PR105651) at -O3; building the quoted string by appends does not.
-std::string quoted(std::string_view s) {
-  std::string r;
-  r.reserve(s.size() + 2);
-  r += '"';
-  r += s;
-  r += '"';
-  return r;
-}
-
 std::string where(std::string_view file, const YAML::Node& n) {
   const YAML::Mark m = n.Mark();
   return std::string(file) + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
@@ -44,18 +33,6 @@ std::string where(std::string_view file, const YAML::Node& n) {
 
 Error fieldError(std::string_view file, const YAML::Node& n, std::string_view field, std::string_view why) {
   return Error::msg(where(file, n) + ": " + std::string(field) + ": " + std::string(why));
-}
-
-template <typename T>
-Result<T> parseInteger(std::string_view s, T lo, T hi) {
-  T v{};
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size())
-    return Error::msg(quoted(s) + " is not a whole number");
-  if (v < lo || v > hi)
-    return Error::msg(std::to_string(v) + " is out of range [" + std::to_string(lo) + ", " +
-                      std::to_string(hi) + "]");
-  return v;
 }
 
 struct Walker {
@@ -70,7 +47,7 @@ struct Walker {
   template <typename T>
   Status integer(const YAML::Node& n, std::string_view field, T& out, T lo, T hi) {
     if (!n.IsScalar()) return fieldError(file, n, field, "expected a number");
-    auto v = parseInteger<T>(n.Scalar(), lo, hi);
+    auto v = parseWholeNumber<T>(n.Scalar(), lo, hi);
     if (!v) return fieldError(file, n, field, v.error().message());
     out = v.value();
     return base::okStatus();
@@ -521,7 +498,7 @@ Status applyEnvOverrides(Config& cfg, const EnvLookup& env) {
     cfg.listen = (v->find(':') != std::string::npos ? "[" + *v + "]" : *v) + ":" + port;
   }
   if (auto v = env("BPFEX_LISTEN_PORT")) {
-    auto p = parseInteger<unsigned>(*v, 1, 65535);
+    auto p = parseWholeNumber<unsigned>(*v, 1, 65535);
     if (!p) return fail("BPFEX_LISTEN_PORT", *v, "must be a port from 1 to 65535");
     auto hp = exporter::parseListenAddress(cfg.listen);
     std::string host = hp ? hp->first : "127.0.0.1";

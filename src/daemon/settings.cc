@@ -1,7 +1,7 @@
 #include "daemon/settings.h"
 
-#include <charconv>
 #include <cmath>
+#include <limits>
 
 #include "base/clock.h"
 #include "daemon/config.h"
@@ -148,27 +148,13 @@ std::vector<Setting> makeSettings() {
   // clang-format on
 }
 
-// "\"" + std::string(s) + "\"..." trips GCC 12's -Wrestrict false positive
-// (GCC PR105651) at -O3; building the quoted string by appends does not.
-std::string quoted(std::string_view s) {
-  std::string r;
-  r.reserve(s.size() + 2);
-  r += '"';
-  r += s;
-  r += '"';
-  return r;
-}
-
 template <typename T>
 Status parseWhole(std::string_view text, const Setting& s, T& out) {
-  T v{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size()) return Error::msg(quoted(text) + " is not a whole number");
-  out = v;
-  if (s.lo != 0 || s.hi != 0)
-    if (static_cast<double>(v) < s.lo || static_cast<double>(v) > s.hi)
-      return Error::msg(std::to_string(v) + " is out of range [" + std::to_string(static_cast<T>(s.lo)) + ", " +
-                        std::to_string(static_cast<T>(s.hi)) + "]");
+  const bool ranged = s.lo != 0 || s.hi != 0;
+  auto v = parseWholeNumber<T>(text, ranged ? static_cast<T>(s.lo) : std::numeric_limits<T>::lowest(),
+                               ranged ? static_cast<T>(s.hi) : std::numeric_limits<T>::max());
+  if (!v) return std::move(v).error();
+  out = v.value();
   return base::okStatus();
 }
 

@@ -11,6 +11,7 @@
 // it, and its row still documents it.
 #pragma once
 
+#include <charconv>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -57,6 +58,24 @@ const Setting* findSetting(std::string_view key);
 base::Status parseSetting(const Setting& s, std::string_view text, Config& cfg);
 // Whether the setting's current value is within its range ("" when it is).
 std::string rangeProblem(const Setting& s, Config& cfg);
+
+// A whole number in [lo, hi] from text: the one parser for every integer
+// setting, nested ones (bpf.maps[].id) and BPFEX_LISTEN_PORT included.
+template <typename T>
+base::Result<T> parseWholeNumber(std::string_view text, T lo, T hi) {
+  T v{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    // Appended, not "\"" + ... + "\"": GCC 12's -Wrestrict false positive (PR105651).
+    std::string q = "\"";
+    q += text;
+    q += "\" is not a whole number";
+    return base::Error::msg(q);
+  }
+  if (v < lo || v > hi)
+    return base::Error::msg(std::to_string(v) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return v;
+}
 
 // The settings table of docs/configuration.md, as Markdown.
 std::string settingsTable();
