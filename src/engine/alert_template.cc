@@ -13,50 +13,10 @@ namespace bpfex::engine {
 using base::Error;
 using base::Result;
 
-std::string goFormatG(double v, int prec) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  if (v == 0) return std::signbit(v) ? "-0" : "0";
-  if (prec < 1) prec = 1;
-  char buf[64];
-  // Digits rounded to `prec` significant, in scientific form: d.ddde±XX.
-  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific, prec - 1);
-  std::string_view sci(buf, static_cast<size_t>(r.ptr - buf));
-  const bool neg = sci.front() == '-';
-  if (neg) sci.remove_prefix(1);
-  const size_t e = sci.find('e');
-  std::string digits;
-  for (char c : sci.substr(0, e))
-    if (c != '.') digits += c;
-  const int exp = std::atoi(std::string(sci.substr(e + 1)).c_str());
-  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();  // %g drops trailing zeros
-  const int nd = static_cast<int>(digits.size()), dp = exp + 1;
-  int eprec = prec;
-  if (eprec > nd && nd >= dp) eprec = nd;
-  std::string out = neg ? "-" : "";
-  if (exp < -4 || exp >= eprec) {
-    out += digits[0];
-    if (nd > 1) out += "." + digits.substr(1);
-    out += exp < 0 ? "e-" : "e+";
-    const int a = exp < 0 ? -exp : exp;
-    if (a < 10) out += '0';
-    out += std::to_string(a);
-    return out;
-  }
-  if (dp <= 0) {
-    out += "0." + std::string(static_cast<size_t>(-dp), '0') + digits;
-  } else if (dp >= nd) {
-    out += digits + std::string(static_cast<size_t>(dp - nd), '0');
-  } else {
-    out += digits.substr(0, static_cast<size_t>(dp)) + "." + digits.substr(static_cast<size_t>(dp));
-  }
-  return out;
-}
-
 std::string goFormatValue(double v) { return metrics::formatGoFloat(v); }
 
 std::string humanize(double v) {
-  if (v == 0 || std::isnan(v) || std::isinf(v)) return goFormatG(v, 4);
+  if (v == 0 || std::isnan(v) || std::isinf(v)) return metrics::formatGoFloat(v, 4);
   static const char* kBig[] = {"k", "M", "G", "T", "P", "E", "Z", "Y"};
   static const char* kSmall[] = {"m", "u", "n", "p", "f", "a", "z", "y"};
   std::string prefix;
@@ -73,11 +33,11 @@ std::string humanize(double v) {
       v *= 1000;
     }
   }
-  return goFormatG(v, 4) + prefix;
+  return metrics::formatGoFloat(v, 4) + prefix;
 }
 
 std::string humanize1024(double v) {
-  if (std::fabs(v) <= 1 || std::isnan(v) || std::isinf(v)) return goFormatG(v, 4);
+  if (std::fabs(v) <= 1 || std::isnan(v) || std::isinf(v)) return metrics::formatGoFloat(v, 4);
   static const char* kPrefixes[] = {"ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"};
   std::string prefix;
   for (const char* p : kPrefixes) {
@@ -85,15 +45,15 @@ std::string humanize1024(double v) {
     prefix = p;
     v /= 1024;
   }
-  return goFormatG(v, 4) + prefix;
+  return metrics::formatGoFloat(v, 4) + prefix;
 }
 
 std::string humanizeDuration(double v) {
-  if (std::isnan(v) || std::isinf(v)) return goFormatG(v, 4);
-  if (v == 0) return goFormatG(v, 4) + "s";
+  if (std::isnan(v) || std::isinf(v)) return metrics::formatGoFloat(v, 4);
+  if (v == 0) return metrics::formatGoFloat(v, 4) + "s";
   // Beyond int64 Go's conversion is platform-defined (MinInt64 on amd64) and
   // C++'s undefined (found by the fuzzer): print such values plainly.
-  if (std::fabs(v) >= 9.2e18) return goFormatG(v, 4) + "s";
+  if (std::fabs(v) >= 9.2e18) return metrics::formatGoFloat(v, 4) + "s";
   if (std::fabs(v) >= 1) {
     std::string sign;
     if (v < 0) {
@@ -113,7 +73,7 @@ std::string humanizeDuration(double v) {
       std::snprintf(buf, sizeof buf, "%s%lldm %llds", sign.c_str(), static_cast<long long>(minutes),
                     static_cast<long long>(seconds));
     else
-      return sign + goFormatG(v, 4) + "s";
+      return sign + metrics::formatGoFloat(v, 4) + "s";
     return buf;
   }
   static const char* kSmall[] = {"m", "u", "n", "p", "f", "a", "z", "y"};
@@ -123,10 +83,10 @@ std::string humanizeDuration(double v) {
     prefix = p;
     v *= 1000;
   }
-  return goFormatG(v, 4) + prefix + "s";
+  return metrics::formatGoFloat(v, 4) + prefix + "s";
 }
 
-std::string humanizePercentage(double v) { return goFormatG(v * 100, 4) + "%"; }
+std::string humanizePercentage(double v) { return metrics::formatGoFloat(v * 100, 4) + "%"; }
 
 namespace {
 
@@ -167,10 +127,10 @@ std::string applyFunc(const std::string& f, const std::string& in, bool numeric,
   if (f == "humanizeDuration") return humanizeDuration(x);
   if (f == "humanizePercentage") return humanizePercentage(x);
   if (f == "humanizeTimestamp") {
-    if (std::isnan(x) || std::isinf(x)) return goFormatG(x, 4);
+    if (std::isnan(x) || std::isinf(x)) return metrics::formatGoFloat(x, 4);
     // Prometheus: model.TimeFromUnixNano(int64(v * 1e9)), i.e. milliseconds
     // (truncated toward zero), printed as Go's time.String() in UTC.
-    if (std::fabs(x) * 1e9 >= 9.2e18) return goFormatG(x, 4);
+    if (std::fabs(x) * 1e9 >= 9.2e18) return metrics::formatGoFloat(x, 4);
     int64_t ms = static_cast<int64_t>(x * 1e9) / 1000000;
     int64_t secs = ms / 1000, rem = ms % 1000;
     if (rem < 0) {

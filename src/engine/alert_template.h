@@ -46,8 +46,6 @@ class AlertTemplate {
   std::vector<Action> actions_;
 };
 
-// Go's fmt %.<prec>g (what Prometheus' humanize functions print with).
-std::string goFormatG(double v, int prec);
 std::string humanize(double v);
 std::string humanize1024(double v);
 std::string humanizeDuration(double v);

@@ -278,34 +278,35 @@ Status RuleEngine::reload(const std::vector<std::string>& paths) {
   return done(base::okStatus());
 }
 
-void RuleEngine::runRule(LoadedRule& s, const lua::TickContext& ctx) {
+bool RuleEngine::runRule(LoadedRule& s, const lua::TickContext& ctx) {
   const int64_t t0 = base::monotonicNanos();
   lua::RunResult res = s.rule->run(ctx);
   s.last_duration = static_cast<double>(base::monotonicNanos() - t0) / 1e9;
   s.last_run = ctx.now_mono;
   ++s.runs;
-  auto failed = [&](const std::string& kind, uint64_t n, const std::string& message) {
-    s.errors[kind] += n;
-    s.last_error = message;
-    s.last_error_kind = kind;
-    s.last_error_time = ctx.now_unix;
-  };
   if (res.kind != lua::ErrorKind::kNone) {
     const std::string kind(lua::errorKindName(res.kind));
-    failed(kind, res.kind == lua::ErrorKind::kMetric ? res.metric_errors : 1, res.message);
+    recordError(s, kind, res.kind == lua::ErrorKind::kMetric ? res.metric_errors : 1, res.message, ctx.now_unix);
     BPFEX_LOG_WARN("rule {}: {} error: {}", s.rule->name(), kind, res.message);
   }
-  if (res.kind != lua::ErrorKind::kNone && res.kind != lua::ErrorKind::kMetric) {
-    // A failed run keeps the rule's last good series, and its alerts' state.
-    for (metrics::Family* f : s.rule->families()) f->touchAll();
-    return;
-  }
-  // A run that completed (even with rejected writes) has written what it
-  // produces; its alerts evaluate on what it fired.
+  if (res.kind == lua::ErrorKind::kNone || res.kind == lua::ErrorKind::kMetric) return true;
+  // A failed run keeps the rule's last good series (and its alerts' state).
+  for (metrics::Family* f : s.rule->families()) f->touchAll();
+  return false;
+}
+
+void RuleEngine::evaluateAlerts(LoadedRule& s, const lua::TickContext& ctx) {
   const double iv = s.rule->intervalSeconds() > 0 ? s.rule->intervalSeconds() : tick_interval_;
   for (const std::string& e : alert_set_.evaluate(s.rule->name(), s.alerts, s.rule->fired(), ctx.now_unix, iv))
-    failed("alert", 1, e);
+    recordError(s, "alert", 1, e, ctx.now_unix);
   s.last_eval_unix = ctx.now_unix;
+}
+
+void RuleEngine::recordError(LoadedRule& s, const std::string& kind, uint64_t n, const std::string& message, double now) {
+  s.errors[kind] += n;
+  s.last_error = message;
+  s.last_error_kind = kind;
+  s.last_error_time = now;
 }
 
 void RuleEngine::watchRanges() {
@@ -341,9 +342,13 @@ Collector RuleEngine::collector(Engine& engine) {
     for (LoadedRule& s : rules_) {
       const double iv = s.rule->intervalSeconds();
       const bool due = s.last_run < 0 || iv <= 0 || ctx.now_mono - s.last_run >= iv - 1e-3;
-      if (due) runRule(s, ctx);
-      else
+      // A run that completed (even with rejected writes) has written what
+      // it produces; its alerts evaluate on what it fired.
+      if (!due) {
         for (metrics::Family* f : s.rule->families()) f->touchAll();
+      } else if (runRule(s, ctx)) {
+        evaluateAlerts(s, ctx);
+      }
       writeSelfMetrics(s);
       alerts.push_back({&s.rule->name(), &s.alerts});
     }

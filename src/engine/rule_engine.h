@@ -101,8 +101,11 @@ class RuleEngine {
   static std::vector<std::string> admit(const std::vector<const lua::Rule*>& candidates,
                                         const metrics::Registry& registry,
                                         const std::set<std::string>& replaced_names, size_t max_total);
-  // Runs the rule and records how it went; its alerts evaluate on what it fired.
-  void runRule(LoadedRule& s, const lua::TickContext& ctx);
+  // Runs the rule and records how it went; false when the run failed.
+  bool runRule(LoadedRule& s, const lua::TickContext& ctx);
+  // The rule's alerts on what its run fired (alert_set.h).
+  void evaluateAlerts(LoadedRule& s, const lua::TickContext& ctx);
+  static void recordError(LoadedRule& s, const std::string& kind, uint64_t n, const std::string& message, double now);
   void writeSelfMetrics(const LoadedRule& s);
   void watchRanges();
   void publishStatus();

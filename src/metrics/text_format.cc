@@ -89,15 +89,22 @@ const char* escapeHelpText(char c) {
   }
 }
 
-// Go's 'g' formatting with shortest precision: %e when exp < -4 || exp >= 21
-// is %v's rule; 'g' with precision -1 uses eprec = 6 (strconv/ftoa.go).
-std::string goG(double v) {
+}  // namespace
+
+// Go's strconv.FormatFloat(v, 'g', prec, 64): prec significant digits, or
+// the shortest that round-trip when prec < 0 (strconv/ftoa.go: %e when the
+// exponent is < -4 or >= eprec; eprec is prec, 6 for shortest, and never
+// more than the digits when they reach the decimal point).
+std::string formatGoFloat(double v, int prec) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   if (v == 0) return std::signbit(v) ? "-0" : "0";
+  const bool shortest = prec < 0;
+  if (!shortest && prec < 1) prec = 1;
   char buf[64];
-  // Shortest round-trip digits in scientific form: "-d.dddde+XX".
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  // Digits in scientific form: "-d.dddde+XX".
+  auto [end, ec] = shortest ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific)
+                            : std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific, prec - 1);
   (void)ec;
   std::string_view sci(buf, static_cast<size_t>(end - buf));
   const bool neg = sci.front() == '-';
@@ -107,11 +114,15 @@ std::string goG(double v) {
   for (char c : sci.substr(0, epos))
     if (c != '.') digits.push_back(c);
   const int exp = std::atoi(std::string(sci.substr(epos + 1)).c_str());
+  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();  // %g drops trailing zeros
+  const int nd = static_cast<int>(digits.size()), dp = exp + 1;
+  int eprec = shortest ? 6 : prec;
+  if (eprec > nd && nd >= dp) eprec = nd;
 
   std::string out = neg ? "-" : "";
-  if (exp < -4 || exp >= 6) {
+  if (exp < -4 || exp >= eprec) {
     out += digits[0];
-    if (digits.size() > 1) {
+    if (nd > 1) {
       out += '.';
       out.append(digits, 1, std::string::npos);
     }
@@ -122,25 +133,20 @@ std::string goG(double v) {
     out += std::to_string(a);
     return out;
   }
-  if (exp < 0) {
+  if (dp <= 0) {
     out += "0.";
-    out.append(static_cast<size_t>(-exp - 1), '0');
+    out.append(static_cast<size_t>(-dp), '0');
     out += digits;
-    return out;
-  }
-  const auto intDigits = static_cast<size_t>(exp) + 1;
-  if (digits.size() <= intDigits) {
+  } else if (dp >= nd) {
     out += digits;
-    out.append(intDigits - digits.size(), '0');
+    out.append(static_cast<size_t>(dp - nd), '0');
   } else {
-    out.append(digits, 0, intDigits);
+    out.append(digits, 0, static_cast<size_t>(dp));
     out += '.';
-    out.append(digits, intDigits, std::string::npos);
+    out.append(digits, static_cast<size_t>(dp), std::string::npos);
   }
   return out;
 }
-
-}  // namespace
 
 bool isValidMetricName(std::string_view name) {
   if (name.empty()) return false;
@@ -193,10 +199,8 @@ char* formatLabelNumber(char* out, double v) {
   return formatValue(out, v);
 }
 
-std::string formatGoFloat(double v) { return goG(v); }
-
 std::string formatCanonicalFloat(double v) {
-  std::string s = goG(v);
+  std::string s = formatGoFloat(v);
   if (std::isfinite(v) && s.find_first_of(".e") == std::string::npos) s += ".0";
   return s;
 }

@@ -41,9 +41,11 @@ char* formatValue(char* out, double v);
 // "1.8446744073710e+19"), anything else as formatValue writes it.
 char* formatLabelNumber(char* out, double v);
 
-// Go's strconv.FormatFloat(v, 'g', -1, 64): the form client_golang writes for
-// `le` and `quantile` in text 0.0.4 ("1", "0.5", "1e+06", "+Inf").
-std::string formatGoFloat(double v);
+// Go's strconv.FormatFloat(v, 'g', precision, 64), the one Go float formatter:
+// shortest (precision -1) is the form client_golang writes for `le` and
+// `quantile` in text 0.0.4 ("1", "0.5", "1e+06", "+Inf"); precision 4 is
+// what Prometheus' humanize template functions print (%.4g).
+std::string formatGoFloat(double v, int precision = -1);
 
 // OpenMetrics canonical number for `le`/`quantile`: Go %g with ".0" appended
 // when there is neither a point nor an exponent ("1.0", "100000.0", "1e+06").

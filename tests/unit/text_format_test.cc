@@ -120,5 +120,19 @@ TEST(TextFormat, NamesFollowTheGrammar) {
   EXPECT_FALSE(isValidLabelName("0a"));
 }
 
+// With a precision: Go's %.4g, what Prometheus' humanize functions print
+// (values from Go 1.21's strconv.FormatFloat(v, 'g', 4, 64)).
+TEST(TextFormat, GoFloatWithAPrecision) {
+  EXPECT_EQ(formatGoFloat(1234.5678, 4), "1235");
+  EXPECT_EQ(formatGoFloat(123456, 4), "1.235e+05");
+  EXPECT_EQ(formatGoFloat(100, 4), "100");
+  EXPECT_EQ(formatGoFloat(0.00001234, 4), "1.234e-05");
+  EXPECT_EQ(formatGoFloat(0.0001234, 4), "0.0001234");
+  EXPECT_EQ(formatGoFloat(-2.5, 4), "-2.5");
+  EXPECT_EQ(formatGoFloat(1e21), "1e+21");
+  EXPECT_EQ(formatGoFloat(12345678), "1.2345678e+07");
+  EXPECT_EQ(formatGoFloat(0.00001), "1e-05");
+}
+
 }  // namespace
 }  // namespace bpfex::metrics
