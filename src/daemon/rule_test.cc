@@ -103,8 +103,11 @@ int runOne(const std::string& file, bool verbose) {
       if (m.second["enums"])
         for (const auto& e : m.second["enums"])
           for (const auto& v : e.second) enums[e.first.as<std::string>()][v.first.as<int64_t>()] = v.second.as<std::string>();
-      auto st = data.addMap(name, m.second["key"].as<std::string>(), m.second["value"].as<std::string>(),
-                            m.second["max_entries"] ? m.second["max_entries"].as<uint32_t>() : 1024, enums);
+      // Without key and value: the layouts of the btf: object's map of that name.
+      auto st = !m.second["key"] && !m.second["value"] && doc["btf"]
+                    ? data.addMapFromBtf(name, m.second["max_entries"] ? m.second["max_entries"].as<uint32_t>() : 0)
+                    : data.addMap(name, m.second["key"].as<std::string>(), m.second["value"].as<std::string>(),
+                                  m.second["max_entries"] ? m.second["max_entries"].as<uint32_t>() : 1024, enums);
       if (!st) {
         fail(at(file, m.second), st.error().message());
         return failures;

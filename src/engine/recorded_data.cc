@@ -63,6 +63,28 @@ Status RecordedData::addMap(const std::string& name, const std::string& kdecl, c
   return base::okStatus();
 }
 
+Status RecordedData::addMapFromBtf(const std::string& name, uint32_t max_entries) {
+  if (!btf_object_) return Error::msg("map " + name + ": no key and value declared, and no btf: to take them from");
+  const std::string kname = name.substr(name.rfind('/') + 1);  // "vpn/stats_map": the object's stats_map
+  const struct bpf_map* bm = bpf_object__find_map_by_name(btf_object_.get(), kname.c_str());
+  if (bm == nullptr) return Error::msg("map " + name + ": the btf: object has no map " + kname);
+  const struct btf* btf = bpf_object__btf(btf_object_.get());
+  auto kl = bpf::Layout::fromBtf(btf, bpf_map__btf_key_type_id(bm), "key");
+  if (!kl) return std::move(kl).error().context("map " + name + " key");
+  auto vl = bpf::Layout::fromBtf(btf, bpf_map__btf_value_type_id(bm), "value");
+  if (!vl) return std::move(vl).error().context("map " + name + " value");
+  Map m;
+  m.kl = std::move(kl).value();
+  m.vl = std::move(vl).value();
+  m.info.name = name;
+  m.info.type = static_cast<uint32_t>(bpf_map__type(bm));
+  m.info.key_size = m.kl.size();
+  m.info.value_size = m.vl.size();
+  m.info.max_entries = max_entries != 0 ? max_entries : bpf_map__max_entries(bm);
+  maps_[name] = std::move(m);
+  return base::okStatus();
+}
+
 Status RecordedData::write(const bpf::Layout& l, uint8_t* base, const Fields& vals, const std::string& what) {
   for (const auto& [name, v] : vals) {
     std::string field = name;

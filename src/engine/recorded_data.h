@@ -28,6 +28,10 @@ class RecordedData : public lua::DataSource {
   // Replaces the map's entries. Errors name the map and field.
   base::Status setEntries(const std::string& name, const std::vector<std::pair<Fields, Fields>>& entries);
 
+  // A map of the useBundledBtf object, its layouts from that BTF (as the
+  // daemon reads them): "vpn/stats_map" is the object's stats_map.
+  // max_entries 0: the object's.
+  base::Status addMapFromBtf(const std::string& name, uint32_t max_entries);
   // The BTF enums come from (bpf.enum): a bundled object's, as the daemon
   // would read them from that object's maps.
   base::Status useBundledBtf(const std::string& object);
