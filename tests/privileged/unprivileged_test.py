@@ -14,6 +14,7 @@ unit's ExecStartPre made for it, in a network namespace of the test's own
 import os
 import pwd
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,14 +67,21 @@ def main():
         os.makedirs("/sys/fs/bpf/bpfex", exist_ok=True)
         os.chown("/sys/fs/bpf/bpfex", user.pw_uid, user.pw_gid)
         os.chmod("/sys/fs/bpf/bpfex", 0o700)
-        # The installed default, with its rules from the source tree and a port of the test's.
+        # The installed default, with a port of the test's. What the unit's
+        # user runs and reads is copied out of the checkout, as the package
+        # installs it: a checkout is often unreadable to other users (a 0700
+        # home, as Debian 12 makes them, /root, a mktemp -d).
         port = free_port()
+        os.makedirs(d + "/rules")  # the operator's rules: none
+        os.makedirs(d + "/share")
+        os.makedirs(d + "/bin")
+        shutil.copy(BPFEX, d + "/bin/bpfex")
+        shutil.copy(os.path.join(ROOT, "rules/netprobe.lua"), d + "/share/netprobe.lua")
         text = open(default_cfg).read()
-        text = re.sub(r"[^\s\[,]*/share/bpfex/rules/netprobe\.lua", ROOT + "/rules/netprobe.lua", text)
+        text = re.sub(r"[^\s\[,]*/share/bpfex/rules/netprobe\.lua", d + "/share/netprobe.lua", text)
         text = re.sub(r"[^\s\[,]*/bpfex/rules\]", d + "/rules]", text)
         text = re.sub(r"^listen: .*$", f"listen: 127.0.0.1:{port}", text, flags=re.M)
         text = re.sub(r"^state_dir: .*$", f"state_dir: {d}/state", text, flags=re.M)
-        os.makedirs(d + "/rules")
         os.makedirs(d + "/state")
         os.chown(d + "/state", user.pw_uid, user.pw_gid)
         with open(d + "/bpfex.yaml", "w") as f:
@@ -84,7 +92,7 @@ def main():
         # the bpffs on /sys/fs/bpf) stay as they are.
         p = subprocess.Popen(["nsenter", f"--net=/var/run/netns/{NS}", "setpriv", f"--reuid={USER}", f"--regid={USER}",
                               "--clear-groups", f"--bounding-set=-all,{caps}", f"--inh-caps=-all,{caps}",
-                              f"--ambient-caps=-all,{caps}", BPFEX, "run", "-c", d + "/bpfex.yaml"],
+                              f"--ambient-caps=-all,{caps}", d + "/bin/bpfex", "run", "-c", d + "/bpfex.yaml"],
                              stdout=log, stderr=log)
 
         def metrics():
