@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "base/json_text.h"
 #include "base/lines.h"
 #include "bpf/object.h"
 #include "daemon/push_job.h"
@@ -278,7 +279,7 @@ std::string formatIssuesJson(const std::vector<CheckIssue>& issues) {
     if (i.column > 0) e["column"] = i.column;
     errors.push_back(std::move(e));
   }
-  return nlohmann::json({{"ok", issues.empty()}, {"errors", std::move(errors)}}).dump(2) + "\n";
+  return base::jsonText(nlohmann::json({{"ok", issues.empty()}, {"errors", std::move(errors)}}), 2) + "\n";
 }
 
 }  // namespace bpfex::daemon

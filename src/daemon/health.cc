@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "base/json_text.h"
 
 namespace bpfex::daemon {
 
@@ -25,7 +26,7 @@ HealthResponse health(const HealthInput& in) {
   if (status == "stale")
     doc["reason"] = "the last collection is older than http.health_stale_after (" +
                     base::formatSeconds(in.stale_after_seconds) + ")";
-  return {status == "ok" ? 200 : 503, doc.dump(2) + "\n"};
+  return {status == "ok" ? 200 : 503, base::jsonText(doc, 2) + "\n"};
 }
 
 std::string tickStatus(const metrics::TickStats* last_tick, uint64_t tick) {
@@ -35,7 +36,7 @@ std::string tickStatus(const metrics::TickStats* last_tick, uint64_t tick) {
     wall[name] = wc.first;
     cpu[name] = wc.second;
   }
-  return nlohmann::json{{"tick", tick}, {"seconds", last_tick->seconds}, {"phases", wall}, {"cpu", cpu}}.dump(2) + "\n";
+  return base::jsonText(nlohmann::json{{"tick", tick}, {"seconds", last_tick->seconds}, {"phases", wall}, {"cpu", cpu}}, 2) + "\n";
 }
 
 }  // namespace bpfex::daemon

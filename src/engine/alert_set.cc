@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "base/file.h"
+#include "base/json_text.h"
 #include "base/log.h"
 #include "metrics/reserved.h"
 
@@ -126,10 +127,10 @@ void AlertSet::persist(std::span<const RuleAlerts> rules, double now) {
           list.push_back({{"rule", *r.rule}, {"alert", a.spec().name}, {"labels", al.labels}, {"active_at", al.active_at}});
   // Written every evaluation while anything is active (written_at is when
   // bpfex was last seen up); once more when the last instance goes.
-  const std::string body = list.dump();
+  const std::string body = base::jsonText(list);
   if (list.empty() && body == last_written_) return;
   last_written_ = body;
-  const std::string text = nlohmann::json{{"written_at", now}, {"alerts", std::move(list)}}.dump() + "\n";
+  const std::string text = base::jsonText(nlohmann::json{{"written_at", now}, {"alerts", std::move(list)}}) + "\n";
   if (auto st = base::writeFileAtomic(state_dir_ + "/alerts_for_state.json", text); !st)
     BPFEX_LOG_WARN("alert for-state: {}", st.error().message());
 }

@@ -102,6 +102,7 @@ class RuleEngine {
                                         const metrics::Registry& registry,
                                         const std::set<std::string>& replaced_names, size_t max_total);
   // Runs the rule and records how it went; false when the run failed.
+  bool dueNow(LoadedRule& s, double now) const;
   bool runRule(LoadedRule& s, const lua::TickContext& ctx);
   // The rule's alerts on what its run fired (alert_set.h).
   void evaluateAlerts(LoadedRule& s, const lua::TickContext& ctx);

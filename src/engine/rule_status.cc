@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "base/clock.h"
+#include "base/json_text.h"
 
 namespace bpfex::engine {
 
@@ -97,7 +98,7 @@ StatusDocuments renderStatus(const std::vector<LoadedRule>& rules, const std::ve
   }
   nlohmann::json aj = {{"status", "success"}, {"data", {{"alerts", alerts}}}};
   nlohmann::json rj = {{"status", "success"}, {"data", {{"groups", groups}}}};
-  return {j.dump(2), aj.dump(), rj.dump()};
+  return {base::jsonText(j, 2), base::jsonText(aj), base::jsonText(rj)};
 }
 
 }  // namespace bpfex::engine

@@ -20,6 +20,7 @@ struct LoadedRule {
   std::vector<AlertingRule> alerts;  // one per alert the rule declares
   double last_eval_unix = 0;
   double last_run = -1;  // monotonic; -1: never
+  double next_due = -1;  // monotonic: the rule's next slot on its interval's grid; -1: the first tick
   uint64_t runs = 0;
   double last_duration = 0;
   std::map<std::string, uint64_t> errors;  // kind -> count

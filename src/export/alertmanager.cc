@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "base/clock.h"
+#include "base/json_text.h"
 #include "base/log.h"
 
 namespace bpfex::exporter {
@@ -24,7 +25,7 @@ std::string AlertmanagerNotifier::body(const std::vector<AmAlert>& alerts) {
   for (const auto& a : alerts)
     arr.push_back({{"labels", a.labels}, {"annotations", a.annotations}, {"startsAt", base::rfc3339(a.starts_at, 3)},
                    {"endsAt", base::rfc3339(a.ends_at, 3)}, {"generatorURL", a.generator_url}});
-  return arr.dump();
+  return base::jsonText(arr);
 }
 
 void AlertmanagerNotifier::enqueue(std::vector<AmAlert> alerts) {

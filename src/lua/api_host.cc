@@ -20,6 +20,19 @@
 namespace bpfex::lua {
 namespace {
 
+// A rule names a namespace by its `ip netns` name only: a path could name a
+// FIFO, a device or anything else the daemon can open.
+std::string checkNetns(lua_State* L, int idx, const char* fn) {
+  const std::string netns = luaL_optstring(L, idx, "");
+  if (!netns.empty() && !bpf::isNetnsName(netns))
+    luaL_error(L, "%s: netns must be a name under /var/run/netns (no '/', at most 255 bytes)", fn);
+  return netns;
+}
+
+// Entries the ifname cache keeps per rule (each at most ~300 bytes) before
+// it starts over.
+constexpr size_t kIfnameCacheEntries = 4096;
+
 struct HostState {
   // (netns, ifindex) -> (when looked up, name): a namespace switch costs a thread.
   std::map<std::pair<std::string, unsigned>, std::pair<double, std::string>> ifnames;
@@ -31,9 +44,11 @@ struct HostState {
 // network namespace when given (cached for a minute).
 int hostIfname(lua_State* L) {
   const auto idx = static_cast<unsigned>(checkWhole(L, 1, "ifindex", 4294967295.0));
-  const std::string netns = luaL_optstring(L, 2, "");
+  const std::string netns = checkNetns(L, 2, "host.ifname");
   const double now = base::monotonicSeconds();
-  auto& slot = domainState<HostState>(L).ifnames[{netns, idx}];
+  auto& cache = domainState<HostState>(L).ifnames;
+  if (cache.size() >= kIfnameCacheEntries && cache.find({netns, idx}) == cache.end()) cache.clear();
+  auto& slot = cache[{netns, idx}];
   if (slot.first == 0 || now - slot.first > 60) {
     std::string name;
     (void)bpf::inNetns(netns, [&]() -> base::Status {
@@ -92,7 +107,7 @@ int hostCpuUsage(lua_State* L) {
 // namespace it was mounted in, so ask the kernel there instead).
 int hostInterfaceUp(lua_State* L) {
   const std::string name = luaL_checkstring(L, 1);
-  const std::string netns = luaL_optstring(L, 2, "");
+  const std::string netns = checkNetns(L, 2, "host.interface_up");
   if (name.empty() || name.size() >= IF_NAMESIZE || name.find('/') != std::string::npos)
     return luaL_error(L, "bad interface name");
   int flags = -1;

@@ -19,9 +19,33 @@ size_t longBracket(std::string_view s, size_t i, size_t* level) {
   return 0;
 }
 
+// Lua's lexer takes "\n", "\r", "\r\n" and "\n\r" each as one line break,
+// wherever they stand: a short comment ends at a bare "\r" as at a "\n". The
+// text is rewritten with "\n" for each of them before it is instrumented (and
+// it is this text that is loaded), so the instrumenter never has to agree with
+// LuaJIT on what ends a line. The meaning is unchanged: Lua turns every break
+// in a long string or after a backslash into "\n" anyway, and an unescaped one
+// in a short string is an error either way.
+std::string normalizeLineBreaks(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c != '\r' && c != '\n') {
+      out += c;
+      continue;
+    }
+    out += '\n';
+    if (i + 1 < s.size() && (s[i + 1] == '\r' || s[i + 1] == '\n') && s[i + 1] != c) ++i;
+  }
+  return out;
+}
+
 }  // namespace
 
-base::Result<std::string> instrumentSource(std::string_view s, std::string_view chunk) {
+base::Result<std::string> instrumentSource(std::string_view original, std::string_view chunk) {
+  const std::string text = normalizeLineBreaks(original);
+  const std::string_view s = text;
   const std::string call = " " + std::string(kBudgetCheck) + "() ";
   std::string out;
   out.reserve(s.size() + s.size() / 8);

@@ -6,6 +6,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+
+#include <nlohmann/json.hpp>
 
 #include "metrics/exposition.h"
 
@@ -93,6 +96,27 @@ TEST(AlertSet, ForStateComesBackAfterARestart) {
   (void)set.evaluate(rule, alerts, firing("1", 1), 1400, 5);
   ASSERT_EQ(alerts[0].alerts().size(), 1u);
   EXPECT_EQ(alerts[0].alerts().begin()->second.active_at, 1100);
+  fs::remove_all(dir);
+}
+
+// A label that is not UTF-8 (byte 255) is written with U+FFFD: the state
+// file is still written, and parses (dump() used to throw, and the file
+// stopped being written for every rule).
+TEST(AlertSet, StateIsWrittenWhateverTheLabelBytes) {
+  const fs::path dir = fs::temp_directory_path() / ("bpfex-alertset-utf8-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string rule = "r.lua";
+  metrics::Registry reg;
+  AlertSet set(reg);
+  set.setStateDir(dir.string(), 60, 3600);
+  auto alerts = oneAlert(600);
+  (void)set.evaluate(rule, alerts, firing("\xff", 1), 1000, 5);
+  ASSERT_NO_THROW(set.afterTick(std::vector<RuleAlerts>{{&rule, &alerts}}, 1000));
+  std::ifstream in(dir / "alerts_for_state.json");
+  ASSERT_TRUE(in.good());
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\xef\xbf\xbd"), std::string::npos) << text;
+  EXPECT_TRUE(nlohmann::json::parse(text).is_object());
   fs::remove_all(dir);
 }
 

@@ -50,5 +50,29 @@ TEST(RuleStatus, AlertsAsPrometheusAnswers) {
   EXPECT_EQ(groups[0]["rules"][0]["query"], "lua:a.lua");
 }
 
+// A message or label with a byte that is not UTF-8 (error("bad\255"), a label
+// value from a map) is written with U+FFFD: the documents keep being
+// rendered, for that rule and every other (nlohmann's dump() used to throw).
+TEST(RuleStatus, InvalidUtf8IsReplacedNotThrownOn) {
+  std::vector<RefusedRule> refused{{.file = "bad\xff.lua", .kind = "compile", .message = "bad\xff\xfe:1: x", .time = 7}};
+  auto rule = lua::Rule::load("a.lua", "alert{name = 'Hot'}\non_tick(function() end)\n", {});
+  ASSERT_TRUE(rule.ok()) << rule.error().message();
+  auto a = AlertingRule::create({.name = "Hot", .for_seconds = 0, .annotations = {{"summary", "s\xc3"}}});
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(a->eval({{{{"cpu", "\xff"}}, 1}}, 100).ok());
+  std::vector<LoadedRule> rules(1);
+  rules[0].rule = std::move(rule).value();
+  rules[0].alerts.push_back(std::move(a).value());
+  StatusDocuments d;
+  ASSERT_NO_THROW(d = renderStatus(rules, refused, {}, {.ok = false, .error = "\x80", .time = 7}));
+  const auto j = nlohmann::json::parse(d.status);
+  EXPECT_EQ(j["rules"].size(), 2u);
+  EXPECT_EQ(j["last_reload_error"], "\xef\xbf\xbd");
+  const auto al = nlohmann::json::parse(d.alerts)["data"]["alerts"][0];
+  EXPECT_EQ(al["labels"]["cpu"], "\xef\xbf\xbd");
+  EXPECT_EQ(al["annotations"]["summary"], "s\xef\xbf\xbd");
+  EXPECT_TRUE(nlohmann::json::parse(d.rules).is_object());
+}
+
 }  // namespace
 }  // namespace bpfex::engine

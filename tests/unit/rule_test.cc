@@ -5,7 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <future>
+#include <random>
 
 #include "metrics/exposition.h"
 
@@ -108,6 +113,55 @@ on_tick(function() g:set({}, bpfex.process().start_time_seconds) end)
   const double now = static_cast<double>(std::time(nullptr));
   EXPECT_GT(start, now - 3600);
   EXPECT_LE(start, now + 1);
+}
+
+// The time budget must not depend on the instrumenter reading the source as
+// LuaJIT does. Each case hides `while true do end` behind comments, strings
+// and line breaks of every kind Lua knows (a bare "\r" ends a short comment,
+// as "\n", "\r\n" and "\n\r" do), generated at random. Whatever LuaJIT makes
+// of the text, the load ends: refused as a compile error, or stopped by the
+// budget. A case that hangs is the bug this guards against (it was a comment
+// ended by "\r"), so the wait is bounded and the case printed.
+TEST(Rule, BudgetHoldsWhateverTheLineBreaksAndComments) {
+  const char* breaks[] = {"\n", "\r", "\r\n", "\n\r"};
+  std::mt19937 rng(20261207);
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+  auto piece = [&]() -> std::string {
+    const std::string nl = breaks[pick(4)], eq(pick(3), '=');
+    switch (pick(9)) {
+      case 0: return "-- do end" + nl;
+      case 1: return "--[" + eq + " not long" + nl;
+      case 2: return "--[" + eq + "[ while" + nl + " ]" + eq + "]";
+      case 3: return "local s = 'a\\'b'" + nl;
+      case 4: return "local s = 'a\\" + nl + "b'" + nl;
+      case 5: return "local s = [" + eq + "[ ]] ]=] " + nl + "]" + eq + "]" + nl;
+      case 6: return "local t = {}; t.x = 1 --" + nl;
+      case 7: return "-- a comment" + std::string(breaks[pick(4)]);
+      default: return nl;
+    }
+  };
+  RuleLimits limits;
+  limits.time_budget_seconds = 0.02;
+  int stopped = 0, refused = 0;
+  for (int n = 0; n < 400; ++n) {
+    std::string src;
+    for (size_t k = 1 + pick(4); k > 0; --k) src += piece();
+    src += pick(2) ? "while true do end" : "-- x\rwhile true do end";
+    auto run = std::async(std::launch::async, [&] { return Rule::load("t.lua", src, limits); });
+    if (run.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+      std::string shown;
+      for (char c : src) shown += c == '\r' ? std::string("<CR>") : c == '\n' ? std::string("<LF>") : std::string(1, c);
+      std::fprintf(stderr, "FAIL: the budget never stopped this source: %s\n", shown.c_str());
+      std::_Exit(1);  // the hung load cannot be joined
+    }
+    auto r = run.get();
+    ASSERT_FALSE(r.ok()) << "an endless loop loaded: " << src;
+    const ErrorKind kind = loadErrorKind(r.error());
+    ASSERT_TRUE(kind == ErrorKind::kTimeout || kind == ErrorKind::kCompile) << r.error().message();
+    (kind == ErrorKind::kTimeout ? stopped : refused)++;
+  }
+  // Most cases are valid Lua, so most must have run their loop into the budget.
+  EXPECT_GT(stopped, 200) << refused << " refused";
 }
 
 }  // namespace

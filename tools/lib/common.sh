@@ -8,7 +8,7 @@ BPFEX_PACKAGES=(
   g++ pkg-config meson ninja-build git python3 python3-yaml curl openssl iproute2 iputils-ping
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libdeflate-dev
   clang-16
-  libluajit2-5.1-dev libmicrohttpd-dev libgnutls28-dev libcrypt-dev prometheus-cpp-dev libcurl4-openssl-dev
+  libluajit2-5.1-dev libre2-dev libmicrohttpd-dev libgnutls28-dev libcrypt-dev prometheus-cpp-dev libcurl4-openssl-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libbenchmark-dev
   prometheus prometheus-pushgateway prometheus-alertmanager
