@@ -13,8 +13,10 @@ namespace bpfex::base {
 // path), never a silent truncation.
 Result<std::string> readFile(const std::string& path, size_t max_bytes);
 
-// Replaces `path` with `contents` atomically: written to path.tmp, then
-// renamed over it, so a reader sees the old or the new file, never half.
+// Replaces `path` with `contents` atomically and durably: written to
+// path.tmp and fsync'ed, renamed over it, and the directory fsync'ed, so a
+// reader (or the next start after a crash or power cut) sees the old or the
+// new file, never half or empty. A failure leaves the old file and no .tmp.
 Status writeFileAtomic(const std::string& path, std::string_view contents);
 
 }  // namespace bpfex::base

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "base/file.h"
 #include "base/json_text.h"
@@ -41,11 +42,16 @@ void AlertSet::setStateDir(std::string dir, double grace, double outage_toleranc
   outage_tolerance_ = outage_tolerance;
   saved_.clear();
   if (state_dir_.empty()) return;
-  auto text = base::readFile(state_dir_ + "/alerts_for_state.json", 16u << 20);
+  const std::string path = state_dir_ + "/alerts_for_state.json";
+  auto text = base::readFile(path, 16u << 20);
   if (!text) return;
   auto j = nlohmann::json::parse(text.value(), nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j["written_at"].is_number() || !j["alerts"].is_array()) {
-    BPFEX_LOG_WARN("{}/alerts_for_state.json: not what bpfex writes; alert for-state is not restored", state_dir_);
+    // Set aside, not deleted (someone may want to read it), and never in
+    // the way of the next write.
+    const bool kept = std::rename(path.c_str(), (path + ".corrupt").c_str()) == 0;
+    BPFEX_LOG_WARN("{}: not what bpfex writes (truncated or corrupt){}; alert for-state is not restored", path,
+                   kept ? ", set aside as alerts_for_state.json.corrupt" : "");
     return;
   }
   saved_down_at_ = j["written_at"].get<double>();
