@@ -93,7 +93,7 @@ std::vector<Setting> makeSettings() {
     {.key = "exposition.gzip_level", .field = +[](Config& c) -> int& { return c.exposition.gzip_level; }, .lo = 1, .hi = 9,
      .env = "BPFEX_GZIP_LEVEL", .default_text = "`1`", .doc = "gzip level (libdeflate) for the pre-compressed copy, 1..9"},
     {.key = "exposition.max_series", .field = +[](Config& c) -> size_t& { return c.exposition.max_series; }, .lo = 1, .hi = 1e8,
-     .env = "BPFEX_MAX_SERIES", .default_text = "`2000000`", .doc = "series in all families together"},
+     .env = "BPFEX_MAX_SERIES", .default_text = "`2000000`", .doc = "series in all families together, as Prometheus counts them: each histogram bucket, `_sum` and `_count` is one"},
     {.key = "exposition.max_series_per_family", .field = +[](Config& c) -> size_t& { return c.exposition.max_series_per_family; }, .lo = 1, .hi = 1e8,
      .env = "BPFEX_MAX_SERIES_PER_FAMILY", .default_text = "`1000000`",
      .doc = "series in one family (a family may set a lower limit)"},

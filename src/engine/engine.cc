@@ -44,7 +44,7 @@ Engine::Engine(metrics::Registry& registry, metrics::Publisher& publisher, Engin
                                             .label_names = {"family"},
                                             .expire_unwritten = true});
   series_total_ = metrics::selfFamily(registry_, {.name = "bpfex_registry_series",
-                                           .help = "Series in the registry at the last tick.",
+                                           .help = "Series in the registry at the last tick, as Prometheus counts them (a histogram's every bucket, _sum and _count each one).",
                                            .type = MetricType::kGauge});
   series_limit_ = metrics::selfFamily(registry_, {.name = "bpfex_registry_series_limit",
                                            .help = "Most series the registry accepts in total.",

@@ -2,6 +2,8 @@
 // handle, declared at the top level; a:fire(labels [, value]) and
 // a:fire_each(samples) in tick functions. The engine's alert set
 // (engine/alert_set.h) turns what fired into ALERTS and notifications.
+#include <algorithm>
+#include <stdexcept>
 #include <string>
 
 #include "lua/binding.h"
@@ -35,6 +37,11 @@ int declAlert(lua_State* L) {
   rawField(L, 1, "annotations");
   d.annotations = stringMap(L, lua_gettop(L), "annotations");
   d.line = RuleCore::callerLine(L, 1);
+  for (const auto* list : {&d.labels, &d.annotations})
+    for (const auto& [k, text] : *list) {
+      d.text_bytes += k.size() + text.size();
+      for (size_t at = text.find("{{"); at != std::string::npos; at = text.find("{{", at + 2)) ++d.text_actions;
+    }
   for (const auto& a : r->alert_decls)
     if (a.name == d.name) return luaL_error(L, "alert %s is declared twice in this rule", d.name.c_str());
   r->alert_decls.push_back(std::move(d));
@@ -43,6 +50,31 @@ int declAlert(lua_State* L) {
   luaL_getmetatable(L, kAlertMeta);
   lua_setmetatable(L, -2);
   return 1;
+}
+
+// Copies of a firing's labels the daemon keeps (the run's list, the alert
+// set, ALERTS and ALERTS_FOR_STATE, the status documents), and what a label
+// costs beside its text.
+constexpr size_t kFiringCopies = 5;
+constexpr size_t kLabelOverhead = 64;
+
+// Charges what this firing will take in C++ to the rule's memory cap, before
+// it is kept: 100k firings sharing one 8 KiB label, or an annotation that
+// repeats a 64 KiB label 20,000 times, are over the cap here, in the rule,
+// not gigabytes later in the alert set.
+void chargeFiring(lua_State* L, RuleCore* r, const AlertFiring& f) {
+  const AlertDecl& d = r->alert_decls[f.decl];
+  size_t labels = 0, longest = 32;  // a value's text ($value, humanized) is short
+  for (const auto& [k, v] : f.labels) {
+    labels += k.size() + v.size() + kLabelOverhead;
+    longest = std::max(longest, v.size());
+  }
+  const size_t bytes = kFiringCopies * labels + 2 * (d.text_bytes + d.text_actions * longest);
+  if (r->mem_limited && bytes > r->roomLeft())
+    luaL_error(L, "not enough memory: alert %s: what this run fired passed the rule's memory cap (rule_limits.memory)",
+               d.name.c_str());
+  r->fired_bytes += bytes;
+  if (r->abort_flag != 0) throw std::runtime_error("time budget exceeded");
 }
 
 RuleCore* firing(lua_State* L) {
@@ -59,6 +91,7 @@ int alertFire(lua_State* L) {
   f.decl = h->decl;
   f.labels = stringMap(L, 2, "alert labels");
   f.value = luaL_optnumber(L, 3, 1);
+  chargeFiring(L, r, f);
   r->fired.push_back(std::move(f));
   return 0;
 }
@@ -82,6 +115,7 @@ int alertFireEach(lua_State* L) {
     f.labels = stringMap(L, lua_gettop(L), "alert labels");
     rawField(L, sample, "value");
     f.value = luaL_optnumber(L, -1, 1);
+    chargeFiring(L, r, f);
     r->fired.push_back(std::move(f));
     lua_settop(L, sample - 1);
   }

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "base/file.h"
+#include "base/json_text.h"
 #include "lua/binding.h"
 #include "lua/json_value.h"
 
@@ -39,7 +40,8 @@ int stateRead(lua_State* L) {
 int stateWrite(lua_State* L) {
   const std::string path = statePath(L, "state.write");
   luaL_checktype(L, 2, LUA_TTABLE);
-  const std::string text = toJson(L, 2, "state.write").dump();
+  JsonLimits limits{.max_bytes = 1u << 20, .abort = &core(L)->abort_flag};
+  const std::string text = base::jsonText(toJson(L, 2, "state.write", limits));
   if (text.size() > (1u << 20)) return luaL_error(L, "state.write: over 1 MiB");
   if (path.empty()) return nilAnd(L, "no state directory (config state_dir)");
   if (auto st = base::writeFileAtomic(path, text); !st) return nilAnd(L, st.error().message());

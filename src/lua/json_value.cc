@@ -3,6 +3,7 @@
 #include <lua.hpp>
 
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include "lua/binding.h"
@@ -42,18 +43,36 @@ void pushJson(lua_State* L, const nlohmann::json& j, int depth) {
   }
 }
 
-nlohmann::json toJson(lua_State* L, int idx, const char* fn, int depth) {
+namespace {
+
+void charge(lua_State* L, JsonLimits& limits, size_t bytes, const char* fn) {
+  limits.used += bytes;
+  if (limits.used > limits.max_bytes)
+    luaL_error(L, "%s: over %d bytes", fn, static_cast<int>(limits.max_bytes));
+  if (limits.abort != nullptr && *limits.abort != 0) throw std::runtime_error("time budget exceeded");
+}
+
+}  // namespace
+
+nlohmann::json toJson(lua_State* L, int idx, const char* fn, JsonLimits& limits, int depth) {
   if (depth > 32) luaL_error(L, "%s: nesting deeper than 32", fn);
   switch (lua_type(L, idx)) {
     case LUA_TNUMBER: {
+      charge(L, limits, 8, fn);
       const double d = lua_tonumber(L, idx);
       // Whole numbers as integers (counts read back as 2, not 2.0).
       if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9007199254740992.0) return static_cast<int64_t>(d);
       return d;
     }
-    case LUA_TBOOLEAN: return lua_toboolean(L, idx) != 0;
-    case LUA_TSTRING: return std::string(lua_tostring(L, idx));
+    case LUA_TBOOLEAN: charge(L, limits, 8, fn); return lua_toboolean(L, idx) != 0;
+    case LUA_TSTRING: {
+      size_t len = 0;
+      const char* s = lua_tolstring(L, idx, &len);
+      charge(L, limits, len + 2, fn);
+      return std::string(s, len);
+    }
     case LUA_TTABLE: {
+      charge(L, limits, 8, fn);
       nlohmann::json j = nlohmann::json::object();
       const size_t n = lua_objlen(L, idx);
       if (n > 0) j = nlohmann::json::array();
@@ -67,10 +86,13 @@ nlohmann::json toJson(lua_State* L, int idx, const char* fn, int depth) {
           if (!wholeNumber(key, static_cast<double>(n)) || key < 1) luaL_error(L, "%s: a list with holes", fn);
           const auto i = static_cast<size_t>(key);
           if (j.size() < i) j.get_ref<nlohmann::json::array_t&>().resize(i);
-          j[i - 1] = toJson(L, top, fn, depth + 1);
+          j[i - 1] = toJson(L, top, fn, limits, depth + 1);
         } else {
           if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "%s: record keys must be strings", fn);
-          j[lua_tostring(L, -2)] = toJson(L, top, fn, depth + 1);
+          size_t klen = 0;
+          const char* k = lua_tolstring(L, -2, &klen);
+          charge(L, limits, klen + 3, fn);
+          j[std::string(k, klen)] = toJson(L, top, fn, limits, depth + 1);
         }
         lua_pop(L, 1);
       }

@@ -57,7 +57,7 @@ const std::vector<AlertDecl>& Rule::alerts() const { return core_->alert_decls; 
 const std::vector<AlertFiring>& Rule::fired() const { return core_->fired; }
 double Rule::intervalSeconds() const { return core_->interval; }
 const std::vector<RangeDecl>& Rule::ranges() const { return core_->ranges; }
-size_t Rule::memoryBytes() const { return core_->mem_used + core_->window_bytes; }
+size_t Rule::memoryBytes() const { return core_->mem_used + core_->window_bytes + core_->fired_bytes; }
 const std::string& Rule::lastMetricError() const { return core_->last_metric_error; }
 const std::string& Rule::jobFailure() const { return core_->job_failure; }
 
@@ -212,6 +212,7 @@ RunResult Rule::run(const TickContext& ctx) {
   c.metric_errors = 0;
   c.call_depth = 0;
   c.fired.clear();
+  c.fired_bytes = 0;
   lua_sethook(L, nullptr, 0, 0);
   lua_settop(L, 0);
   // Views handed out by earlier runs point at freed buffers: a new generation.

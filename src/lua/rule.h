@@ -144,6 +144,9 @@ struct AlertDecl {
   double keep_firing_for_seconds = 0;
   std::vector<std::pair<std::string, std::string>> labels, annotations;
   int line = 0;  // where the rule declares it
+  // The templates' size and their actions ("{{"), for the bytes a firing's
+  // expansion can take: at most text_bytes + text_actions * the longest value.
+  size_t text_bytes = 0, text_actions = 0;
 };
 
 // One a:fire(labels, value) of this run: the instance is active now.

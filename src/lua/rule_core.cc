@@ -22,7 +22,7 @@ void* RuleCore::allocate(void* ud, void* ptr, size_t osize, size_t nsize) {
 
 size_t RuleCore::roomLeft() const {
   if (!mem_limited) return SIZE_MAX;
-  const size_t used = mem_used + window_bytes;
+  const size_t used = mem_used + window_bytes + fired_bytes;
   return used < limits.memory_bytes ? limits.memory_bytes - used : 0;
 }
 

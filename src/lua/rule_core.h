@@ -29,10 +29,14 @@ struct RuleCore {
   RuleLimits limits;
   lua_State* L = nullptr;
 
-  // Memory: the Lua heap (allocate) plus what windows hold in C++.
+  // Memory: the Lua heap (allocate) plus what windows hold in C++, plus what
+  // this run's firings will take in C++ (fired_bytes: their labels, copied
+  // into the alert set, ALERTS and the status documents, and their
+  // templates' expansions), reset by every run.
   size_t mem_used = 0;
   bool mem_limited = false;  // the allocator refuses past the cap while set (after setup)
   size_t window_bytes = 0;
+  size_t fired_bytes = 0;
   // Time: set by the watchdog, read by instrumented code (bpfexBudgetExpired).
   volatile uint32_t abort_flag = 0;
   // Calls nested on the C stack (RuleLimits::max_call_depth); read and written

@@ -49,6 +49,12 @@ Family::Family(Registry* owner, FamilyOptions opts) : owner_(owner), opts_(std::
     case MetricType::kSummary: stride_ = opts_.quantiles.size() + 2; break;
     default: stride_ = 1;
   }
+  // What one series puts in the exposition, as the registry's limit counts:
+  // a histogram's every bucket (+Inf included), _sum and _count; a summary's
+  // quantiles, _sum and _count.
+  samples_per_series_ = opts_.type == MetricType::kHistogram ? opts_.buckets.size() + 3
+                        : opts_.type == MetricType::kSummary ? opts_.quantiles.size() + 2
+                                                             : 1;
   om_name_ = opts_.name;
   if (opts_.type == MetricType::kCounter && opts_.counter_total) om_name_.resize(om_name_.size() - 6);  // "_total"
   if (opts_.type == MetricType::kInfo) om_name_.resize(om_name_.size() - 5);     // "_info"
@@ -175,7 +181,7 @@ int64_t Family::seriesIndex(LabelValues labels, Status* err) {
     return idx;
   }
   const size_t limit = opts_.max_series ? opts_.max_series : owner_->limits_.max_series_per_family;
-  if (meta_.size() >= limit || owner_->series_count_ >= owner_->limits_.max_series ||
+  if (meta_.size() >= limit || owner_->series_count_ + samples_per_series_ > owner_->limits_.max_series ||
       arena_.size() + key_scratch_.size() > UINT32_MAX) {
     ++dropped_;
     *err = Error(ENOSPC, "metric " + opts_.name + ": series limit reached (" +
@@ -192,7 +198,7 @@ int64_t Family::seriesIndex(LabelValues labels, Status* err) {
   arena_ += key_scratch_;
   values_.resize(values_.size() + stride_, 0.0);
   insertSlot(new_idx);
-  ++owner_->series_count_;
+  owner_->series_count_ += samples_per_series_;
   next_hint_ = new_idx + 1;
   return new_idx;
 }
@@ -212,7 +218,7 @@ void Family::removeAt(uint32_t idx) {
   }
   meta_.pop_back();
   values_.resize(meta_.size() * stride_);
-  --owner_->series_count_;
+  owner_->series_count_ -= samples_per_series_;
   if (arena_garbage_ > 4096 && arena_garbage_ * 2 > arena_.size()) compactArena();
 }
 
@@ -402,7 +408,7 @@ Status Family::setLabeled(const std::vector<std::pair<std::string, std::string>>
   int64_t idx = findIndex(key_scratch_, hash);
   if (idx < 0) {
     const size_t limit = opts_.max_series ? opts_.max_series : owner_->limits_.max_series_per_family;
-    if (meta_.size() >= limit || owner_->series_count_ >= owner_->limits_.max_series) {
+    if (meta_.size() >= limit || owner_->series_count_ + samples_per_series_ > owner_->limits_.max_series) {
       ++dropped_;
       return Error(ENOSPC, "metric " + opts_.name + ": series limit reached");
     }
@@ -413,7 +419,7 @@ Status Family::setLabeled(const std::vector<std::pair<std::string, std::string>>
     arena_ += key_scratch_;
     values_.resize(values_.size() + stride_, 0.0);
     insertSlot(static_cast<uint32_t>(idx));
-    ++owner_->series_count_;
+    owner_->series_count_ += samples_per_series_;
   }
   meta_[static_cast<size_t>(idx)].seen = owner_->generation_;
   values_[static_cast<size_t>(idx)] = v;
@@ -435,7 +441,7 @@ void Family::touchAll() {
 
 void Family::clear() {
   ++epoch_;
-  owner_->series_count_ -= meta_.size();
+  owner_->series_count_ -= meta_.size() * samples_per_series_;
   meta_.clear();
   values_.clear();
   arena_.clear();

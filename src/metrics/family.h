@@ -98,6 +98,8 @@ class Family {
   const std::string& name() const { return opts_.name; }
   MetricType type() const { return opts_.type; }
   size_t size() const { return meta_.size(); }
+  // Samples one series exposes: 1, or a histogram's buckets + 3, a summary's quantiles + 2.
+  size_t samplesPerSeries() const { return samples_per_series_; }
   // Series refused because a limit was reached, since the family was created.
   uint64_t dropped() const { return dropped_; }
 
@@ -200,6 +202,7 @@ class Family {
   Registry* owner_;
   FamilyOptions opts_;
   size_t stride_;  // doubles per series: histograms [buckets][zeros (native)][sum][count]
+  size_t samples_per_series_ = 1;  // samples one series exposes (the registry's max_series counts these)
   int native_offset_ = 0;  // native bucket index of the first bound (log2 of it)
   std::string om_name_;  // family name as OpenMetrics writes it (counter without _total, info without _info)
   std::vector<std::string> le_text_, le_om_, q_text_, q_om_;

@@ -141,7 +141,7 @@ bool Registry::unregister(std::string_view name) {
   if (it == by_name_.end()) return false;
   Family* f = it->second;
   for (const auto& n : wireNames(f->options())) reserved_.erase(n);
-  series_count_ -= f->size();
+  series_count_ -= f->size() * f->samplesPerSeries();
   by_name_.erase(it);
   families_.erase(std::find_if(families_.begin(), families_.end(),
                                [f](const auto& p) { return p.get() == f; }));

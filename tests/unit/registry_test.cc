@@ -100,6 +100,27 @@ TEST(Registry, TotalLimitDropsAcrossFamilies) {
   EXPECT_EQ(r.droppedTotal(), 2u);
 }
 
+// The total limit counts what the exposition carries, as Prometheus counts
+// series: a histogram series is its buckets (+Inf too), _sum and _count. A
+// 100,000-bucket histogram over 300 label values used to count as 300
+// series and put 30 million samples on /metrics.
+TEST(Registry, TotalLimitCountsEveryHistogramSample) {
+  Registry r({.max_series = 1000, .max_series_per_family = 1000});
+  std::vector<double> bounds;
+  for (int i = 1; i <= 97; ++i) bounds.push_back(i);
+  Family* h = mk(r, {.name = "h", .type = MetricType::kHistogram, .label_names = {"i"}, .buckets = bounds});
+  for (int i = 0; i < 20; ++i) (void)h->observe({std::to_string(i)}, 1.5);
+  EXPECT_EQ(h->size(), 10u);  // 10 x (97 + 1 + 2) = 1000
+  EXPECT_EQ(r.seriesCount(), 1000u);
+  EXPECT_EQ(h->dropped(), 10u);
+  Family* g = mk(r, {.name = "g"});
+  EXPECT_FALSE(g->set({}, 1).ok());
+  ASSERT_TRUE(r.unregister("h"));
+  EXPECT_EQ(r.seriesCount(), 0u);
+  EXPECT_TRUE(g->set({}, 1).ok());
+  EXPECT_EQ(r.seriesCount(), 1u);
+}
+
 TEST(Registry, SweepRemovesSeriesNotWrittenSinceLastSweep) {
   Registry r;
   Family* g = mk(r, {.name = "g", .label_names = {"i"}, .expire_unwritten = true});
