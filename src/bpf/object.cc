@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <regex>
 
 #include "base/log.h"
 #include "bpf/bundled.h"
@@ -74,6 +75,23 @@ uint32_t tcPriority(const std::string& object, const std::string& program) {
 constexpr uint32_t kTcHandle = 0xb9fe;
 
 }  // namespace
+
+bool isNetdevAttach(AttachType t) {
+  return t == AttachType::kXdp || t == AttachType::kTcIngress || t == AttachType::kTcEgress;
+}
+
+bool AttachSpec::matchesName(const std::string& ifname) const {
+  if (follow_target) return ifname == target;
+  if (match.empty()) return false;
+  // Compiled once per pattern (specs live as long as the runtime).
+  static thread_local std::map<std::string, std::regex> cache;
+  auto re = [&](const std::string& p) -> const std::regex& {
+    auto it = cache.find(p);
+    if (it == cache.end()) it = cache.emplace(p, std::regex(p, std::regex::ECMAScript)).first;
+    return it->second;
+  };
+  return std::regex_match(ifname, re(match)) && (exclude.empty() || !std::regex_match(ifname, re(exclude)));
+}
 
 Result<AttachType> parseAttachType(const std::string& s) {
   static const std::pair<const char*, AttachType> kTypes[] = {
@@ -196,9 +214,11 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const ObjectSpec& spec, const
   }
 
   if (auto st = self->initMaps(); !st) return std::move(st).error().context(what);
+  // A program that cannot attach is reported, and the object stays: its
+  // maps, its other programs, and what rules read from them.
   for (const AttachSpec& a : spec.attach)
-    if (!a.dynamic())  // pattern specs: the runtime attaches as interfaces appear
-      if (auto st = self->attach(a); !st) return std::move(st).error().context(what);
+    if (!a.dynamic())  // pattern and followed specs: the runtime attaches as interfaces appear
+      if (auto st = self->attach(a); !st) self->attach_errors_.push_back(std::move(st).error().context(what));
   return self;
 }
 
@@ -338,9 +358,19 @@ Status BpfObject::attach(const AttachSpec& a) {
       att->ifindex = static_cast<int>(if_nametoindex(a.target.c_str()));
       if (att->ifindex == 0) return Error(ENODEV, "attach " + where + ": no interface " + a.target);
       if (a.type == AttachType::kXdp) {
-        att->xdp_flags = a.xdp_generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
-        if (int rc = bpf_xdp_attach(att->ifindex, att->prog_fd, att->xdp_flags, nullptr); rc != 0)
-          return Error::fromErrno(-rc, "attach " + where);
+        att->xdp_flags = a.xdp_mode == XdpMode::kGeneric ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+        int rc = bpf_xdp_attach(att->ifindex, att->prog_fd, att->xdp_flags, nullptr);
+        if (rc != 0 && a.xdp_mode == XdpMode::kAuto) {
+          // A driver without native XDP: generic mode runs the same program
+          // after the stack's SKB allocation, slower but exact.
+          const int native = rc;
+          att->xdp_flags = XDP_FLAGS_SKB_MODE;
+          rc = bpf_xdp_attach(att->ifindex, att->prog_fd, att->xdp_flags, nullptr);
+          if (rc == 0)
+            BPFEX_LOG_WARN("{}: attach {}: native mode refused ({}); attached in generic mode", spec_.name, where,
+                           std::strerror(-native));
+        }
+        if (rc != 0) return Error::fromErrno(-rc, "attach " + where);
         return base::okStatus();
       }
       LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = att->ifindex,
@@ -478,7 +508,10 @@ std::vector<std::pair<std::string, std::string>> BpfObject::attachments() const 
   // Pattern specs once each, whatever they match now (the count is a metric
   // of its own, so this text does not change as interfaces come and go).
   for (const AttachSpec& a : spec_.attach)
-    if (a.dynamic())
+    if (a.follow_target)
+      v.emplace_back(a.program, std::string(attachTypeName(a.type)) + " " + a.target +
+                                    (a.netns.empty() ? "" : " (netns " + a.netns + ")") + " whenever it is there");
+    else if (a.dynamic())
       v.emplace_back(a.program, std::string(attachTypeName(a.type)) + " on interfaces matching /" + a.match + "/" +
                                     (a.exclude.empty() ? "" : " except /" + a.exclude + "/") +
                                     (a.netns.empty() ? "" : " (netns " + a.netns + ")"));
@@ -487,10 +520,28 @@ std::vector<std::pair<std::string, std::string>> BpfObject::attachments() const 
     std::string where = std::string(attachTypeName(a->spec.type));
     if (!a->spec.target.empty()) where += " " + a->spec.target;
     if (!a->spec.netns.empty()) where += " (netns " + a->spec.netns + ")";
-    if (a->spec.type == AttachType::kXdp) where += a->spec.xdp_generic ? " generic" : " native";
     v.emplace_back(a->spec.program, where);
   }
   return v;
+}
+
+std::vector<BpfObject::InterfaceAttachment> BpfObject::interfaceAttachments() const {
+  std::vector<InterfaceAttachment> v;
+  for (const auto& a : attached_) {
+    if (!isNetdevAttach(a->spec.type)) continue;
+    std::string mode;
+    if (a->spec.type == AttachType::kXdp) mode = a->xdp_flags == XDP_FLAGS_SKB_MODE ? "generic" : "native";
+    v.push_back({a->spec.program, std::string(attachTypeName(a->spec.type)), a->spec.target, a->spec.netns, mode});
+  }
+  return v;
+}
+
+bool BpfObject::followedAttached(const AttachSpec& spec) const {
+  for (const auto& a : attached_)
+    if (a->dynamic && a->spec.program == spec.program && a->spec.type == spec.type && a->spec.netns == spec.netns &&
+        a->spec.target == spec.target)
+      return true;
+  return false;
 }
 
 Result<std::vector<ProgramStats>> BpfObject::programStats() const {

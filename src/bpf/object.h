@@ -35,6 +35,9 @@ enum class AttachType : uint8_t {
   kTracepoint, kRawTracepoint, kUprobe, kUretprobe, kAuto,
 };
 base::Result<AttachType> parseAttachType(const std::string& s);
+// XDP's mode: auto tries native (driver) mode first and falls back to
+// generic (SKB) mode where the driver has no XDP; native and generic pin it.
+enum class XdpMode : uint8_t { kAuto, kNative, kGeneric };
 std::string_view attachTypeName(AttachType t);
 
 struct AttachSpec {
@@ -44,13 +47,22 @@ struct AttachSpec {
   // raw_tracepoint: name; uprobe: "/path/to/binary:function"
   std::string target;
   std::string netns;         // xdp/tc only: a named network namespace
-  bool xdp_generic = false;  // xdp only: SKB mode instead of native (driver) mode
+  XdpMode xdp_mode = XdpMode::kAuto;
   // xdp/tc only, instead of `target`: every interface whose name matches
   // `match` (a whole-name ECMAScript regex) and not `exclude`, including
   // those that appear later (followed by the runtime through rtnetlink).
   std::string match, exclude;
-  bool dynamic() const { return !match.empty(); }
+  // xdp/tc with a fixed `target`, as the runtime loads it: the interface is
+  // followed like a one-name pattern, so one that is absent at start (a
+  // VPN's TUN, created by its server later) or that goes and comes back is
+  // attached whenever it is there, and the object and its maps stay loaded.
+  bool follow_target = false;
+  bool dynamic() const { return !match.empty() || follow_target; }
+  // Whether an interface of this name is one this spec attaches to.
+  bool matchesName(const std::string& ifname) const;
+  std::string where;  // the config's file:line, for messages ("" when not from a file)
 };
+bool isNetdevAttach(AttachType t);
 
 // Entries written into one of the object's maps after load, before attach
 // (e.g. a policy the data path needs from its first packet). Fields by name,
@@ -112,6 +124,17 @@ class BpfObject {
   std::vector<std::pair<std::string, std::string>> attachments() const;
   // What is attached now, as configured.
   std::vector<AttachSpec> attached() const;
+  // Every interface attachment now, with the XDP mode in force ("native",
+  // "generic"; "" for tc): for bpfex_bpf_attachment_info and the status page.
+  struct InterfaceAttachment {
+    std::string program, type, interface, netns, mode;
+  };
+  std::vector<InterfaceAttachment> interfaceAttachments() const;
+  // Attachments that failed at load (a missing kernel function, a binary
+  // without the symbol): the object and its maps stay loaded without them.
+  const std::vector<base::Error>& attachErrors() const { return attach_errors_; }
+  // A follow_target spec is attached now.
+  bool followedAttached(const AttachSpec& spec) const;
 
   // Interfaces matched by a dynamic spec (AttachSpec::dynamic): attaches the
   // spec's program to `ifname` (now in the spec's namespace).
@@ -138,6 +161,7 @@ class BpfObject {
   std::string pin_root_;
   bpf_object* obj_ = nullptr;
   std::vector<std::unique_ptr<Attachment>> attached_;
+  std::vector<base::Error> attach_errors_;
   std::map<std::string, std::unique_ptr<Map>> maps_;
 };
 

@@ -1,5 +1,8 @@
 #include "daemon/check.h"
 
+#include <net/if.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <map>
 #include <memory>
@@ -10,6 +13,7 @@
 #include "base/clock.h"
 #include "base/json_text.h"
 #include "base/lines.h"
+#include "bpf/netns.h"
 #include "bpf/object.h"
 #include "daemon/push_job.h"
 #include "daemon/server.h"
@@ -136,6 +140,24 @@ std::vector<CheckIssue> checkConfig(const Config& cfg) {
   CheckData data;
   data.judge_names = !cfg.bpf.empty();
   for (const auto& o : cfg.bpf.objects) {
+    // An interface the config names that is not there now: the daemon
+    // attaches when it appears (a TUN its server creates later), so this
+    // warns, at the attachment's line, rather than fails.
+    for (const auto& a : o.attach) {
+      if (!bpf::isNetdevAttach(a.type) || a.dynamic()) continue;
+      bool present = false;
+      auto st = bpf::inNetns(a.netns, [&]() -> base::Status {
+        present = if_nametoindex(a.target.c_str()) != 0;
+        return base::okStatus();
+      });
+      if (st && present) continue;
+      CheckIssue w = parseIssue(a.where + ": x");
+      w.message = "bpf object " + o.name + ": interface " + a.target +
+                  (a.netns.empty() ? "" : " (netns " + a.netns + ")") + " is not there now" +
+                  (st ? "" : " (" + st.error().message() + ")") + "; " + a.program + " is attached when it appears";
+      w.warning = true;
+      issues.push_back(std::move(w));
+    }
     std::vector<bpf::BpfObject::CheckedMap> maps;
     if (auto st = bpf::BpfObject::check(o, &maps); !st) {
       addAll(issues, st.error().message());
@@ -259,27 +281,33 @@ std::vector<CheckIssue> checkJobs(const std::vector<std::string>& paths, const s
   return issues;
 }
 
+size_t countErrors(const std::vector<CheckIssue>& issues) {
+  return static_cast<size_t>(std::count_if(issues.begin(), issues.end(), [](const CheckIssue& i) { return !i.warning; }));
+}
+
 std::string formatIssues(const std::vector<CheckIssue>& issues) {
   std::string out;
   for (const auto& i : issues) {
     if (!i.file.empty())
       out += i.file + ":" + (i.line > 0 ? std::to_string(i.line) + ":" : "") +
              (i.column > 0 ? std::to_string(i.column) + ":" : "") + " ";
-    out += i.message + "\n";
+    out += (i.warning ? "warning: " : "") + i.message + "\n";
   }
   return out;
 }
 
 std::string formatIssuesJson(const std::vector<CheckIssue>& issues) {
-  nlohmann::json errors = nlohmann::json::array();
+  nlohmann::json errors = nlohmann::json::array(), warnings = nlohmann::json::array();
   for (const auto& i : issues) {
     nlohmann::json e = {{"message", i.message}};
     if (!i.file.empty()) e["file"] = i.file;
     if (i.line > 0) e["line"] = i.line;
     if (i.column > 0) e["column"] = i.column;
-    errors.push_back(std::move(e));
+    (i.warning ? warnings : errors).push_back(std::move(e));
   }
-  return base::jsonText(nlohmann::json({{"ok", issues.empty()}, {"errors", std::move(errors)}}), 2) + "\n";
+  nlohmann::json doc = {{"ok", errors.empty()}, {"errors", std::move(errors)}};
+  if (!warnings.empty()) doc["warnings"] = std::move(warnings);
+  return base::jsonText(doc, 2) + "\n";
 }
 
 }  // namespace bpfex::daemon

@@ -25,7 +25,12 @@ struct CheckIssue {
   int line = 0;      // 0 when unknown
   int column = 0;    // configuration errors; 0 when unknown
   std::string message;
+  // A warning is said and does not fail the check: something true of this
+  // host now that the daemon copes with (an interface not there yet).
+  bool warning = false;
 };
+// The issues that fail a check (not warnings).
+size_t countErrors(const std::vector<CheckIssue>& issues);
 
 std::vector<CheckIssue> checkConfig(const Config& cfg);
 // Push jobs (files, or directories of *.lua), each loaded as `bpfex push`

@@ -354,7 +354,7 @@ struct Walker {
   Status attachList(const YAML::Node& v, const std::string& at, bpf::ObjectSpec& spec) {
     return eachMapping(v, at, "attachments", [&](const YAML::Node& a, const std::string& here) -> Status {
       bpf::AttachSpec as;
-      std::string type = "auto", mode = "native";
+      std::string type = "auto", mode = "auto";
       for (const auto& kv : a) {
         const std::string k = kv.first.as<std::string>();
         Status st;
@@ -379,8 +379,10 @@ struct Walker {
         return fieldError(file, a, here + ".interfaces", "give interface or interfaces, not both");
       if (as.dynamic() && !netdev) return fieldError(file, a, here + ".interfaces", "only xdp and tc attach to interfaces");
       if (!netdev && !as.netns.empty()) return fieldError(file, a, here + ".netns", "only xdp and tc attach in a namespace");
-      if (mode != "native" && mode != "generic") return fieldError(file, a, here + ".mode", "expected native or generic");
-      as.xdp_generic = mode == "generic";
+      if (mode != "auto" && mode != "native" && mode != "generic")
+        return fieldError(file, a, here + ".mode", "expected auto, native or generic");
+      as.xdp_mode = mode == "native" ? bpf::XdpMode::kNative : mode == "generic" ? bpf::XdpMode::kGeneric : bpf::XdpMode::kAuto;
+      as.where = where(file, a);
       spec.attach.push_back(std::move(as));
       return base::okStatus();
     });

@@ -215,13 +215,14 @@ int main(int argc, char** argv) {
       auto more = bpfex::daemon::checkJobs(check_jobs, cfg->rule_params);
       issues.insert(issues.end(), more.begin(), more.end());
     }
+    const size_t errors = bpfex::daemon::countErrors(issues);
     if (json) {
       std::fputs(bpfex::daemon::formatIssuesJson(issues).c_str(), stdout);
-      return issues.empty() ? 0 : 1;
+      return errors == 0 ? 0 : 1;
     }
-    if (!issues.empty()) {
-      std::fputs(bpfex::daemon::formatIssues(issues).c_str(), stderr);
-      std::fprintf(stderr, "bpfex: %zu problem%s\n", issues.size(), issues.size() == 1 ? "" : "s");
+    if (!issues.empty()) std::fputs(bpfex::daemon::formatIssues(issues).c_str(), stderr);
+    if (errors > 0) {
+      std::fprintf(stderr, "bpfex: %zu problem%s\n", errors, errors == 1 ? "" : "s");
       return 1;
     }
     std::printf("bpfex: configuration OK\n");

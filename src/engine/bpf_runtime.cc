@@ -9,7 +9,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <regex>
 #include <set>
 
 #include "base/clock.h"
@@ -46,12 +45,19 @@ void BpfRuntime::start(const BpfConfig& cfg) {
       cfg_.pin_path.clear();  // load unpinned rather than not at all
     }
   }
+  // An interface named by `interface:` is followed as a one-name pattern:
+  // absent at start, or gone and back, it is attached whenever it is there,
+  // and the object's maps never depend on it.
+  for (auto& spec : cfg_.objects)
+    for (auto& a : spec.attach)
+      if (bpf::isNetdevAttach(a.type) && !a.dynamic()) a.follow_target = true;
   for (const auto& spec : cfg_.objects) {
     auto obj = bpf::BpfObject::load(spec, cfg_.pin_path);
     if (!obj) {
       recordError("load", spec.name, obj.error().message());
       continue;
     }
+    for (const base::Error& e : obj.value()->attachErrors()) recordError("attach", spec.name, e.message());
     for (const auto& [prog, where] : obj.value()->attachments())
       BPFEX_LOG_INFO("bpf {}: {} attached at {}", spec.name, prog, where);
     for (const auto& [mname, m] : obj.value()->maps()) {
@@ -79,20 +85,6 @@ void BpfRuntime::start(const BpfConfig& cfg) {
 
 // ---- interfaces for pattern attach specs ------------------------------------
 
-namespace {
-
-bool nameMatches(const bpf::AttachSpec& a, const std::string& name) {
-  // Compiled once per pattern (specs live as long as the runtime).
-  static thread_local std::map<std::string, std::regex> cache;
-  auto re = [&](const std::string& p) -> const std::regex& {
-    auto it = cache.find(p);
-    if (it == cache.end()) it = cache.emplace(p, std::regex(p, std::regex::ECMAScript)).first;
-    return it->second;
-  };
-  return std::regex_match(name, re(a.match)) && (a.exclude.empty() || !std::regex_match(name, re(a.exclude)));
-}
-
-}  // namespace
 
 void BpfRuntime::startLinkWatchers() {
   std::set<std::string> namespaces;
@@ -109,6 +101,13 @@ void BpfRuntime::startLinkWatchers() {
     watches_.push_back({std::move(w).value()});
     applyLinks(ns, initial, true);
   }
+  // Said once, at start: what waits for its interface.
+  for (const auto& o : objects_)
+    for (const auto& a : o->spec().attach)
+      if (a.follow_target && !o->followedAttached(a))
+        BPFEX_LOG_WARN("bpf {}: {} {}: interface {}{} is not there now; attached when it appears{}", o->spec().name,
+                       bpf::attachTypeName(a.type), a.program, a.target, a.netns.empty() ? "" : " (netns " + a.netns + ")",
+                       a.where.empty() ? "" : " (" + a.where + ")");
 }
 
 void BpfRuntime::applyLinks(const std::string& netns, const std::vector<bpf::LinkEvent>& events, bool complete) {
@@ -130,7 +129,7 @@ void BpfRuntime::applyLinks(const std::string& netns, const std::vector<bpf::Lin
     present.insert(ev.ifindex);
     for (auto& o : objects_)
       for (const auto& a : o->spec().attach) {
-        if (!a.dynamic() || a.netns != netns || ev.name.empty() || !nameMatches(a, ev.name) ||
+        if (!a.dynamic() || a.netns != netns || ev.name.empty() || !a.matchesName(ev.name) ||
             o->attachedTo(a, ev.ifindex))
           continue;
         if (o->dynamicAttachments() >= kMaxAttachmentsPerObject) {
@@ -374,7 +373,7 @@ void BpfRuntime::stop() {
 Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& engine) {
   struct Fams {
     metrics::Family *entries, *max_entries, *usage, *read_seconds, *info, *runs, *run_time, *errors, *ev, *ev_lost;
-    metrics::Family *ifaces, *iface_changes;
+    metrics::Family *ifaces, *iface_changes, *attachment, *waiting;
   } f{};
   const std::pair<metrics::Family**, metrics::FamilyOptions> defs[] = {
       {&f.entries, {.name = "bpfex_bpf_map_entries", .help = "Entries in the BPF map at its last read.",
@@ -396,13 +395,22 @@ Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& 
       {&f.ev_lost, {.name = "bpfex_bpf_events_lost_total", .help = "Events lost: dropped by the kernel (perf) or over bpfex's per-tick bound.",
                     .type = MetricType::kCounter, .label_names = {"map"}, .expire_unwritten = true}},
       {&f.ifaces, {.name = "bpfex_bpf_interface_attachments",
-                   .help = "Programs attached by the object's pattern attach specs now, one per program and "
+                   .help = "Programs attached to interfaces by the object's interface and pattern attach specs now, one per program and "
                            "interface (TC ingress and egress on one interface: 2).",
                    .label_names = {"object"}}},
       {&f.iface_changes, {.name = "bpfex_bpf_interface_changes_total",
                           .help = "Interfaces attached (they appeared and matched), detached (they went) and map "
                                   "entries forgotten with them (keyed by ifindex), by object.",
                           .type = MetricType::kCounter, .label_names = {"object", "change"}}},
+      {&f.attachment, {.name = "bpfex_bpf_attachment_info",
+                       .help = "A program attached to an interface now, with the XDP mode in force (native, or "
+                               "generic where the driver refused native); always 1.",
+                       .type = MetricType::kInfo, .label_names = {"object", "program", "type", "interface", "netns", "mode"},
+                       .expire_unwritten = true}},
+      {&f.waiting, {.name = "bpfex_bpf_attachment_waiting",
+                    .help = "1 while the interface a program is configured for is not there (it is attached when it "
+                            "appears), else 0.",
+                    .label_names = {"object", "program", "type", "interface", "netns"}, .expire_unwritten = true}},
       {&f.errors, {.name = "bpfex_bpf_errors_total", .help = "BPF failures by operation (load, attach, pin, open_map, read_map, stats) and object.",
                    .type = MetricType::kCounter, .label_names = {"operation", "object"}}},
   };
@@ -446,6 +454,15 @@ Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& 
           (void)f.run_time->set({o->spec().name, p.name}, static_cast<double>(p.run_time_ns) / 1e9);
         }
       }
+    }
+    for (const auto& o : objects_) {
+      const std::string& name = o->spec().name;
+      for (const auto& a : o->interfaceAttachments())
+        (void)f.attachment->setInfo({name, a.program, a.type, a.interface, a.netns, a.mode});
+      for (const auto& a : o->spec().attach)
+        if (a.follow_target)
+          (void)f.waiting->set({name, a.program, std::string(bpf::attachTypeName(a.type)), a.target, a.netns},
+                               o->followedAttached(a) ? 0 : 1);
     }
     for (const auto& o : objects_) {
       bool dynamic = false;

@@ -90,3 +90,24 @@ rc=0; "$BPFEX" check -c "$WORK/bad.yaml" --format=json >"$WORK/bad.json" || rc=$
 [ $rc -eq 2 ] && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert not d["ok"] and d["errors"][0]["line"] == 1, d' "$WORK/bad.json" ||
   fail "a bad config in JSON: $(cat "$WORK/bad.json")"
 pass "--format=json: the same errors as data, config errors included"
+
+# An interface that is not there now (a VPN's TUN, made by its server after
+# bpfex starts): a warning at the attachment's line, not a failure; the
+# daemon attaches when the interface appears.
+cat >"$WORK/absent.yaml" <<YML
+rules: [$WORK/rules]
+bpf:
+  objects:
+    - name: traffic
+      bundled: iface_traffic
+      attach:
+        - {program: bpfex_tc_ingress, type: tc_ingress, interface: bpfexnone0}
+YML
+rc=0; out=$("$BPFEX" check -c "$WORK/absent.yaml" 2>&1) || rc=$?
+[ $rc -eq 0 ] || fail "an absent interface fails the check ($rc): $out"
+grep -qF "$WORK/absent.yaml:7:11: warning: bpf object traffic: interface bpfexnone0 is not there now; bpfex_tc_ingress is attached when it appears" <<<"$out" ||
+  fail "no warning at the attachment's line: $out"
+grep -qx "bpfex: configuration OK" <<<"$out" || fail "not OK with a warning: $out"
+"$BPFEX" check -c "$WORK/absent.yaml" --format=json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ok"] and d["errors"] == [] and d["warnings"][0]["line"] == 7, d' ||
+  fail "the warning is not in the JSON"
+pass "an interface absent now: a warning at its line (file:line:column), exit 0"

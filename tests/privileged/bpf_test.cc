@@ -46,8 +46,15 @@ std::string run(const std::string& cmd) {
 
 // Sends `count` datagrams from namespace `from` to `to_ip` while a sink in
 // namespace `sink_ns` receives them; returns how many the sink got.
+// A path as one shell word, whatever it holds (a checkout under "a home/").
+std::string quoted(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
 int traffic(const std::string& from, const std::string& sink_ns, const std::string& to_ip, int port, int count) {
-  const std::string py = env("BPFEX_UDP_SEND");
+  const std::string py = quoted(env("BPFEX_UDP_SEND"));
   auto sink = std::async(std::launch::async, [&] {
     return run("ip netns exec " + sink_ns + " python3 " + py + " sink " + std::to_string(port) + " 4");
   });
