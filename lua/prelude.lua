@@ -300,6 +300,10 @@ local map_name = api.map_name
 function Map.entries(h)
   local name = map_name(h)
   local keys, values, count, ksize, vsize = api.map_view(name)
+  -- An empty map, or one not there now (its object did not load, its pin is
+  -- gone): nothing to read, and its layout is not asked for (it may not be
+  -- known yet).
+  if count == 0 then return function() return nil end end
   local l = layout_of(name)
   local kp, ks = proxy(l.key, "key of " .. name)
   local vp, vs = proxy(l.value, "value of " .. name)

@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "base/clock.h"
+#include "base/log.h"
 #include "bpf/object.h"
 
 namespace bpfex::engine {
@@ -10,11 +11,39 @@ namespace bpfex::engine {
 using base::Error;
 using base::Result;
 
+lua::MapView BpfDataSource::unavailable(const std::string& name, std::string why) {
+  auto [it, first] = unavailable_.try_emplace(name, 0);
+  if (it->second != tick_) {
+    it->second = tick_;
+    rt_.countError("read_map", name);
+  }
+  if (first) BPFEX_LOG_WARN("bpf map {}: {}; what rules compute from it stops until it is back", name, why);
+  lua::MapView v;
+  static const bpf::Layout kNoLayout;
+  static const bpf::MapInfo kNoInfo;
+  v.key_layout = v.value_layout = &kNoLayout;
+  v.info = &kNoInfo;
+  v.unavailable = std::move(why);
+  return v;
+}
+
+void BpfDataSource::available(const std::string& name) {
+  if (unavailable_.erase(name) != 0) BPFEX_LOG_INFO("bpf map {}: available again", name);
+}
+
 Result<lua::MapView> BpfDataSource::mapView(const std::string& name) {
   BpfRuntime::MapEntry* e = rt_.findMap(name);
-  if (e == nullptr) return Error(ENOENT, "bpf map \"" + name + "\" is not configured (bpf.objects or bpf.maps)");
+  if (e == nullptr) {
+    // A map of a configured object that did not load is there in principle;
+    // a name nothing configures is the rule's mistake.
+    const std::string object = name.substr(0, name.find('/'));
+    if (name.find('/') != std::string::npos && rt_.objectConfigured(object))
+      return unavailable(name, "its object " + object + " is not loaded");
+    return Error(ENOENT, "bpf map \"" + name + "\" is not configured (bpf.objects or bpf.maps)");
+  }
   auto rd = rt_.read(*e, tick_);
-  if (!rd) return std::move(rd).error();
+  if (!rd) return unavailable(name, rd.error().message());
+  available(name);
   auto kl = rt_.keyLayout(*e);
   if (!kl) return std::move(kl).error();
   auto vl = rt_.valueLayout(*e);
@@ -62,8 +91,11 @@ Result<const bpf::EventReader*> BpfDataSource::events(const std::string& name) {
 
 Result<bpf::EnumValues> BpfDataSource::enumByName(const std::string& map, const std::string& enum_name) {
   BpfRuntime::MapEntry* e = rt_.findMap(map);
+  // Not there now (see mapView): no enumerators, so nothing is computed.
+  if (e == nullptr && map.find('/') != std::string::npos && rt_.objectConfigured(map.substr(0, map.find('/'))))
+    return bpf::EnumValues{};
   if (e == nullptr) return Error(ENOENT, "bpf map \"" + map + "\" is not configured (bpf.objects or bpf.maps)");
-  if (e->map == nullptr) return Error(ENOENT, "bpf map \"" + map + "\" is not open");
+  if (e->map == nullptr || !e->ok) return bpf::EnumValues{};
   return e->map->enumByName(enum_name);
 }
 

@@ -31,9 +31,16 @@ class BpfDataSource : public lua::DataSource {
     std::unique_ptr<bpf::PerCpuSum> plan;
     std::vector<uint8_t> values;
   };
+  // An empty view of a configured map that is not there now, counted once
+  // a tick in bpfex_bpf_errors_total{operation="read_map"} and logged when
+  // it goes and when it comes back.
+  lua::MapView unavailable(const std::string& name, std::string why);
+  void available(const std::string& name);
+
   BpfRuntime& rt_;
   uint64_t tick_ = 0;
   std::map<std::string, Summed> summed_;
+  std::map<std::string, uint64_t> unavailable_;  // map -> the tick it was last counted
 };
 
 }  // namespace bpfex::engine

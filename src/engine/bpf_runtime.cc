@@ -316,6 +316,12 @@ Result<const Reader*> BpfRuntime::oncePerTick(MapEntry& m, uint64_t tick, const 
   return reader.get();
 }
 
+bool BpfRuntime::objectConfigured(const std::string& name) const {
+  for (const auto& spec : cfg_.objects)
+    if (spec.name == name) return true;
+  return false;
+}
+
 Result<const bpf::MapReader*> BpfRuntime::read(MapEntry& m, uint64_t tick) {
   return oncePerTick(m, tick, m.reader, "map ", " for entry reads", [](bpf::MapReader& r) { return r.read(); });
 }

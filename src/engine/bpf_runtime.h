@@ -80,6 +80,10 @@ class BpfRuntime {
   void stop();
 
   MapEntry* findMap(const std::string& name);
+  // Whether the configuration names this object (loaded or not).
+  bool objectConfigured(const std::string& name) const;
+  // Counts a failure without logging it (the caller says it once).
+  void countError(const std::string& operation, const std::string& object) { ++errors_[{operation, object}]; }
   const std::vector<std::unique_ptr<MapEntry>>& maps() const { return maps_; }
   const std::vector<std::unique_ptr<bpf::BpfObject>>& objects() const { return objects_; }
   // Each object's program stats, fetched at most once per tick (the runtime's

@@ -191,6 +191,7 @@ bool Rule::runExports(const TickContext& ctx, RunResult& res) {
     metrics::Family* f = e.decl().decl < c.families.size() ? c.families[e.decl().decl] : nullptr;
     if (f == nullptr || ctx.data == nullptr) continue;
     auto v = ctx.data->mapView(e.decl().map);
+    if (v && !v->unavailable.empty()) continue;  // its series go stale; the source counted it
     Status st = v ? e.write(v.value(), *f, &c.metric_errors, &c.last_metric_error)
                   : Status(Error(v.error().code(), e.decl().where + ": " + v.error().message()));
     if (!st) {

@@ -51,6 +51,11 @@ struct MapView {
   const bpf::Layout* key_layout = nullptr;
   const bpf::Layout* value_layout = nullptr;
   const bpf::MapInfo* info = nullptr;
+  // Non-empty: the map is configured but not there now (its object did not
+  // load, its pin is gone, its owner has not created it yet). The view is
+  // empty: what a rule computes from it stops (its series go stale), and the
+  // rest of the run goes on. This says why (logged and counted by the source).
+  std::string unavailable;
 };
 
 // A loaded BPF program, for bpf.programs().
