@@ -29,7 +29,6 @@ local pkt_rates = window(params.netprobe_rate_window or "30s")
 local byte_rates = window(params.netprobe_rate_window or "30s")
 local traffic = bpf.map("traffic/bpfex_iface_stats")
 local DIRECTION = { BPFEX_HOOK_TC_INGRESS = "ingress", BPFEX_HOOK_TC_EGRESS = "egress" }
-local n = 0
 
 local function collect()
   local rows, busy = {}, {}
@@ -61,8 +60,9 @@ local function collect()
 end
 
 on_tick(function(t)
-  n = n + 1
-  collections:set({}, n)
+  -- add, not a Lua count: the counter keeps its series across reloads (the
+  -- family is declared identically), where a local would start from 0.
+  collections:add({}, 1)
   last:set({}, t.now)
   local ok, err = pcall(collect)
   up:set({}, ok and 1 or 0)

@@ -271,13 +271,15 @@ end
 
 local function collect_maps(c, stats_rows)
   for name, m in pairs(MAPS) do
-    local info = m:info()
-    -- stats_map is an array (every row exists): its entries in use are the
-    -- interfaces with traffic.
-    local current = name == "stats_map" and stats_rows or info.entries
-    map_entries:set({ name, "current" }, current)
-    map_entries:set({ name, "max" }, info.max_entries)
-    if info.max_entries > 0 then map_usage:set({ name }, current / info.max_entries) end
+    local info = m:info()  -- nil while the map is not there
+    if info then
+      -- stats_map is an array (every row exists): its entries in use are the
+      -- interfaces with traffic.
+      local current = name == "stats_map" and stats_rows or info.entries
+      map_entries:set({ name, "current" }, current)
+      map_entries:set({ name, "max" }, info.max_entries)
+      if info.max_entries > 0 then map_usage:set({ name }, current / info.max_entries) end
+    end
   end
   local ops = ABI.ops
   for m, name in ipairs(ABI.op_maps) do

@@ -325,6 +325,10 @@ int mapLookup(lua_State* L) {
 
 int mapInfo(lua_State* L) {
   const MapView& v = view(L, luaL_checkstring(L, 1));
+  if (!v.unavailable.empty()) {  // not there now: nothing to say about it
+    lua_pushnil(L);
+    return 1;
+  }
   lua_newtable(L);
   lua_pushstring(L, v.info->name.c_str());
   lua_setfield(L, -2, "name");

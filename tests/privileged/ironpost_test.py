@@ -476,8 +476,9 @@ bpf:
                     '[[package]]\nname = "serde"\nversion = "1.0.150"\n')
         with open(os.path.join(scan, "svc/package-lock.json"), "w") as f:
             f.write('{"lockfileVersion": 3, "packages": {"node_modules/lodash": {"version": "4.17.20"}}}')
+        updated = int(time.time()) - 3600
         with open(os.path.join(work, "vulndb.json"), "w") as f:
-            f.write(json.dumps({"updated": int(time.time()) - 3600, "vulns": [
+            f.write(json.dumps({"updated": updated, "vulns": [
                 {"id": "CVE-2021-23337", "ecosystem": "npm", "package": "lodash", "versions": ["4.17.20"],
                  "severity": "high"},
                 {"id": "CVE-X-1", "ecosystem": "cargo", "package": "openssl", "versions": ["0.10.40"],
@@ -486,6 +487,28 @@ bpf:
             sh(BPFEX, "push", "--gateway", f"http://127.0.0.1:{gw_port}", "--job", "sbom_scan",
                "--param", f"dir={scan}", "--param", f"vulndb={work}/vulndb.json",
                os.path.join(ROOT, "rules/jobs/sbom_scan.lua"))
+        # What the two scans pushed, against their known inputs: 3 packages a
+        # scan (2 cargo, 1 npm), one high and one critical CVE, the database's
+        # date; counters continue from what the gateway holds.
+        pushed = series(urllib.request.urlopen(f"http://127.0.0.1:{gw_port}/metrics", timeout=5).read().decode())
+        grp = 'instance="",job="sbom_scan"'
+        want = {
+            f"ironpost_sbom_scanner_scans_completed_total{{{grp}}}": 2,
+            f'ironpost_sbom_scanner_packages_scanned_total{{ecosystem="cargo",{grp}}}': 4,
+            f'ironpost_sbom_scanner_packages_scanned_total{{ecosystem="npm",{grp}}}': 2,
+            f'ironpost_sbom_scanner_cves_found{{{grp},severity="critical"}}': 1,
+            f'ironpost_sbom_scanner_cves_found{{{grp},severity="high"}}': 1,
+            f'ironpost_sbom_scanner_cves_found{{{grp},severity="medium"}}': 0,
+            f'ironpost_sbom_scanner_cves_found{{{grp},severity="low"}}': 0,
+            f"ironpost_sbom_scanner_vulndb_last_update_timestamp{{{grp}}}": updated,
+            f"ironpost_sbom_scanner_scan_duration_seconds_count{{{grp}}}": 2,
+        }
+        wrong = {k: (v, pushed.get(k)) for k, v in want.items() if pushed.get(k) is None or float(pushed[k]) != v}
+        if wrong:
+            fail("the SBOM job's pushed values (want, have): " + str(wrong) + "\n" +
+                 "\n".join(k for k in pushed if "sbom" in k))
+        print("ok - the SBOM job pushed exactly its inputs' counts: 2 scans, packages by ecosystem, CVEs by "
+              "severity, the database's date")
         with open(os.path.join(work, "prometheus.yml"), "w") as f:
             f.write(f"""global: {{scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 1s}}
 scrape_configs:

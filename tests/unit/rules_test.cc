@@ -278,6 +278,19 @@ TEST(Rules, ARuleKeepsItsIntervalsGrid) {
   EXPECT_EQ(ran, (std::vector<int>{81, 84, 90, 96}));
 }
 
+// NetProbe's collection counter continues across a reload: it counted in a
+// Lua local set each tick, which started from 0 again with the new state.
+TEST(Rules, NetprobeCollectionsContinueAcrossReloads) {
+  Harness h;
+  const std::string rule = std::string(SOURCE_ROOT) + "/rules/netprobe.lua";
+  ASSERT_TRUE(h.rules.reload({rule}).ok());
+  for (int i = 0; i < 3; ++i) h.engine.tick();
+  EXPECT_EQ(h.value("netprobe_collection_total"), 3);
+  ASSERT_TRUE(h.rules.reload({rule}).ok());
+  h.engine.tick();
+  EXPECT_EQ(h.value("netprobe_collection_total"), 4);
+}
+
 TEST(Rules, RatesComeFromTheWindow) {
   Harness h;
   ASSERT_TRUE(h.data.addMap("t/c", "u32 id", "u64 n", 4).ok());
