@@ -83,6 +83,13 @@ mounts = {m["mountPath"] for m in c["volumeMounts"]}
 assert {"/sys/fs/bpf", "/sys/kernel/btf"} <= mounts, f"host mounts: {mounts}"
 open(sys.argv[2], "w").write(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["bpfex.yaml"])
 PY
+# The packages as installed (their @paths@ this checkout's), for the configs
+# that include them.
+mkdir -p "$TMP/bpfex/packages" "$TMP/etc/bpfex/rules"
+for pkg in "$D"/packages/*.yaml.in; do
+  sed "s#@datadir@/bpfex#$ROOT#g; s#@sysconfdir@#$TMP/etc#g" "$pkg" > "$TMP/bpfex/packages/$(basename "$pkg" .in)"
+done
+sed -i "s#/usr/share/bpfex/packages/#$TMP/bpfex/packages/#g" "$TMP/k8s-bpfex.yaml"
 for cfg in "$D/demo/bpfex.yaml" "$D/systemd/bpfex.yaml" "$D/compose/bpfex.yaml" "$TMP/k8s-bpfex.yaml"; do
   "$BPFEX" check --config "$cfg" --rules "$ROOT/rules/vpn_router.lua" --rules "$ROOT/rules/vpn_alerts.lua" >/dev/null ||
     { echo "FAIL: bpfex check --config $cfg" >&2; exit 1; }
@@ -143,7 +150,7 @@ assert "DESTDIR=/staging meson install" in build, "the build stage installs with
 assert re.search(r"^COPY --from=build /staging/ /$", run, re.M), "the runtime stage copies the install tree"
 user = re.search(r"^USER (\S+)$", run, re.M)
 assert user and user.group(1) not in ("root", "0"), "runs as a non-root user"
-assert re.search(r"^HEALTHCHECK .*http://127\.0\.0\.1:9479/healthz", run, re.M), "a HEALTHCHECK on /healthz"
+assert re.search(r"^HEALTHCHECK .*http://127\.0\.0\.1:\$\{BPFEX_LISTEN_PORT:-9479\}/healthz", run, re.M), "a HEALTHCHECK on /healthz"
 assert re.search(r'^CMD \["run", "--config", "/etc/bpfex/bpfex\.yaml"\]', run, re.M), "runs the installed config"
 wanted = set(re.findall(r"\b(lib[a-z0-9.+-]+|zlib1g|ca-certificates|curl)\b", run))
 needed = subprocess.run(["objdump", "-p", sys.argv[2]], capture_output=True, text=True, check=True).stdout

@@ -66,6 +66,10 @@ def compare(name, ticks, step, eval_every, rules_file, expect_agreement=True):
         values = " ".join(t.get(s, "_") for t in ticks)
         y.append(f"      - series: '{s}'")
         y.append(f"        values: '{values}'")
+    # The scraped target itself, up at every scrape: DaemonDown's input (its
+    # absent() half fires where Prometheus never saw the target).
+    y.append("      - series: 'up{job=\"vpn-router\",instance=\"bpfex\"}'")
+    y.append("        values: '" + " ".join("1" for _ in ticks) + "'")
     y.append("    promql_expr_test:")
     alerts_seen = evals = 0
     states = set()
