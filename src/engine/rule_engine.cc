@@ -37,6 +37,10 @@ RuleEngine::RuleEngine(metrics::Registry& registry, lua::DataSource* data, lua::
   memory_ = reg({.name = "bpfex_rule_memory_bytes", .help = "Memory the rule's Lua state holds.",
                  .unit = "bytes", .label_names = {"rule"}, .expire_unwritten = true});
   loaded_ = reg({.name = "bpfex_rules_loaded", .help = "Rules loaded."});
+  skipped_ = reg({.name = "bpfex_rule_skipped_runs_total",
+                  .help = "Runs of a rule that keeps hitting its time budget not started: it waits (backoff, "
+                          "doubling to 32 ticks) or the tick's time for such rules was used (tick_deadline).",
+                  .type = MetricType::kCounter, .label_names = {"rule", "reason"}, .expire_unwritten = true});
   history_series_ = reg({.name = "bpfex_rule_history_series",
                          .help = "Series whose tick-resolution history is kept for the rules' range() selectors."});
   history_samples_ = reg({.name = "bpfex_rule_history_samples",
@@ -294,7 +298,55 @@ bool RuleEngine::dueNow(LoadedRule& s, double now) const {
   return true;
 }
 
-bool RuleEngine::runRule(LoadedRule& s, const lua::TickContext& ctx) {
+// Slow rules do not slow the others. A rule whose last run hit its time
+// budget is an offender until a run completes within it:
+//   - it waits 1, 2, 4, ... up to 32 ticks before its next run (backoff), so
+//     a rule that loops costs its budget once in 32 ticks, not every tick;
+//   - when it may run, it runs after every healthy rule, and only while the
+//     tick has used less than half its interval on rules, offenders least
+//     recently run first; otherwise it waits for the next tick.
+// Healthy rules therefore always run, on their grid, and a tick's rules take
+// at most half the interval plus one offender's budget. Skipped runs are
+// counted (bpfex_rule_skipped_runs_total) and shown on /rules
+// (health "backoff"). An offender keeps its last series meanwhile.
+void RuleEngine::runSchedule(const lua::TickContext& ctx) {
+  const double start = base::monotonicSeconds();
+  auto runIfDue = [&](LoadedRule& s) {
+    if (!dueNow(s, ctx.now_mono)) {
+      for (metrics::Family* f : s.rule->families()) f->touchAll();
+      return;
+    }
+    const lua::ErrorKind kind = runRule(s, ctx);
+    const bool completed = kind == lua::ErrorKind::kNone || kind == lua::ErrorKind::kMetric;
+    if (kind == lua::ErrorKind::kTimeout) {
+      ++s.timeouts_in_a_row;
+      s.backoff_until_tick = ctx.tick + 1 + (1ull << std::min<uint32_t>(s.timeouts_in_a_row - 1, 5));
+    } else {
+      s.timeouts_in_a_row = 0;
+    }
+    // A run that completed (even with rejected writes) has written what it
+    // produces; its alerts evaluate on what it fired.
+    if (completed) evaluateAlerts(s, ctx);
+  };
+  auto skip = [&](LoadedRule& s, const char* reason) {
+    ++s.skipped[reason];
+    for (metrics::Family* f : s.rule->families()) f->touchAll();
+  };
+  std::vector<LoadedRule*> offenders;
+  for (LoadedRule& s : rules_) {
+    if (s.timeouts_in_a_row == 0) runIfDue(s);
+    else offenders.push_back(&s);
+  }
+  std::stable_sort(offenders.begin(), offenders.end(),
+                   [](const LoadedRule* a, const LoadedRule* b) { return a->last_run < b->last_run; });
+  for (LoadedRule* s : offenders) {
+    if (ctx.tick < s->backoff_until_tick) skip(*s, "backoff");
+    else if (base::monotonicSeconds() - start >= tick_interval_ / 2) skip(*s, "tick_deadline");
+    else runIfDue(*s);
+  }
+}
+
+lua::ErrorKind RuleEngine::runRule(LoadedRule& s, const lua::TickContext& ctx) {
   const int64_t t0 = base::monotonicNanos();
   lua::RunResult res = s.rule->run(ctx);
   s.last_duration = static_cast<double>(base::monotonicNanos() - t0) / 1e9;
@@ -305,10 +357,10 @@ bool RuleEngine::runRule(LoadedRule& s, const lua::TickContext& ctx) {
     recordError(s, kind, res.kind == lua::ErrorKind::kMetric ? res.metric_errors : 1, res.message, ctx.now_unix);
     BPFEX_LOG_WARN("rule {}: {} error: {}", s.rule->name(), kind, res.message);
   }
-  if (res.kind == lua::ErrorKind::kNone || res.kind == lua::ErrorKind::kMetric) return true;
+  if (res.kind == lua::ErrorKind::kNone || res.kind == lua::ErrorKind::kMetric) return res.kind;
   // A failed run keeps the rule's last good series (and its alerts' state).
   for (metrics::Family* f : s.rule->families()) f->touchAll();
-  return false;
+  return res.kind;
 }
 
 void RuleEngine::evaluateAlerts(LoadedRule& s, const lua::TickContext& ctx) {
@@ -353,17 +405,10 @@ Collector RuleEngine::collector(Engine& engine) {
     ctx.state_dir = state_dir_;
     ctx.restarts = restarts_;
     if (data_ != nullptr) data_->beginTick(ctx.tick);
+    runSchedule(ctx);
     std::vector<RuleAlerts> alerts;
     alerts.reserve(rules_.size());
     for (LoadedRule& s : rules_) {
-      const bool due = dueNow(s, ctx.now_mono);
-      // A run that completed (even with rejected writes) has written what
-      // it produces; its alerts evaluate on what it fired.
-      if (!due) {
-        for (metrics::Family* f : s.rule->families()) f->touchAll();
-      } else if (runRule(s, ctx)) {
-        evaluateAlerts(s, ctx);
-      }
       writeSelfMetrics(s);
       alerts.push_back({&s.rule->name(), &s.alerts});
     }
@@ -386,6 +431,7 @@ void RuleEngine::writeSelfMetrics(const LoadedRule& s) {
   if (auto it = load_errors_.find(name); it != load_errors_.end())
     for (const auto& [kind, n] : it->second) errs[kind] += n;
   for (const auto& [kind, n] : errs) (void)errors_->set({name, kind}, static_cast<double>(n));
+  for (const auto& [reason, n] : s.skipped) (void)skipped_->set({name, reason}, static_cast<double>(n));
 }
 
 void RuleEngine::setState(std::string dir, uint64_t restarts, double grace, double outage_tolerance) {

@@ -103,7 +103,10 @@ class RuleEngine {
                                         const std::set<std::string>& replaced_names, size_t max_total);
   // Runs the rule and records how it went; false when the run failed.
   bool dueNow(LoadedRule& s, double now) const;
-  bool runRule(LoadedRule& s, const lua::TickContext& ctx);
+  // Runs what is due this tick, healthy rules first (RuleEngine::collector).
+  void runSchedule(const lua::TickContext& ctx);
+  // Runs the rule and records how it went; the run's outcome.
+  lua::ErrorKind runRule(LoadedRule& s, const lua::TickContext& ctx);
   // The rule's alerts on what its run fired (alert_set.h).
   void evaluateAlerts(LoadedRule& s, const lua::TickContext& ctx);
   static void recordError(LoadedRule& s, const std::string& kind, uint64_t n, const std::string& message, double now);
@@ -125,7 +128,7 @@ class RuleEngine {
   size_t max_families_total_ = kDefaultMaxFamiliesTotal;
   ReloadOutcome reload_;
 
-  metrics::Family *runs_, *errors_, *duration_, *memory_, *loaded_, *reload_ok_, *reload_time_;
+  metrics::Family *runs_, *errors_, *duration_, *memory_, *loaded_, *reload_ok_, *reload_time_, *skipped_;
   AlertSet alert_set_;
   LabelMap external_labels_;
   // What range() selects, at tick resolution; recorded after each tick at

@@ -47,7 +47,9 @@ StatusDocuments renderStatus(const std::vector<LoadedRule>& rules, const std::ve
     for (const auto& d : s.rule->declarations()) r["metrics"].push_back(d.name);
     if (!s.last_error.empty())
       r["last_error"] = {{"kind", s.last_error_kind}, {"message", s.last_error}, {"time", s.last_error_time}};
-    r["health"] = !s.load_error.empty() ? "stale" : s.last_error.empty() ? "ok" : "err";
+    r["health"] = !s.load_error.empty() ? "stale" : s.timeouts_in_a_row > 0 ? "backoff" : s.last_error.empty() ? "ok" : "err";
+    if (!s.skipped.empty()) r["skipped_runs"] = s.skipped;
+    if (s.timeouts_in_a_row > 0) r["timeouts_in_a_row"] = s.timeouts_in_a_row;
     if (!s.load_error.empty())
       r["load_error"] = {{"kind", s.load_error_kind}, {"message", s.load_error}, {"time", reload.time},
                          {"note", "the file's newest version was refused; this version keeps running"}};

@@ -23,6 +23,12 @@ struct LoadedRule {
   double next_due = -1;  // monotonic: the rule's next slot on its interval's grid; -1: the first tick
   uint64_t runs = 0;
   double last_duration = 0;
+  // Slow rules (RuleEngine::runSchedule): runs in a row that hit the time
+  // budget, the tick before which the rule is not run again (backoff), and
+  // the runs skipped, by reason ("backoff", "tick_deadline").
+  uint32_t timeouts_in_a_row = 0;
+  uint64_t backoff_until_tick = 0;
+  std::map<std::string, uint64_t> skipped;
   std::map<std::string, uint64_t> errors;  // kind -> count
   std::string last_error, last_error_kind;
   double last_error_time = 0;
