@@ -136,6 +136,8 @@ struct BpfObject::Attachment {
   int prog_fd = -1;
   uint32_t tc_priority = 0;
   std::string pin;  // pinned link path (keep_attached)
+  bool replaced_said = false;  // another program holds the hook: said once
+  uint32_t prog_id = 0;        // the kernel's id of prog_fd, looked up once
 };
 
 BpfObject::BpfObject(ObjectSpec spec) : spec_(std::move(spec)) {}
@@ -495,6 +497,73 @@ void BpfObject::detachAll() {
     if (!st) BPFEX_LOG_WARN("{}: {}", spec_.name, st.error().message());
   }
   attached_.clear();
+}
+
+namespace {
+
+uint32_t progId(int prog_fd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof info;
+  return bpf_obj_get_info_by_fd(prog_fd, &info, &len) == 0 ? info.id : 0;
+}
+
+}  // namespace
+
+std::vector<BpfObject::AttachmentCheck> BpfObject::verifyAttachments() {
+  std::vector<AttachmentCheck> out;
+  std::map<std::string, std::vector<Attachment*>> by_netns;
+  for (auto& a : attached_)
+    if (a->link == nullptr && isNetdevAttach(a->spec.type)) by_netns[a->spec.netns].push_back(a.get());
+  for (auto& [netns, list] : by_netns) {
+    Status st = inNetns(netns, [&]() -> Status {
+      for (Attachment* a : list) {
+        const AttachSpec& s = a->spec;
+        uint32_t holder = 0;
+        int rc = 0;
+        if (s.type == AttachType::kXdp) {
+          rc = bpf_xdp_query_id(a->ifindex, static_cast<int>(a->xdp_flags), &holder);
+        } else {
+          LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex,
+                      .attach_point = s.type == AttachType::kTcIngress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+          LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = a->tc_priority);
+          rc = bpf_tc_query(&hook, &opts);
+          holder = rc == 0 ? opts.prog_id : 0;
+          // No such filter: EINVAL ("cannot find specified filter chain",
+          // or no clsact qdisc), or ENOENT.
+          if (rc == -ENOENT || rc == -EINVAL) rc = 0;
+        }
+        if (rc == -ENODEV) continue;  // the interface is going: the link watcher says so
+        if (a->prog_id == 0) a->prog_id = progId(a->prog_fd);
+        const uint32_t mine = a->prog_id;
+        if (rc != 0 || holder == mine || mine == 0) continue;
+        const std::string where = std::string(attachTypeName(s.type)) + " " + s.program + " on " + s.target +
+                                  (s.netns.empty() ? "" : " (netns " + s.netns + ")");
+        if (holder != 0) {  // another program holds the hook: reported, never fought over
+          if (!a->replaced_said) out.push_back({where, "replaced", "program id " + std::to_string(holder) + " holds it"});
+          a->replaced_said = true;
+          continue;
+        }
+        a->replaced_said = false;
+        // Detached by another tool (ip link set dev X xdp off, tc filter del): attached again.
+        if (s.type == AttachType::kXdp) {
+          rc = bpf_xdp_attach(a->ifindex, a->prog_fd, a->xdp_flags, nullptr);
+        } else {
+          LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = a->ifindex,
+                      .attach_point = s.type == AttachType::kTcIngress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+          if (int c = bpf_tc_hook_create(&hook); c != 0 && c != -EEXIST) rc = c;
+          else {
+            LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = a->prog_fd, .flags = BPF_TC_F_REPLACE, .handle = kTcHandle,
+                        .priority = a->tc_priority);
+            rc = bpf_tc_attach(&hook, &opts);
+          }
+        }
+        out.push_back({where, rc == 0 ? "reattached" : "reattach_failed", rc == 0 ? "" : std::strerror(-rc)});
+      }
+      return base::okStatus();
+    });
+    if (!st) out.push_back({"netns " + netns, "check_failed", st.error().message()});
+  }
+  return out;
 }
 
 BpfObject::~BpfObject() {

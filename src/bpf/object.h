@@ -135,6 +135,14 @@ class BpfObject {
   const std::vector<base::Error>& attachErrors() const { return attach_errors_; }
   // A follow_target spec is attached now.
   bool followedAttached(const AttachSpec& spec) const;
+  // Checks that each XDP and TC attachment is still in place: one that
+  // another tool removed (ip link set dev X xdp off, tc filter del) is
+  // attached again ("reattached", or "reattach_failed"); one whose hook
+  // another program now holds is reported once ("replaced") and left alone.
+  struct AttachmentCheck {
+    std::string where, outcome, detail;
+  };
+  std::vector<AttachmentCheck> verifyAttachments();
 
   // Interfaces matched by a dynamic spec (AttachSpec::dynamic): attaches the
   // spec's program to `ifname` (now in the spec's namespace).

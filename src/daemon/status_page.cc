@@ -293,8 +293,8 @@ std::string renderStatusPage(const StatusInputs& in) {
   }
   if (!cfg.push.gateway.empty()) {
     const double last = value("bpfex_push_last_success_timestamp_seconds");
-    const double ok = value("bpfex_push_total", {{"result", "success"}});
-    const double bad = value("bpfex_push_total", {{"result", "failure"}});
+    const double ok = value("bpfex_push_total", {{"result", "ok"}});
+    const double bad = value("bpfex_push_total", {{"result", "failed"}});
     rows += row({"Pushgateway", "<code>" + esc(redactUrl(cfg.push.gateway)) + "</code>",
                  (last == last && last > 0 ? "last success " + humanDuration(in.now_unix - last) + " ago"
                                            : std::string("no success yet")) +

@@ -21,7 +21,11 @@ AlertSet::AlertSet(metrics::Registry& registry)
                                                     .expire_unwritten = true, .free_labels = true})),
       alerts_for_state_(metrics::selfFamily(
           registry, {.name = "ALERTS_FOR_STATE", .help = "When each pending or firing alert became active (Unix seconds).",
-                     .expire_unwritten = true, .free_labels = true})) {}
+                     .expire_unwritten = true, .free_labels = true})),
+      state_errors_(metrics::selfFamily(
+          registry, {.name = "bpfex_state_write_errors_total",
+                     .help = "Failed writes of a state file (a full or read-only state_dir), by file.",
+                     .type = metrics::MetricType::kCounter, .label_names = {"file"}})) {}
 
 Result<std::vector<AlertingRule>> AlertSet::make(const lua::Rule& r, const LabelMap& external) {
   std::vector<AlertingRule> out;
@@ -137,8 +141,18 @@ void AlertSet::persist(std::span<const RuleAlerts> rules, double now) {
   if (list.empty() && body == last_written_) return;
   last_written_ = body;
   const std::string text = base::jsonText(nlohmann::json{{"written_at", now}, {"alerts", std::move(list)}}) + "\n";
-  if (auto st = base::writeFileAtomic(state_dir_ + "/alerts_for_state.json", text); !st)
-    BPFEX_LOG_WARN("alert for-state: {}", st.error().message());
+  // A full or read-only state_dir: said when it starts failing and when it
+  // works again, counted every time; the next evaluation tries again.
+  if (auto st = base::writeFileAtomic(state_dir_ + "/alerts_for_state.json", text); !st) {
+    ++state_write_errors_;
+    if (!state_failing_) BPFEX_LOG_WARN("alert for-state: {}; retried every evaluation", st.error().message());
+    state_failing_ = true;
+    last_written_.clear();  // not written: write it again next time
+  } else if (state_failing_) {
+    state_failing_ = false;
+    BPFEX_LOG_INFO("alert for-state: written again to {}", state_dir_);
+  }
+  (void)state_errors_->set({"alerts_for_state.json"}, static_cast<double>(state_write_errors_));
 }
 
 }  // namespace bpfex::engine

@@ -73,7 +73,9 @@ class AlertSet {
   void writeSeries(std::span<const RuleAlerts> rules);
   void persist(std::span<const RuleAlerts> rules, double now);
 
-  metrics::Family *alerts_series_, *alerts_for_state_;
+  metrics::Family *alerts_series_, *alerts_for_state_, *state_errors_;
+  uint64_t state_write_errors_ = 0;
+  bool state_failing_ = false;
   std::function<void(std::vector<SentAlert>)> sink_;
   AlertingOptions options_;
   std::string state_dir_;

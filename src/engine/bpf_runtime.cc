@@ -405,8 +405,10 @@ Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& 
                            "interface (TC ingress and egress on one interface: 2).",
                    .label_names = {"object"}}},
       {&f.iface_changes, {.name = "bpfex_bpf_interface_changes_total",
-                          .help = "Interfaces attached (they appeared and matched), detached (they went) and map "
-                                  "entries forgotten with them (keyed by ifindex), by object.",
+                          .help = "Interfaces attached (they appeared and matched), detached (they went), map "
+                                  "entries forgotten with them (keyed by ifindex), programs attached again after "
+                                  "another tool detached them (reattach), and hooks another program took (replaced), "
+                                  "by object.",
                           .type = MetricType::kCounter, .label_names = {"object", "change"}}},
       {&f.attachment, {.name = "bpfex_bpf_attachment_info",
                        .help = "A program attached to an interface now, with the XDP mode in force (native, or "
@@ -461,8 +463,28 @@ Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& 
         }
       }
     }
+    const double now = base::monotonicSeconds();
+    const bool verify_due = now - last_verify_ >= kVerifyEverySeconds;
+    if (verify_due) last_verify_ = now;
     for (const auto& o : objects_) {
       const std::string& name = o->spec().name;
+      // Every few seconds (a few syscalls per attachment): what another tool
+      // detached is attached again.
+      std::vector<bpf::BpfObject::AttachmentCheck> checks;
+      if (verify_due) checks = o->verifyAttachments();
+      for (const auto& c : checks) {
+        LinkStats& ls = link_stats_[name];
+        if (c.outcome == "reattached") {
+          ++ls.reattaches;
+          BPFEX_LOG_WARN("bpf {}: {} was detached by something else; attached again", name, c.where);
+        } else if (c.outcome == "replaced") {
+          ++ls.replaced;
+          BPFEX_LOG_WARN("bpf {}: {}: another program took the hook ({}); left alone, not counting there", name,
+                         c.where, c.detail);
+        } else {
+          recordError("attach", name, c.where + ": " + c.outcome + ": " + c.detail);
+        }
+      }
       for (const auto& a : o->interfaceAttachments())
         (void)f.attachment->setInfo({name, a.program, a.type, a.interface, a.netns, a.mode});
       for (const auto& a : o->spec().attach)
@@ -480,6 +502,8 @@ Result<Collector> BpfRuntime::makeCollector(metrics::Registry& r, const Engine& 
       (void)f.iface_changes->set({name, "attach"}, static_cast<double>(ls.attaches));
       (void)f.iface_changes->set({name, "detach"}, static_cast<double>(ls.detaches));
       (void)f.iface_changes->set({name, "forget_entry"}, static_cast<double>(ls.forgotten_entries));
+      (void)f.iface_changes->set({name, "reattach"}, static_cast<double>(ls.reattaches));
+      (void)f.iface_changes->set({name, "replaced"}, static_cast<double>(ls.replaced));
     }
     for (const auto& [key, n] : errors_) (void)f.errors->set({key.first, key.second}, static_cast<double>(n));
     return base::okStatus();

@@ -121,7 +121,7 @@ class BpfRuntime {
   // Applies what the kernel reported (engine thread). Public for tests.
   void drainLinks();
   struct LinkStats {
-    uint64_t attaches = 0, detaches = 0, forgotten_entries = 0;
+    uint64_t attaches = 0, detaches = 0, forgotten_entries = 0, reattaches = 0, replaced = 0;
   };
   const std::map<std::string, LinkStats>& linkStats() const { return link_stats_; }  // by object
   static constexpr size_t kMaxAttachmentsPerObject = 4096;  // program x interface
@@ -148,6 +148,8 @@ class BpfRuntime {
   };
   std::vector<Watch> watches_;
   std::map<std::string, LinkStats> link_stats_;
+  static constexpr double kVerifyEverySeconds = 2;
+  double last_verify_ = 0;  // monotonic: when attachments were last verified
   std::thread link_thread_;
   base::UniqueFd link_stop_;  // eventfd: wakes the thread to stop
   std::mutex link_mu_;

@@ -200,10 +200,14 @@ void Engine::run(std::stop_token stop) {
     next += std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
     const auto now = std::chrono::steady_clock::now();
     if (next < now) {
-      // Fell behind (a tick longer than the interval): skip, don't burst.
-      BPFEX_LOG_WARN("tick took longer than the {} s interval; skipping missed ticks",
-                     opts_.tick_interval_seconds);
-      next = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
+      // Fell behind (a tick longer than the interval, or the process was
+      // stopped): the missed ticks are skipped, not run in a burst, and the
+      // next one is back on the schedule's grid.
+      const auto step = std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
+      const auto missed = (now - next) / step + 1;
+      BPFEX_LOG_WARN("fell {} tick(s) of {} s behind (a long tick, or the process was stopped); skipped them",
+                     static_cast<long long>(missed), opts_.tick_interval_seconds);
+      next += missed * step;
     }
     std::unique_lock lock(post_mu_);
     // Woken early by post(): run the posted work, and keep the tick schedule.
