@@ -16,6 +16,16 @@ namespace {
 using metrics::FamilyOptions;
 using metrics::MetricType;
 
+// An optional text argument, whole: a NUL byte inside would cut it short
+// (help text used to be silently cut there), so it is refused.
+std::string textArg(lua_State* L, int idx, const char* what) {
+  size_t len = 0;
+  const char* p = luaL_optlstring(L, idx, "", &len);
+  const std::string text(p, len);
+  if (text.find('\0') != std::string::npos) luaL_error(L, "metric %s contains a NUL byte", what);
+  return text;
+}
+
 int declare(lua_State* L, MetricType type) {
   RuleCore* r = core(L);
   r->requireTopLevel(L, "metrics");
@@ -27,9 +37,9 @@ int declare(lua_State* L, MetricType type) {
     rawField(L, 1, "name");
     o.name = luaL_optstring(L, -1, "");
     rawField(L, 1, "help");
-    o.help = luaL_optstring(L, -1, "");
+    o.help = textArg(L, -1, "help");
     rawField(L, 1, "unit");
-    o.unit = luaL_optstring(L, -1, "");
+    o.unit = textArg(L, -1, "unit");
     rawField(L, 1, "max_series");
     o.max_series = lua_isnil(L, -1) ? 0 : checkWhole(L, lua_gettop(L), "max_series");
     rawField(L, 1, "labels");
@@ -49,7 +59,7 @@ int declare(lua_State* L, MetricType type) {
     }
   } else {  // metric.counter(name, help, labels, buckets|quantiles)
     o.name = luaL_checkstring(L, 1);
-    o.help = luaL_optstring(L, 2, "");
+    o.help = textArg(L, 2, "help");
     o.label_names = stringList(L, 3, "labels");
     if (type == MetricType::kHistogram) o.buckets = numberList(L, 4, "buckets");
     if (type == MetricType::kSummary) o.quantiles = numberList(L, 4, "quantiles");

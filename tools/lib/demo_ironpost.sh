@@ -14,7 +14,7 @@ NS_B=bpfex-ip-b   # the traffic: ip0p
 LISTEN=${BPFEX_LISTEN:-127.0.0.1:9479}
 DEMO=/tmp/bpfex-demo
 GW_PORT=19091
-PIN=/sys/fs/bpf/bpfex-demo   # deploy/demo/ironpost.yaml's pin_path
+PIN=/sys/fs/bpf/bpfex-demo-ironpost   # deploy/demo/ironpost.yaml's pin_path (each demo its own)
 pids=()
 
 cleanup() {

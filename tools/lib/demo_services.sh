@@ -10,7 +10,7 @@ cd "$BPFEX_ROOT"
 
 NS=bpfex-masque
 LISTEN=${BPFEX_LISTEN:-127.0.0.1:9479}
-PIN=/sys/fs/bpf/bpfex-demo   # deploy/demo/services.yaml's pin_path
+PIN=/sys/fs/bpf/bpfex-demo-services   # deploy/demo/services.yaml's pin_path (each demo its own: stopping one never removes another's pins)
 SVC=127.0.0.1:18081
 pids=()
 
