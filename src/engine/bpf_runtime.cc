@@ -3,11 +3,14 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 
+#include <grp.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 
@@ -70,6 +73,7 @@ void BpfRuntime::start(const BpfConfig& cfg) {
     }
     objects_.push_back(std::move(obj).value());
   }
+  if (!cfg_.pin_group.empty() && !cfg_.pin_path.empty()) shareRegions();
   for (const auto& fm : cfg_.maps) {
     auto e = std::make_unique<MapEntry>();
     e->name = fm.name;
@@ -81,6 +85,31 @@ void BpfRuntime::start(const BpfConfig& cfg) {
     maps_.push_back(std::move(e));
   }
   startLinkWatchers();
+}
+
+// Regions a service can own: the counter regions (mmapable arrays, the only
+// maps applications write) are opened to pin_group's members; the directory
+// only to be searched, so nothing else there is listed or opened by them.
+void BpfRuntime::shareRegions() {
+  const struct group* g = ::getgrnam(cfg_.pin_group.c_str());
+  char* end = nullptr;
+  const long num = std::strtol(cfg_.pin_group.c_str(), &end, 10);
+  const gid_t gid = g != nullptr ? g->gr_gid : (end != cfg_.pin_group.c_str() && *end == '\0') ? static_cast<gid_t>(num)
+                                                                                          : static_cast<gid_t>(-1);
+  if (gid == static_cast<gid_t>(-1)) {
+    recordError("pin", cfg_.pin_path, "bpf.pin_group: no group " + cfg_.pin_group);
+    return;
+  }
+  auto share = [&](const std::string& path, mode_t mode) {
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0 || ::chmod(path.c_str(), mode) != 0)
+      recordError("pin", path, std::string("give it to group ") + cfg_.pin_group + ": " + std::strerror(errno) +
+                                   " (bpfex's user must be a member of the group)");
+  };
+  share(cfg_.pin_path, 0710);
+  for (const auto& o : objects_)
+    for (const auto& [name, m] : o->maps())
+      if ((m->info().map_flags & BPF_F_MMAPABLE) != 0 && ::access((cfg_.pin_path + "/" + name).c_str(), F_OK) == 0)
+        share(cfg_.pin_path + "/" + name, 0660);
 }
 
 // ---- interfaces for pattern attach specs ------------------------------------

@@ -47,6 +47,11 @@ struct ForeignMapSpec {
 
 struct BpfConfig {
   std::string pin_path = "/sys/fs/bpf/bpfex";
+  // A group whose members (the services' own users) may map the counter
+  // regions pinned under pin_path: the directory becomes searchable by the
+  // group (0710) and each region's pin readable and writable by it (0660).
+  // Other pins stay bpfex's alone (0600). Empty: nothing changes.
+  std::string pin_group;
   bool stats = false;  // BPF_ENABLE_STATS while running (costs ~66 ns per program run)
   std::vector<bpf::ObjectSpec> objects;
   std::vector<ForeignMapSpec> maps;
@@ -140,6 +145,7 @@ class BpfRuntime {
                                           const char* kind, const char* use, Fetch fetch);
 
   void startLinkWatchers();
+  void shareRegions();
   void applyLinks(const std::string& netns, const std::vector<bpf::LinkEvent>& events, bool complete);
   void forgetEntries(const bpf::BpfObject& o, int ifindex);
 
