@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "daemon/endpoints.h"
 #include "daemon/settings.h"
 #include "export/http_server.h"
 #include "metrics/text_format.h"
@@ -138,6 +139,7 @@ struct Walker {
       return fieldError(file, v, key, what);
     }
     if (auto st = parseSetting(s, v.Scalar(), cfg); !st) return fieldError(file, v, key, st.error().message());
+    cfg.origins[std::string(s.key)] = where(file, v);
     if (s.path) {
       std::string& p = std::get<std::string& (*)(Config&)>(s.field)(cfg);
       if (!p.empty()) p = besideThisFile(p);
@@ -490,6 +492,7 @@ Status applyEnvOverrides(Config& cfg, const EnvLookup& env) {
     const auto v = env(std::string(s.env).c_str());
     if (!v) continue;
     if (auto st = parseSetting(s, *v, cfg); !st) return fail(s.env, *v, st.error().message());
+    cfg.origins[std::string(s.key)] = "environment " + std::string(s.env);
   }
   // One half of listen each, as a deployment that sets the port alone
   // (seed 001's IRONPOST_METRICS_PORT) wants; the other half stays.
@@ -554,19 +557,25 @@ Status validateConfig(const Config& cfg) {
       return Error::msg("listen: \"" + cfg.listen + "\": the address must not be empty (0.0.0.0 or [::] for every address)");
     if (hp->second == 0) return Error::msg("listen: \"" + cfg.listen + "\": the port must be greater than 0");
   }
+  // An error about one setting, prefixed by where it was set.
+  auto about = [&](std::string_view key, const std::string& msg) {
+    auto it = cfg.origins.find(std::string(key));
+    return Error::msg((it != cfg.origins.end() ? it->second + ": " : std::string()) + msg);
+  };
   if (cfg.metrics_path.empty() || cfg.metrics_path.front() != '/')
-    return Error::msg("metrics_path: \"" + cfg.metrics_path + "\" must start with /");
-  static const char* kReserved[] = {"/", "/health", "/healthz", "/readyz", "/-/reload"};
-  for (const char* r : kReserved)
+    return about("metrics_path", "metrics_path: \"" + cfg.metrics_path + "\" must start with /");
+  // Every path the daemon serves (endpoints.h, checked against the route
+  // table at start), so the exposition can never shadow one.
+  for (std::string_view r : kEndpoints)
     if (cfg.metrics_path == r)
-      return Error::msg("metrics_path: \"" + cfg.metrics_path + "\" is used by another endpoint");
+      return about("metrics_path", "metrics_path: \"" + cfg.metrics_path + "\" is served by another endpoint");
   // Each setting's range and rule (settings.h), whatever set it: the file,
   // the environment, a flag or the default.
   Config view = cfg;  // the schema's accessors take a Config to set
   for (const Setting& s : settings()) {
     std::string why = rangeProblem(s, view);
     if (why.empty() && s.check != nullptr) why = s.check(cfg);
-    if (!why.empty()) return Error::msg(std::string(s.key) + ": " + why);
+    if (!why.empty()) return about(s.key, std::string(s.key) + ": " + why);
   }
   if (cfg.http.health_stale_after_seconds != 0 && !(cfg.http.health_stale_after_seconds > cfg.tick_interval_seconds))
     return Error::msg("http.health_stale_after: " + base::formatSeconds(cfg.http.health_stale_after_seconds) +

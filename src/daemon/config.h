@@ -25,6 +25,9 @@ namespace bpfex::daemon {
 inline constexpr std::string_view kDefaultListen = "127.0.0.1:9479";
 
 struct Config {
+  // Where each setting got its value, for validation errors: "file:line:col"
+  // from a YAML file, "environment BPFEX_X", or a flag ("--tick-interval").
+  std::map<std::string, std::string> origins;
   std::string listen{kDefaultListen};   // listen: host:port
   std::string metrics_path = "/metrics";  // metrics_path
   double tick_interval_seconds = 5.0;     // tick_interval: 100ms .. 1h

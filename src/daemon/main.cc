@@ -56,11 +56,15 @@ bpfex::base::Result<bpfex::daemon::Config> buildConfig(const Flags& f) {
   if (!f.rules.empty()) cfg.rules = f.rules;
   for (const bpfex::daemon::Setting& s : bpfex::daemon::settings()) {
     const std::string key(s.key);
-    if (auto it = f.switches.find(key); it != f.switches.end() && it->second)
+    if (auto it = f.switches.find(key); it != f.switches.end() && it->second) {
       (void)bpfex::daemon::parseSetting(s, "true", cfg);
-    if (auto it = f.values.find(key); it != f.values.end() && !it->second.empty())
+      cfg.origins[key] = std::string(s.flag);
+    }
+    if (auto it = f.values.find(key); it != f.values.end() && !it->second.empty()) {
       if (auto st = bpfex::daemon::parseSetting(s, it->second, cfg); !st)
         return Error::msg(std::string(s.flag) + ": " + st.error().message());
+      cfg.origins[key] = std::string(s.flag);
+    }
   }
   if (auto st = bpfex::daemon::validateConfig(cfg); !st) return std::move(st).error();
   return cfg;

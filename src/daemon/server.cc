@@ -3,8 +3,10 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <iterator>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +18,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "bpf/object.h"
+#include "daemon/endpoints.h"
 #include "daemon/health.h"
 #include "daemon/status_page.h"
 #include "engine/bpf_data_source.h"
@@ -351,6 +354,14 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
                       return exporter::HttpResponse{503, "text/plain; charset=utf-8",
                                                     "not ready: the first collection tick has not finished\n", {}};
                     }});
+
+  // The route table is what endpoints.h says, so metrics_path's check
+  // (validateConfig) covers every endpoint there is.
+  for (const auto& r : routes)
+    if (std::find(std::begin(kEndpoints), std::end(kEndpoints), r.path) == std::end(kEndpoints)) {
+      BPFEX_LOG_ERROR("route {} is not in daemon/endpoints.h: metrics_path could shadow it", r.path);
+      return 1;
+    }
 
   exporter::WebConfig web;
   if (!cfg.web_config_file.empty()) {

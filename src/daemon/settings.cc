@@ -47,7 +47,7 @@ std::vector<Setting> makeSettings() {
      .env_doc = "`BPFEX_HTTP_ENABLED` (`true`/`false`)"},
     {.key = "metrics_path", .field = +[](Config& c) -> std::string& { return c.metrics_path; },
      .env = "BPFEX_METRICS_PATH", .default_text = "`/metrics`",
-     .doc = "path of the exposition; must not be `/`, `/healthz`, `/readyz`, `/-/reload`"},
+     .doc = "path of the exposition; must not be a path another endpoint serves (`/`, `/health`, `/healthz`, `/readyz`, `/rules`, `/status/tick`, `/api/v1/alerts`, `/api/v1/rules`, `/-/reload`)"},
     {.key = "tick_interval", .field = +[](Config& c) -> double& { return c.tick_interval_seconds; }, .lo = 0.1, .hi = 3600,
      .env = "BPFEX_TICK_INTERVAL", .flag = "--tick-interval", .default_text = "`5s`",
      .doc = "collection interval, 100ms to 1h; `/metrics` is at most this old"},

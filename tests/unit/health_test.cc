@@ -94,7 +94,7 @@ TEST(StatusPage, BpfAndPeersFromTheSelfMetrics) {
       "bpfex_bpf_map_entries{map=\"vpn/stats\",type=\"percpu_array\"} 256\n"
       "bpfex_bpf_map_usage_ratio{map=\"vpn/stats\"} 0.25\n"
       "bpfex_bpf_map_read_duration_seconds{map=\"vpn/stats\"} 0.0012\n"
-      "bpfex_push_total{result=\"success\"} 3\n"
+      "bpfex_push_total{result=\"ok\"} 3\n"
       "bpfex_push_last_success_timestamp_seconds 990\n"
       "bpfex_notifications_sent_total 5\n"
       "bpfex_notifications_last_success_timestamp_seconds 995\n"

@@ -79,7 +79,9 @@ TEST(Settings, OneParserForFileEnvironmentAndFlags) {
         ASSERT_TRUE(st.ok()) << s.key;
         auto v = validateConfig(from_env);
         ASSERT_FALSE(v.ok()) << s.key;
-        EXPECT_EQ(v.error().message().rfind(std::string(s.key) + ":", 0), 0u) << v.error().message();
+        // The same words, after where the value came from.
+        EXPECT_EQ(v.error().message().rfind("environment " + std::string(s.env) + ": " + std::string(s.key) + ":", 0), 0u)
+            << v.error().message();
       } else {
         ASSERT_FALSE(st.ok()) << s.key;
         EXPECT_NE(st.error().message().find("out of range"), std::string::npos) << st.error().message();
