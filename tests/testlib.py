@@ -92,6 +92,40 @@ def private_bpffs():
     subprocess.check_call(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"])
 
 
+def sh(*cmd, check=True):
+    """Runs cmd and returns its stdout; raises on a failure unless check=False."""
+    return subprocess.run(list(cmd), check=check, capture_output=True, text=True).stdout
+
+
+def netns_lab(*namespaces):
+    """Fresh network namespaces (any left over from an earlier run deleted
+    first), IPv6 off so nothing but a test's own frames crosses their links,
+    lo up. Delete them with teardown() or `ip netns del`."""
+    for ns in namespaces:
+        sh("ip", "netns", "del", ns, check=False)
+        sh("ip", "netns", "add", ns)
+        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+           "net.ipv6.conf.default.disable_ipv6=1")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+
+def veth(ns, dev, ip, peer_ns, peer_dev, peer_ip, prefix=30):
+    """A veth pair from ns/dev (ip) to peer_ns/peer_dev (peer_ip), both up,
+    with permanent neighbour entries both ways: no ARP, so a test counts its
+    own datagrams exactly. Returns dev's ifindex."""
+    import re
+    sh("ip", "link", "add", dev, "netns", ns, "type", "veth", "peer", "name", peer_dev, "netns", peer_ns)
+    sh("ip", "-n", ns, "addr", "add", f"{ip}/{prefix}", "dev", dev)
+    sh("ip", "-n", peer_ns, "addr", "add", f"{peer_ip}/{prefix}", "dev", peer_dev)
+    mac = {d: re.search(r"link/ether (\S+)", sh("ip", "-n", n, "link", "show", d)).group(1)
+           for n, d in ((ns, dev), (peer_ns, peer_dev))}
+    sh("ip", "-n", ns, "neigh", "replace", peer_ip, "lladdr", mac[peer_dev], "dev", dev, "nud", "permanent")
+    sh("ip", "-n", peer_ns, "neigh", "replace", ip, "lladdr", mac[dev], "dev", peer_dev, "nud", "permanent")
+    sh("ip", "-n", ns, "link", "set", dev, "up")
+    sh("ip", "-n", peer_ns, "link", "set", peer_dev, "up")
+    return int(re.match(r"(\d+):", sh("ip", "-n", ns, "-o", "link", "show", dev)).group(1))
+
+
 def bpfex_test_ticks(bpfex, test_file, require_pass=False):
     """Runs `bpfex test -v FILE` and returns, per tick, {series: value text}
     as it printed them. A failing expectation of the file's own is the file's

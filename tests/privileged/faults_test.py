@@ -21,7 +21,6 @@ Each fault is injected, checked for its report, and removed:
 """
 import http.server
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -32,7 +31,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from testlib import fail, free_port, private_bpffs, series, wait_for  # noqa: E402
+from testlib import fail, free_port, netns_lab, private_bpffs, series, sh, veth, wait_for  # noqa: E402
 
 BPFEX = os.environ["BPFEX"]
 UDP = os.environ.get("BPFEX_UDP_SEND") or os.path.join(
@@ -49,10 +48,6 @@ end)
 """
 
 
-def sh(*cmd, check=True):
-    return subprocess.run(list(cmd), check=check, capture_output=True, text=True).stdout
-
-
 class Failing(http.server.BaseHTTPRequestHandler):
     def do_PUT(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -66,21 +61,8 @@ class Failing(http.server.BaseHTTPRequestHandler):
 
 def main():
     private_bpffs()
-    for ns in (NS, PEER):
-        sh("ip", "netns", "del", ns, check=False)
-        sh("ip", "netns", "add", ns)
-        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-           "net.ipv6.conf.default.disable_ipv6=1")
-    sh("ip", "link", "add", "fa0", "netns", NS, "type", "veth", "peer", "name", "fap0", "netns", PEER)
-    sh("ip", "-n", NS, "addr", "add", "10.81.0.1/30", "dev", "fa0")
-    sh("ip", "-n", PEER, "addr", "add", "10.81.0.2/30", "dev", "fap0")
-    mac = {dev: re.search(r"link/ether (\S+)", sh("ip", "-n", ns, "link", "show", dev)).group(1)
-           for ns, dev in ((NS, "fa0"), (PEER, "fap0"))}
-    sh("ip", "-n", NS, "neigh", "replace", "10.81.0.2", "lladdr", mac["fap0"], "dev", "fa0", "nud", "permanent")
-    sh("ip", "-n", PEER, "neigh", "replace", "10.81.0.1", "lladdr", mac["fa0"], "dev", "fap0", "nud", "permanent")
-    for ns, dev in ((NS, "fa0"), (PEER, "fap0"), (NS, "lo")):
-        sh("ip", "-n", ns, "link", "set", dev, "up")
-    ifindex = int(re.match(r"(\d+):", sh("ip", "-n", NS, "-o", "link", "show", "fa0")).group(1))
+    netns_lab(NS, PEER)
+    ifindex = veth(NS, "fa0", "10.81.0.1", PEER, "fap0", "10.81.0.2")
 
     d = tempfile.mkdtemp(prefix="bpfex-faults-")
     state = d + "/state"

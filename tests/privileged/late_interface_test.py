@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from testlib import fail, free_port, private_bpffs, series, wait_for  # noqa: E402
+from testlib import fail, free_port, netns_lab, private_bpffs, series, sh, veth, wait_for  # noqa: E402
 
 BPFEX = os.environ["BPFEX"]
 UDP = os.environ.get("BPFEX_UDP_SEND") or os.path.join(
@@ -36,21 +36,8 @@ on_tick(function() for k, v in m:entries() do g:set({ k.ifindex, k.hook }, v.pac
 """
 
 
-def sh(*cmd, check=True):
-    return subprocess.run(list(cmd), check=check, capture_output=True, text=True).stdout
-
-
 def make_veth():
-    sh("ip", "link", "add", "lt0", "netns", NS, "type", "veth", "peer", "name", "ltp0", "netns", PEER)
-    sh("ip", "-n", NS, "addr", "add", "10.79.0.1/30", "dev", "lt0")
-    sh("ip", "-n", PEER, "addr", "add", "10.79.0.2/30", "dev", "ltp0")
-    mac = {}
-    for ns, dev in ((NS, "lt0"), (PEER, "ltp0")):
-        mac[dev] = re.search(r"link/ether (\S+)", sh("ip", "-n", ns, "link", "show", dev)).group(1)
-    sh("ip", "-n", NS, "neigh", "replace", "10.79.0.2", "lladdr", mac["ltp0"], "dev", "lt0", "nud", "permanent")
-    sh("ip", "-n", PEER, "neigh", "replace", "10.79.0.1", "lladdr", mac["lt0"], "dev", "ltp0", "nud", "permanent")
-    sh("ip", "-n", NS, "link", "set", "lt0", "up")
-    sh("ip", "-n", PEER, "link", "set", "ltp0", "up")
+    return veth(NS, "lt0", "10.79.0.1", PEER, "ltp0", "10.79.0.2")
 
 
 def ifindex():
@@ -59,12 +46,7 @@ def ifindex():
 
 def main():
     private_bpffs()
-    for ns in (NS, PEER):
-        sh("ip", "netns", "del", ns, check=False)
-        sh("ip", "netns", "add", ns)
-        sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-           "net.ipv6.conf.default.disable_ipv6=1")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
+    netns_lab(NS, PEER)
     d = tempfile.mkdtemp(prefix="bpfex-late-")
     port = free_port()
     with open(d + "/late.lua", "w") as f:
