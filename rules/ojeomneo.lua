@@ -6,6 +6,11 @@
 --   ojeomneo_counters   the region (default "ojeomneo_app/ojeomneo_counters")
 --   ojeomneo_routes     route slots (default "ojeomneo_app/ojeomneo_routes")
 --   ojeomneo_business   business slots (default "ojeomneo_app/ojeomneo_business")
+--   ojeomneo_cgroup     the service's cgroup under /sys/fs/cgroup (e.g.
+--                       "system.slice/ojeomneo.service"): its memory from
+--                       cgroupfs, where /proc is hidden (the unit's
+--                       ProtectProc=invisible) or the service runs in a
+--                       container; default: the region's pid through /proc
 local ABI = 1  -- OJEOMNEO_COUNTERS_ABI
 -- Prometheus' default buckets plus 2 s: every latency SLO threshold is a bound.
 local BOUNDS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10 }
@@ -33,7 +38,7 @@ local business = bpf.map(params.ojeomneo_business or "ojeomneo_app/ojeomneo_busi
 
 local function n(v) return tonumber(v) or 0 end
 
-local warned
+local warned, warned_memory
 on_tick(function()
   local v
   for _, e in region:entries() do v = e end
@@ -47,11 +52,26 @@ on_tick(function()
   active:set({}, n(v.active_connections))
   users:set({}, n(v.users_active))
   unslotted:set({}, n(v.unslotted))
-  local pid = n(v.pid)
-  local mem = pid > 0 and host.process_memory(pid)
-  if mem then
-    resident:set({}, mem.resident_bytes)
-    limit:set({}, mem.limit_bytes)
+  -- The service's memory: its cgroup's when rule_params.ojeomneo_cgroup
+  -- names it (cgroupfs: what works under the unit's hidden /proc and for a
+  -- service in a container), else its process's through /proc.
+  if params.ojeomneo_cgroup then
+    local mem = host.cgroup_memory(params.ojeomneo_cgroup)
+    if mem then
+      resident:set({}, mem.current_bytes)
+      limit:set({}, mem.limit_bytes)
+    end
+  else
+    local pid = n(v.pid)
+    local mem, why = pid > 0 and host.process_memory(pid)
+    if mem then
+      resident:set({}, mem.resident_bytes)
+      limit:set({}, mem.limit_bytes)
+    elseif pid > 0 and not warned_memory then
+      log("ojeomneo memory: " .. tostring(why) .. "; where /proc is hidden (the unit's ProtectProc) or the " ..
+          "service is in a container, set rule_params.ojeomneo_cgroup to its cgroup")
+      warned_memory = true
+    end
   end
 
   -- Route slots: one per (method, path, status). The histogram and the

@@ -1,5 +1,6 @@
 // host.*: facts about the machine: ifname(ifindex [, netns]), uptime(),
-// num_cpus(), cpu_usage(), interface_up(name [, netns]), process_memory(pid).
+// num_cpus(), cpu_usage(), interface_up(name [, netns]), process_memory(pid),
+// cgroup_memory(path).
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -123,6 +124,61 @@ int hostInterfaceUp(lua_State* L) {
   return 1;
 }
 
+double hostMemory() {
+  std::ifstream mi("/proc/meminfo");
+  for (std::string key; mi >> key;) {
+    double kb = 0;
+    std::string unit;
+    mi >> kb >> unit;
+    if (key == "MemTotal:") return kb * 1024;
+  }
+  return 0;
+}
+
+// One number from a cgroupfs file ("max" as 0); false when there is none.
+bool readCgroupNumber(const std::string& path, double* v) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text)) return false;
+  *v = text == "max" ? 0 : std::strtod(text.c_str(), nullptr);
+  return true;
+}
+
+// host.cgroup_memory(path) -> {current_bytes, limit_bytes}: a cgroup's
+// memory, as its OOM killer counts it, from cgroupfs alone: v2
+// (memory.current, memory.max) or v1's memory controller
+// (memory.usage_in_bytes, memory.limit_in_bytes). The limit is the host's
+// memory when none is set. It needs no /proc: it works under the unit's
+// ProtectProc=invisible (hidepid) and for a service in another PID namespace
+// (a container), where process_memory(pid) cannot see the process. nil and
+// why when there is no such cgroup.
+int hostCgroupMemory(lua_State* L) {
+  size_t len = 0;
+  const char* p = luaL_checklstring(L, 1, &len);
+  std::string path(p, len);
+  while (!path.empty() && path.front() == '/') path.erase(0, 1);
+  if (path.size() > 4096 || path.find('\0') != std::string::npos || ("/" + path + "/").find("/../") != std::string::npos)
+    return luaL_error(L, "host.cgroup_memory: a cgroup path under /sys/fs/cgroup, without \"..\"");
+  double current = 0, limit = 0;
+  const std::string v2 = "/sys/fs/cgroup/" + path, v1 = "/sys/fs/cgroup/memory/" + path;
+  if (readCgroupNumber(v2 + "/memory.current", &current)) {
+    (void)readCgroupNumber(v2 + "/memory.max", &limit);
+  } else if (readCgroupNumber(v1 + "/memory.usage_in_bytes", &current)) {
+    (void)readCgroupNumber(v1 + "/memory.limit_in_bytes", &limit);
+    if (limit >= 9.2e18) limit = 0;  // v1's "no limit" (PAGE_COUNTER_MAX pages)
+  } else {
+    return nilAnd(L, "no memory cgroup " + path + " (v2 memory.current or v1 memory.usage_in_bytes)");
+  }
+  const double host = hostMemory();
+  if (limit <= 0 || (host > 0 && limit > host)) limit = host;
+  lua_newtable(L);
+  lua_pushnumber(L, current);
+  lua_setfield(L, -2, "current_bytes");
+  lua_pushnumber(L, limit);
+  lua_setfield(L, -2, "limit_bytes");
+  return 1;
+}
+
 // The memory limit of a process: its cgroup's memory.max (cgroup v2), or
 // the host's memory when that is "max" or absent.
 double memoryLimit(const std::string& pid) {
@@ -174,7 +230,8 @@ void openHostApi(Binder& b) {
   b.functions("host", {{"ifname", &guarded<&hostIfname>}, {"uptime", &guarded<&hostUptime>},
                        {"cpu_usage", &guarded<&hostCpuUsage>}, {"num_cpus", &guarded<&hostNumCpus>},
                        {"interface_up", &guarded<&hostInterfaceUp>},
-                       {"process_memory", &guarded<&hostProcessMemory>}},
+                       {"process_memory", &guarded<&hostProcessMemory>},
+                       {"cgroup_memory", &guarded<&hostCgroupMemory>}},
               st);
 }
 
