@@ -202,12 +202,13 @@ void Engine::run(std::stop_token stop) {
     if (next < now) {
       // Fell behind (a tick longer than the interval, or the process was
       // stopped): the missed ticks are skipped, not run in a burst, and the
-      // next one is back on the schedule's grid.
+      // next tick comes a whole interval from now, so an overloaded engine
+      // still rests between ticks (and SIGTERM finds it idle).
       const auto step = std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
       const auto missed = (now - next) / step + 1;
       BPFEX_LOG_WARN("fell {} tick(s) of {} s behind (a long tick, or the process was stopped); skipped them",
                      static_cast<long long>(missed), opts_.tick_interval_seconds);
-      next += missed * step;
+      next = now + step;
     }
     std::unique_lock lock(post_mu_);
     // Woken early by post(): run the posted work, and keep the tick schedule.
