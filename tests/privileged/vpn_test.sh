@@ -10,6 +10,13 @@
 #   4. real Prometheus scrapes it under the demo's traffic, with seed 000's
 #      alerts.yml loaded: every Grafana panel query parses and returns data.
 set -euo pipefail
+# The host's mounts are left alone: the test runs in a private mount
+# namespace, where bpfex mounts bpffs itself (a bpffs it left mounted on the
+# host would make the next run's machine kinder than a user's).
+if [ -z "${BPFEX_TEST_PRIVATE_NS:-}" ] && command -v unshare >/dev/null; then
+  export BPFEX_TEST_PRIVATE_NS=1
+  exec unshare --mount --propagation private "$0" "$@"
+fi
 if [ "$(id -u)" != 0 ]; then echo "SKIPPED: needs root (BPF, network namespaces)"; exit 77; fi
 if [ ! -e /sys/kernel/btf/vmlinux ]; then echo "SKIPPED: the kernel has no BTF"; exit 77; fi
 for s in prometheus prometheus-pushgateway; do
