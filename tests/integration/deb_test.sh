@@ -43,9 +43,15 @@ dpkg-deb -c "$deb" >"$WORK/contents.txt"
 grep -q " ./lib/systemd/system/bpfex.service$" "$WORK/contents.txt" || fail "the unit is not in /lib/systemd/system"
 pass "conffile /etc/bpfex/bpfex.yaml; the unit in /lib/systemd/system, enabled by deb-systemd-helper"
 
-cleanup_pkg() { dpkg --purge bpfex >/dev/null 2>&1 || true; getent passwd bpfex >/dev/null && userdel bpfex 2>/dev/null; true; }
+cleanup_pkg() {
+  dpkg --purge bpfex >/dev/null 2>&1 || true
+  getent passwd bpfex >/dev/null && userdel bpfex 2>/dev/null
+  if [ -z "${group_before:-}" ]; then groupdel bpfex-regions 2>/dev/null || true; fi
+  true
+}
 trap 'cleanup_pkg; _cleanup' EXIT
 user_before=$(getent passwd bpfex || true)
+group_before=$(getent group bpfex-regions || true)
 DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; fail "dpkg -i"; }
 getent passwd bpfex >/dev/null || fail "no system user bpfex after install"
 /usr/bin/bpfex check --config /etc/bpfex/bpfex.yaml >/dev/null || fail "the installed default does not pass bpfex check"
@@ -89,4 +95,7 @@ for p in /etc/bpfex /var/lib/bpfex /usr/bin/bpfex /lib/systemd/system/bpfex.serv
   [ ! -e "$p" ] || fail "$p is left after purge"
 done
 [ -n "$user_before" ] || userdel bpfex 2>/dev/null || true
+# The system user and group stay after a purge, as Debian leaves them; the
+# test removes what it made, so the next run starts from the same machine.
+[ -n "$group_before" ] || groupdel bpfex-regions 2>/dev/null || true
 pass "purge removes the config, the state directory and everything installed"
