@@ -188,19 +188,9 @@ double memoryLimit(const std::string& pid) {
     if (line.rfind("0::", 0) != 0) continue;
     const std::string path = line.substr(3);
     if (path.find("..") != std::string::npos) break;
-    std::ifstream max("/sys/fs/cgroup" + path + "/memory.max");
-    std::string v;
-    if (max >> v && v != "max") limit = std::strtod(v.c_str(), nullptr);
+    (void)readCgroupNumber("/sys/fs/cgroup" + path + "/memory.max", &limit);  // "max": 0
   }
-  if (limit > 0) return limit;
-  std::ifstream mi("/proc/meminfo");
-  for (std::string key; mi >> key;) {
-    double kb = 0;
-    std::string unit;
-    mi >> kb >> unit;
-    if (key == "MemTotal:") return kb * 1024;
-  }
-  return 0;
+  return limit > 0 ? limit : hostMemory();
 }
 
 // Another process's memory, as an alert on it needs: its resident bytes
