@@ -26,6 +26,7 @@
 #include "bpf/bundled.h"
 #include "bpf/layout.h"
 #include "bpf/netns.h"
+#include "bpf/trace_attach.h"
 
 namespace bpfex::bpf {
 
@@ -101,12 +102,14 @@ Result<AttachType> parseAttachType(const std::string& s) {
       {"fexit", AttachType::kFexit},       {"tracepoint", AttachType::kTracepoint},
       {"raw_tracepoint", AttachType::kRawTracepoint}, {"uprobe", AttachType::kUprobe},
       {"uretprobe", AttachType::kUretprobe}, {"auto", AttachType::kAuto},
+      {"raw_tp", AttachType::kRawTracepoint}, {"tp_btf", AttachType::kTpBtf},
+      {"usdt", AttachType::kUsdt},          {"perf_event", AttachType::kPerfEvent},
   };
   for (const auto& [n, t] : kTypes)
     if (s == n) return t;
   return Error::msg("attach type \"" + s +
                     "\" is not one of xdp, tc_ingress, tc_egress, kprobe, kretprobe, fentry, fexit, "
-                    "tracepoint, raw_tracepoint, uprobe, uretprobe, auto");
+                    "tracepoint, raw_tracepoint (raw_tp), tp_btf, uprobe, uretprobe, usdt, perf_event, auto");
 }
 
 std::string_view attachTypeName(AttachType t) {
@@ -123,6 +126,9 @@ std::string_view attachTypeName(AttachType t) {
     case AttachType::kUprobe: return "uprobe";
     case AttachType::kUretprobe: return "uretprobe";
     case AttachType::kAuto: return "auto";
+    case AttachType::kTpBtf: return "tp_btf";
+    case AttachType::kUsdt: return "usdt";
+    case AttachType::kPerfEvent: return "perf_event";
   }
   return "auto";
 }
@@ -131,6 +137,7 @@ struct BpfObject::Attachment {
   AttachSpec spec;
   bool dynamic = false;  // made for a pattern spec; `spec` holds the pattern's match
   bpf_link* link = nullptr;  // link-based types
+  std::vector<bpf_link*> more_links;  // perf_event: one per online CPU after the first
   int ifindex = 0;           // xdp/tc
   uint32_t xdp_flags = 0;
   int prog_fd = -1;
@@ -167,6 +174,7 @@ Result<bpf_object*> openObject(const ObjectSpec& spec, const std::string& pin_ro
 
 Result<std::unique_ptr<BpfObject>> BpfObject::load(const ObjectSpec& spec, const std::string& pin_root) {
   installPrint();
+  registerPerfEventSection();
   t_libbpf_log.clear();
   std::unique_ptr<BpfObject> self(new BpfObject(spec));
   self->pin_root_ = pin_root;
@@ -190,7 +198,8 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const ObjectSpec& spec, const
   for (const AttachSpec& a : spec.attach) {
     bpf_program* p = bpf_object__find_program_by_name(self->obj_, a.program.c_str());
     if (p == nullptr) return Error(ENOENT, what + ": no program named " + a.program);
-    if (a.type == AttachType::kFentry || a.type == AttachType::kFexit) {
+    const bool btf_target = a.type == AttachType::kFentry || a.type == AttachType::kFexit || a.type == AttachType::kTpBtf;
+    if (btf_target && !a.target.empty()) {
       if (int rc = bpf_program__set_attach_target(p, 0, a.target.c_str()); rc != 0)
         return Error::fromErrno(-rc, what + ": set " + std::string(attachTypeName(a.type)) + " target " + a.target);
     }
@@ -310,6 +319,7 @@ Status BpfObject::initMaps() {
 
 Status BpfObject::check(const ObjectSpec& spec, std::vector<CheckedMap>* maps) {
   installPrint();
+  registerPerfEventSection();
   auto obj = openObject(spec, "");
   if (!obj) return std::move(obj).error();
   BpfObject shell(spec);  // closes the object; nothing is loaded or attached
@@ -398,34 +408,12 @@ Status BpfObject::attach(const AttachSpec& a) {
     link_pin = pin_root_ + "/link_" + spec_.name + "_" + a.program;
     ::unlink(link_pin.c_str());
   }
-  bpf_link* link = nullptr;
-  switch (a.type) {
-    case AttachType::kKprobe:
-    case AttachType::kKretprobe:
-      link = bpf_program__attach_kprobe(prog, a.type == AttachType::kKretprobe, a.target.c_str());
-      break;
-    case AttachType::kFentry:
-    case AttachType::kFexit: link = bpf_program__attach_trace(prog); break;
-    case AttachType::kTracepoint: {
-      const size_t colon = a.target.find(':');
-      if (colon == std::string::npos) return Error::msg("attach " + where + ": target must be category:name");
-      link = bpf_program__attach_tracepoint(prog, a.target.substr(0, colon).c_str(), a.target.substr(colon + 1).c_str());
-      break;
-    }
-    case AttachType::kRawTracepoint: link = bpf_program__attach_raw_tracepoint(prog, a.target.c_str()); break;
-    case AttachType::kUprobe:
-    case AttachType::kUretprobe: {
-      const size_t colon = a.target.rfind(':');
-      if (colon == std::string::npos) return Error::msg("attach " + where + ": target must be /path/binary:function");
-      const std::string binary = a.target.substr(0, colon), func = a.target.substr(colon + 1);
-      LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = a.type == AttachType::kUretprobe, .func_name = func.c_str());
-      link = bpf_program__attach_uprobe_opts(prog, -1, binary.c_str(), 0, &uo);
-      break;
-    }
-    default: link = bpf_program__attach(prog); break;
-  }
-  if (link == nullptr) return Error::fromErrno(errno, "attach " + where);
+  auto links = attachTracing(prog, a.type, a.target);
+  if (!links) return std::move(links).error().context("attach " + where);
+  bpf_link* link = links->front();
+  att->more_links.assign(links->begin() + 1, links->end());
   att->link = link;
+  if (!att->more_links.empty()) link_pin.clear();  // one link per CPU (perf_event): not kept past bpfex
   if (!link_pin.empty()) {
     if (bpf_link__pin(link, link_pin.c_str()) == 0) att->pin = link_pin;
     else BPFEX_LOG_WARN("{}: pin link {}: {}", spec_.name, link_pin, std::strerror(errno));
@@ -476,6 +464,7 @@ void BpfObject::detachAll() {
     if (a.link != nullptr) {
       if (spec_.keep_attached && !a.pin.empty()) bpf_link__disconnect(a.link);
       bpf_link__destroy(a.link);
+      for (bpf_link* l : a.more_links) bpf_link__destroy(l);
       continue;
     }
     if (spec_.keep_attached) continue;

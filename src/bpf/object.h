@@ -7,9 +7,10 @@
 // - Maps declared with LIBBPF_PIN_BY_NAME are pinned under `pin_root` and
 //   reused on the next load, so counters survive a restart of bpfex.
 // - Attach types: xdp (native or generic mode), tc_ingress, tc_egress,
-//   kprobe, kretprobe, fentry, fexit, tracepoint, raw_tracepoint, uprobe,
-//   uretprobe, and auto (what the program's SEC() says). XDP and TC may name a
-//   network namespace.
+//   kprobe, kretprobe, fentry, fexit, tracepoint, raw_tracepoint, tp_btf,
+//   uprobe, uretprobe, usdt, perf_event, and auto (what the program's SEC()
+//   says, including ebpf_exporter's "perf_event/type=..,config=.."). XDP and
+//   TC may name a network namespace. Tracing targets: bpf/trace_attach.h.
 //
 // Thread safety: load and destroy on one thread; maps() may be read by others.
 #pragma once
@@ -33,6 +34,7 @@ namespace bpfex::bpf {
 enum class AttachType : uint8_t {
   kXdp, kTcIngress, kTcEgress, kKprobe, kKretprobe, kFentry, kFexit,
   kTracepoint, kRawTracepoint, kUprobe, kUretprobe, kAuto,
+  kTpBtf, kUsdt, kPerfEvent,
 };
 base::Result<AttachType> parseAttachType(const std::string& s);
 // XDP's mode: auto tries native (driver) mode first and falls back to
@@ -43,8 +45,9 @@ std::string_view attachTypeName(AttachType t);
 struct AttachSpec {
   std::string program;   // the program's function name in the object
   AttachType type = AttachType::kAuto;
-  // xdp/tc: interface; kprobe/fentry: kernel function; tracepoint: "category:name";
-  // raw_tracepoint: name; uprobe: "/path/to/binary:function"
+  // xdp/tc: interface; the tracing types' forms are in bpf/trace_attach.h
+  // (kprobe: a kernel function; uprobe: "BINARY:function"; usdt:
+  // "BINARY:provider:name"; perf_event: "type=software,config=cpu-clock,frequency=99").
   std::string target;
   std::string netns;         // xdp/tc only: a named network namespace
   XdpMode xdp_mode = XdpMode::kAuto;

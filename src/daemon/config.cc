@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
+#include "bpf/trace_attach.h"
 #include "daemon/endpoints.h"
 #include "daemon/settings.h"
 #include "export/http_server.h"
@@ -381,6 +382,7 @@ struct Walker {
         return fieldError(file, a, here + ".interfaces", "give interface or interfaces, not both");
       if (as.dynamic() && !netdev) return fieldError(file, a, here + ".interfaces", "only xdp and tc attach to interfaces");
       if (!netdev && !as.netns.empty()) return fieldError(file, a, here + ".netns", "only xdp and tc attach in a namespace");
+      if (auto st = bpf::checkTarget(as.type, as.target); !st) return fieldError(file, a, here + ".target", st.error().message());
       if (mode != "auto" && mode != "native" && mode != "generic")
         return fieldError(file, a, here + ".mode", "expected auto, native or generic");
       as.xdp_mode = mode == "native" ? bpf::XdpMode::kNative : mode == "generic" ? bpf::XdpMode::kGeneric : bpf::XdpMode::kAuto;

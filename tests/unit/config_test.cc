@@ -238,6 +238,37 @@ bpf:
 namespace bpfex::daemon {
 namespace {
 
+// Tracing targets are checked when the configuration is read, so `bpfex
+// check` names the line; what exists on the host is the attach's business.
+TEST(Config, TracingTargetsAreCheckedAtTheirLine) {
+  auto err = [](const std::string& attach) {
+    Config c;
+    auto st = loadConfigText("bpf:\n  objects:\n    - name: t\n      file: t.bpf.o\n      attach:\n        - " +
+                                 attach + "\n", "x.yaml", c);
+    return st.ok() ? std::string() : st.error().message();
+  };
+  for (const char* ok : {"{program: p, type: kprobe, target: do_sys_openat2}",
+                         "{program: p, type: tp_btf, target: sys_enter}", "{program: p, type: raw_tp, target: sys_enter}",
+                         "{program: p, type: fentry}", "{program: p, type: uprobe, target: \"libc.so.6:malloc\"}",
+                         "{program: p, type: usdt, target: \"/usr/bin/x:prov:probe\"}",
+                         "{program: p, type: perf_event, target: \"type=software,config=cpu-clock,frequency=99\"}",
+                         "{program: p, type: perf_event, target: \"type=0,config=0x1,period=100000\"}"})
+    EXPECT_EQ(err(ok), "") << ok;
+  const std::pair<const char*, const char*> bad[] = {
+      {"{program: p, type: kprobe}", "x.yaml:6:11: bpf.objects[0].attach[0].target: attach type kprobe needs a target"},
+      {"{program: p, type: tracepoint, target: sched_switch}", "must be category:name"},
+      {"{program: p, type: uprobe, target: /bin/bash}", "target \"/bin/bash\" must be BINARY:function"},
+      {"{program: p, type: usdt, target: \"/bin/x:probe\"}", "must be BINARY:provider:name"},
+      {"{program: p, type: perf_event, target: \"type=software,config=cpu-clock\"}", "one of frequency= and period="},
+      {"{program: p, type: perf_event, target: \"type=software,config=cpu-clok,period=1\"}",
+       "config \"cpu-clok\": not a number or a known event name"},
+      {"{program: p, type: perf_event, target: \"type=soft,config=0,period=1\"}", "perf_event type \"soft\""},
+      {"{program: p, type: perf_event, target: \"type=1,config=0,period=1,cpu=3\"}", "item \"cpu\" is not one of"},
+      {"{program: p, type: kprobes, target: x}", "\"kprobes\" is not one of"},
+  };
+  for (const auto& [attach, want] : bad) EXPECT_NE(err(attach).find(want), std::string::npos) << attach << " -> " << err(attach);
+}
+
 TEST(Config, HealthStaleAfterFollowsALongTick) {
   Config cfg;
   EXPECT_EQ(healthStaleAfter(cfg), 30);  // the seed's bound at the default 5 s tick
