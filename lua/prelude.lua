@@ -496,6 +496,20 @@ function hist.quantile(q, counts, bounds)
 end
 env.hist = hist
 
+-- A counter region's writer (bpf/include/bpfex_liveness.h): true while it
+-- runs and beats, false once it said it stopped or its last heartbeat is
+-- older than the stale limit (killed, hung), nil when it never said (a
+-- one-shot writer). `v` is the region's entry; `now` the tick's time.
+local region = {}
+local WRITER_RUNNING, WRITER_STALE_NS = 1, 3e9
+function region.alive(v, now)
+  local state = tonumber(v["liveness.writer_state"])
+  if state == nil or state == 0 then return nil end
+  if state ~= WRITER_RUNNING then return false end
+  return now * 1e9 - tonumber(v["liveness.heartbeat_ns"]) < WRITER_STALE_NS
+end
+env.region = region
+
 -- Vectors, PromQL-style ------------------------------------------------------
 -- A vector is a list of samples { labels = {name = value, ...}, value = number }.
 -- These are the operations alert conditions need: aggregation by labels,

@@ -24,7 +24,7 @@ local STATS = params.ironpost_stats_map or "ironpost/ironpost_stats"
 local LATENCY = params.ironpost_latency_map or "ironpost/ironpost_latency"
 local REGION = params.ironpost_region or "ironpost_app/ironpost_counters"
 local RATE_WINDOW = params.ironpost_rate_window or "15s"
-local REGION_ABI = 1  -- IRONPOST_COUNTERS_ABI
+local REGION_ABI = 2  -- IRONPOST_COUNTERS_ABI
 
 -- eBPF engine
 local packets = metric.counter("ironpost_ebpf_packets_total", "Total number of packets processed by eBPF XDP")
@@ -87,10 +87,12 @@ local uptime = metric.gauge("ironpost_daemon_uptime_seconds", "Ironpost daemon u
 local plugins = metric.gauge("ironpost_daemon_plugins_registered", "Number of plugins registered in the daemon")
 local build_info = metric.gauge("ironpost_daemon_build_info",
   "Build information (always 1, with version/commit labels)", { "version", "commit" })
+local daemon_up = metric.gauge("ironpost_daemon_up",
+  "1 while the Ironpost daemon runs (its region's heartbeat), 0 once it stopped or died")
 
 local stats_map = bpf.map(STATS)
 local latency_map = bpf.map(LATENCY)
-local region = bpf.map(REGION)
+local app_region = bpf.map(REGION)
 local pkt_rates = window(RATE_WINDOW)
 local bit_rates = window(RATE_WINDOW)
 
@@ -138,7 +140,7 @@ end
 
 local warned
 local function application(now)
-  for _, v in region:entries() do
+  for _, v in app_region:entries() do
     if tonumber(v.abi) ~= REGION_ABI then
       -- 0: the daemon has not mapped the region yet. Anything else is a
       -- layout this rule does not know: serve nothing rather than misread.
@@ -148,6 +150,11 @@ local function application(now)
       end
       return
     end
+    -- Liveness (bpf/include/bpfex_liveness.h): a daemon that stopped or
+    -- died is down, and what only a live daemon can say (its gauges, uptime,
+    -- build) stops; its counters stay, for the next start to continue.
+    local alive = region.alive(v, now)
+    if alive ~= nil then daemon_up:set({}, alive and 1 or 0) end
     logs_collected:set({}, tonumber(v.logs_collected))
     logs_processed:set({}, tonumber(v.logs_processed))
     for _, f in ipairs({ "syslog", "json", "unknown" }) do
@@ -156,10 +163,7 @@ local function application(now)
     rule_matches:set({}, tonumber(v.rule_matches))
     alerts_sent:set({}, tonumber(v.alerts_sent))
     processing:set_buckets({}, numbers(v.processing_buckets), tonumber(v.processing_sum_ns) / 1e9)
-    buffer_size:set({}, tonumber(v.buffer_size))
     logs_dropped:set({}, tonumber(v.logs_dropped))
-
-    monitored:set({}, tonumber(v.monitored_containers))
     violations:set({}, tonumber(v.policy_violations))
     for _, a in ipairs({ "disconnect", "pause", "stop" }) do
       for _, r in ipairs({ "success", "failure" }) do
@@ -168,14 +172,17 @@ local function application(now)
     end
     isolation_failures:set({}, tonumber(v.isolation_failures))
     alerts_processed:set({}, tonumber(v.alerts_processed))
-    policies:set({}, tonumber(v.policies_loaded))
-
     scan_duration:set_buckets({}, numbers(v.scan_buckets), tonumber(v.scan_sum_ns) / 1e9)
 
-    local start = tonumber(v.start_time_ns) / 1e9
-    uptime:set({}, math.max(0, now - start))
-    plugins:set({}, tonumber(v.plugins_registered))
-    build_info:set({ v.version, v.commit }, 1)
+    if alive ~= false then
+      buffer_size:set({}, tonumber(v.buffer_size))
+      monitored:set({}, tonumber(v.monitored_containers))
+      policies:set({}, tonumber(v.policies_loaded))
+      local start = tonumber(v.start_time_ns) / 1e9
+      uptime:set({}, math.max(0, now - start))
+      plugins:set({}, tonumber(v.plugins_registered))
+      build_info:set({ v.version, v.commit }, 1)
+    end
   end
 end
 

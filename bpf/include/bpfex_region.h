@@ -15,7 +15,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "bpfex_liveness.h"
 
 /* Counters: a relaxed atomic add (lock xadd: no lock, no syscall). Gauges: a
  * relaxed atomic store. Neither is ever read torn: bpfex copies the region
@@ -32,6 +35,31 @@ static inline void bpfex_observe(__u64 *buckets, __u64 *sum_ns, const __u64 *bou
   while (b < n && ns > bounds_ns[b]) ++b;
   bpfex_add(&buckets[b], 1);
   bpfex_add(sum_ns, ns);
+}
+
+/* The liveness protocol (bpfex_liveness.h): at start, every second, at exit. */
+static inline __u64 bpfex_realtime_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+static inline void bpfex_writer_start(struct bpfex_liveness *l) {
+  bpfex_set(&l->writer_pid, (__u64)getpid());
+  bpfex_set(&l->heartbeat_ns, bpfex_realtime_ns());
+  __atomic_store_n(&l->writer_state, BPFEX_WRITER_RUNNING, __ATOMIC_RELEASE);
+}
+static inline void bpfex_writer_beat(struct bpfex_liveness *l) { bpfex_set(&l->heartbeat_ns, bpfex_realtime_ns()); }
+static inline void bpfex_writer_stop(struct bpfex_liveness *l) {
+  __atomic_store_n(&l->writer_state, BPFEX_WRITER_STOPPED, __ATOMIC_RELEASE);
+}
+
+/* Copies `s` into the fixed string field `dst` (NUL-terminated), only when
+ * it differs: a reader never sees a restart rewrite an unchanged identity. */
+static inline void bpfex_set_string(char *dst, size_t size, const char *s) {
+  char buf[256];
+  if (size > sizeof buf) size = sizeof buf;
+  snprintf(buf, size, "%s", s);
+  if (strncmp(dst, buf, size) != 0) memcpy(dst, buf, size);
 }
 
 /* Maps the pinned array at `path` read-write and shared, after checking it is

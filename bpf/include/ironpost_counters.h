@@ -7,8 +7,11 @@
  * ironpost_region, from this header, so the layout has one source), at
  * <bpf.pin_path>/ironpost_counters. The application:
  *   1. opens the pin (BPF_OBJ_GET) and mmaps the map, read-write, shared;
- *   2. if `abi` is not IRONPOST_COUNTERS_ABI, zeroes the region, writes
- *      version, commit and start_time_ns, then stores `abi` last;
+ *   2. if `abi` is not IRONPOST_COUNTERS_ABI, zeroes the region and stores
+ *      `abi`; then, at every start, writes its own version, commit and
+ *      start_time_ns, and keeps `liveness` as bpfex_liveness.h says (a
+ *      restart resets uptime, an upgrade replaces build_info, a dead daemon
+ *      is served as down);
  *   3. increments fields with relaxed atomic adds (lock xadd: no syscall, no
  *      lock, ~1 ns uncontended) and stores gauges with atomic stores.
  * bpfex copies the whole region once per tick from its own mapping. It serves
@@ -29,7 +32,9 @@
 
 #include <linux/types.h>
 
-#define IRONPOST_COUNTERS_ABI 1
+#include "bpfex_liveness.h"
+
+#define IRONPOST_COUNTERS_ABI 2 /* 2: liveness at the end */
 #define IRONPOST_COUNTERS_PIN "ironpost_counters" /* under bpfex's bpf.pin_path */
 
 /* PROCESSING_DURATION_BUCKETS (seconds): 100 µs .. 10 s. */
@@ -89,6 +94,8 @@ struct ironpost_counters {
   /* sbom scanner: scans the daemon runs itself (one-shot scans push) */
   __u64 scan_buckets[IRONPOST_SCAN_BUCKETS + 1];
   __u64 scan_sum_ns;
+
+  struct bpfex_liveness liveness; /* last: bpfex_liveness.h */
 };
 
 #endif

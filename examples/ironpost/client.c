@@ -6,12 +6,14 @@
  *     MODE: workload  the known increments tests/privileged/ironpost_test.py
  *                     expects (the default)
  *           loop      demo traffic: a log batch, a container event and now
- *                     and then a scan, every 100 ms, until killed
+ *                     and then a scan, every 100 ms, with a heartbeat, until
+ *                     SIGTERM or SIGINT (then "stopped" in the region) or killed
  *           layout    prints each field's offset and size, for comparing
  *                     with the map's BTF
  *
  * Build: cc -O2 -D_GNU_SOURCE -I bpf/include examples/ironpost/client.c -o ironpost-client */
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,16 +38,26 @@ static struct ironpost_counters *map_region(const char *pin) {
   return bpfex_region_map(pin, sizeof(struct ironpost_counters), 1);
 }
 
+/* A region of another layout (or none yet) is zeroed first; a restart goes on
+ * counting. Either way the identity is this process's: a restart resets
+ * uptime, an upgrade replaces version and commit. */
 static void init_region(struct ironpost_counters *r, const char *version, const char *commit) {
-  if (__atomic_load_n(&r->abi, __ATOMIC_ACQUIRE) == IRONPOST_COUNTERS_ABI) return; /* a restart: go on counting */
-  memset(r, 0, sizeof *r);
-  snprintf(r->version, sizeof r->version, "%s", version);
-  snprintf(r->commit, sizeof r->commit, "%s", commit);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  r->start_time_ns = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+  if (__atomic_load_n(&r->abi, __ATOMIC_ACQUIRE) != IRONPOST_COUNTERS_ABI) {
+    memset(r, 0, sizeof *r);
+    __atomic_store_n(&r->abi, IRONPOST_COUNTERS_ABI, __ATOMIC_RELEASE);
+  }
+  bpfex_set_string(r->version, sizeof r->version, version);
+  bpfex_set_string(r->commit, sizeof r->commit, commit);
+  set(&r->start_time_ns, bpfex_realtime_ns());
   set(&r->plugins_registered, 4);
-  __atomic_store_n(&r->abi, IRONPOST_COUNTERS_ABI, __ATOMIC_RELEASE); /* last: readers trust the rest */
+}
+
+/* SIGTERM or SIGINT in `loop`: say so in the region, then exit. */
+static struct bpfex_liveness *g_liveness;
+static void on_stop(int sig) {
+  (void)sig;
+  if (g_liveness) bpfex_writer_stop(g_liveness);
+  _exit(0);
 }
 
 /* The known increments (tests/privileged/ironpost_test.py expects these,
@@ -79,8 +91,13 @@ static void workload(struct ironpost_counters *r) {
 
 /* The demo: a steady trickle that makes every panel move. */
 static void loop(struct ironpost_counters *r) {
+  g_liveness = &r->liveness;
+  signal(SIGTERM, on_stop);
+  signal(SIGINT, on_stop);
+  bpfex_writer_start(&r->liveness);
   unsigned seed = 1;
   for (unsigned n = 0;; ++n) {
+    bpfex_writer_beat(&r->liveness);  /* every 100 ms: well inside BPFEX_WRITER_STALE_NS */
     seed = seed * 1103515245u + 12345u;
     unsigned lines = 50 + seed % 100;
     add(&r->logs_collected, lines);
@@ -119,7 +136,7 @@ static void layout(void) {
   FIELD(isolations.disconnect.success); FIELD(isolations.disconnect.failure); FIELD(isolations.pause.success);
   FIELD(isolations.pause.failure); FIELD(isolations.stop.success); FIELD(isolations.stop.failure);
   FIELD(isolation_failures); FIELD(alerts_processed); FIELD(policies_loaded); FIELD(scan_buckets);
-  FIELD(scan_sum_ns);
+  FIELD(scan_sum_ns); FIELD(liveness.writer_pid); FIELD(liveness.heartbeat_ns); FIELD(liveness.writer_state);
 }
 
 int main(int argc, char **argv) {

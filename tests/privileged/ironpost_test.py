@@ -373,7 +373,8 @@ bpf:
         # 3. The application: the C client, then the Rust one, each its known increments.
         t_start = time.time()
         sh(c_client, "--pin", f"{PIN}/ironpost_counters", "--version", "1.4.2", "--commit", "0123abcd")
-        sh(rust_client, "--pin", f"{PIN}/ironpost_counters", "--version", "9.9.9", "--commit", "ignored")
+        # Every start writes its own identity: the Rust client's version is the one served after it.
+        sh(rust_client, "--pin", f"{PIN}/ironpost_counters", "--version", "1.4.3", "--commit", "fedcba98")
 
         def app_served(times):
             def check():
@@ -382,7 +383,7 @@ bpf:
                 return have if v is not None and float(v) == 1000 * times else None
             return check
 
-        def check_app(have, times):
+        def check_app(have, times, build=("1.4.3", "fedcba98")):
             for k, v in COUNTERS.items():
                 if float(have.get(k, "nan")) != v * times:
                     fail(f"{k} = {have.get(k)}, want {v * times}")
@@ -399,8 +400,9 @@ bpf:
                 sc[bucket_of(ns, SCAN_BOUNDS_NS)] += times
             expect_histogram(have, "ironpost_sbom_scanner_scan_duration_seconds", sc, times * sum(SCANS_NS) / 1e9,
                              [x / 1e9 for x in SCAN_BOUNDS_NS])
-            if have.get('ironpost_daemon_build_info{version="1.4.2",commit="0123abcd"}') != "1":
-                fail("build_info: " + str({k: v for k, v in have.items() if "build_info" in k}))
+            builds = {k: v for k, v in have.items() if k.startswith("ironpost_daemon_build_info")}
+            if builds != {f'ironpost_daemon_build_info{{version="{build[0]}",commit="{build[1]}"}}': "1"}:
+                fail(f"build_info: {builds}, want only version {build[0]} commit {build[1]} (the last start's)")
             up = float(have["ironpost_daemon_uptime_seconds"])
             if not 0 <= up <= time.time() - t_start + 5:
                 fail(f"uptime {up} s, the client started {time.time() - t_start:.1f} s ago")
@@ -457,11 +459,67 @@ bpf:
         wait_for("bpfex to serve again", lambda: "bpfex_ticks_total" in metrics(port))
         sh(c_client, "--pin", f"{PIN}/ironpost_counters")
         have = wait_for("the third workload", app_served(3), seconds=20)
-        check_app(have, 3)
+        check_app(have, 3, build=("0.1.0", "unknown"))
         if have["ironpost_ebpf_packets_total"] != packets_before:
             fail(f"packets after the restart {have['ironpost_ebpf_packets_total']}, before {packets_before}")
         print("ok - bpfex restarted: the pinned region and counters kept every count, and a client's next "
               "increments added to them")
+
+        # 4b. The daemon's liveness (bpf/include/bpfex_liveness.h): running,
+        # it is up with its own version and uptime; killed, it is down within
+        # the stale limit and two ticks, and its gauges, uptime and build stop
+        # while its counters stay; started again (an upgrade), up with the new
+        # version and uptime from zero; stopped with SIGTERM, down at once.
+        region = f"{PIN}/ironpost_counters"
+        stale, tick = 3.0, 0.5
+        only_live = ("ironpost_daemon_uptime_seconds", "ironpost_daemon_build_info", "ironpost_daemon_plugins_registered",
+                     "ironpost_log_pipeline_buffer_size", "ironpost_container_guard_monitored_containers",
+                     "ironpost_container_guard_policies_loaded")
+
+        def daemon_up(want):
+            return lambda: (t := series(metrics(port))).get("ironpost_daemon_up") == want and t
+
+        def run_daemon(version, commit):
+            started = time.time()
+            d = subprocess.Popen([c_client, "--pin", region, "--version", version, "--commit", commit, "loop"])
+            procs.append(d)
+            have = wait_for(f"daemon {version} up", daemon_up("1"), seconds=10)
+            builds = {k: v for k, v in have.items() if k.startswith("ironpost_daemon_build_info")}
+            if builds != {f'ironpost_daemon_build_info{{version="{version}",commit="{commit}"}}': "1"}:
+                fail(f"daemon {version} started: build_info {builds}")
+            up = float(have["ironpost_daemon_uptime_seconds"])
+            if not 0 <= up <= time.time() - started + tick:
+                fail(f"daemon {version}: uptime {up} s, started {time.time() - started:.2f} s ago")
+            return d, up
+
+        d1, up1 = run_daemon("2.0.0", "c0ffee00")
+        collected = float(series(metrics(port))["ironpost_log_pipeline_logs_collected_total"])
+        d1.kill()
+        d1.wait()
+        killed = time.time()
+        have = wait_for("the killed daemon down", daemon_up("0"), seconds=stale + 4 * tick + 2)
+        took = time.time() - killed
+        if took > stale + 2 * tick + 0.3:
+            fail(f"the killed daemon was reported down after {took:.2f} s (stale limit {stale} s, tick {tick} s)")
+        left = [k for k in have if k.startswith(only_live)]
+        if left:
+            fail(f"a dead daemon's gauges are still served: {left}")
+        if float(have["ironpost_log_pipeline_logs_collected_total"]) < collected:
+            fail("a dead daemon's counters went back")
+        print(f"ok - liveness: daemon 2.0.0 up (uptime {up1:.1f} s); killed (SIGKILL): down after {took:.1f} s, its "
+              f"{len(only_live)} live-only families gone, its counters kept")
+        d2, up2 = run_daemon("2.0.1", "c0ffee01")
+        if float(series(metrics(port))["ironpost_log_pipeline_logs_collected_total"]) < collected:
+            fail("the restarted daemon's counters went back")
+        d2.send_signal(signal.SIGTERM)
+        d2.wait()
+        stopped = time.time()
+        wait_for("the stopped daemon down", daemon_up("0"), seconds=5)
+        took = time.time() - stopped
+        if took > 2 * tick + 0.3:
+            fail(f"a daemon that said it stopped was reported down after {took:.2f} s")
+        print(f"ok - liveness: upgraded to 2.0.1: up, build_info replaced, uptime reset ({up2:.1f} s); SIGTERM: "
+              f"down after {took:.1f} s")
 
         # 5. The SBOM job into a real Pushgateway; a real Prometheus over both.
         gw_port, prom_port = free_port(), free_port()
@@ -530,7 +588,9 @@ scrape_configs:
                                     os.path.join(ROOT, "tools/ironpost_traffic.py"), "loop", "ip0p", BLOCK_INIT],
                                    stdout=subprocess.DEVNULL)
         procs.append(traffic)
-        wait_for("the per-second gauges", lambda: 'ironpost_ebpf_bits_per_second{protocol="total"}' in metrics(port))
+        wait_for("the per-second gauges and the demo daemon up",
+                 lambda: 'ironpost_ebpf_bits_per_second{protocol="total"}' in (t := metrics(port)) and
+                 "\nironpost_daemon_up 1\n" in t)
         with open(os.path.join(work, "bpfex.prom"), "w") as f:
             f.write(metrics(port))
         with open(os.path.join(work, "gateway.prom"), "w") as f:
@@ -569,7 +629,7 @@ scrape_configs:
         before = float(series(metrics(port))["ironpost_ebpf_packets_total"])
         wait_for("the eBPF group to go on", lambda: float(series(metrics(port))["ironpost_ebpf_packets_total"]) > before,
                  seconds=10)
-        region_write(abi=1)
+        region_write(abi=2)
         wait_for("the region back", lambda: "ironpost_log_pipeline_logs_collected_total" in series(metrics(port)),
                  seconds=10)
         print("ok - a hostile application: invalid UTF-8 served as U+FFFD, quotes and newlines escaped (and parsed by "

@@ -13,7 +13,7 @@ use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const ABI: u64 = 1; // IRONPOST_COUNTERS_ABI
+const ABI: u64 = 2; // IRONPOST_COUNTERS_ABI
 const PIN: &str = "/sys/fs/bpf/bpfex/ironpost_counters";
 const PROCESSING_BOUNDS_NS: [u64; 10] = [
     100_000, 500_000, 1_000_000, 5_000_000, 10_000_000, 50_000_000, 100_000_000, 500_000_000,
@@ -69,6 +69,21 @@ struct Region {
     policies_loaded: AtomicU64,
     scan_buckets: [AtomicU64; 10],
     scan_sum_ns: AtomicU64,
+    liveness: Liveness,
+}
+
+/// `struct bpfex_liveness` (bpfex_liveness.h): who writes, and that it is alive.
+#[repr(C)]
+struct Liveness {
+    writer_pid: AtomicU64,
+    heartbeat_ns: AtomicU64,
+    writer_state: AtomicU64,
+}
+const WRITER_RUNNING: u64 = 1;
+
+fn realtime_ns() -> u64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    now.as_secs() * 1_000_000_000 + u64::from(now.subsec_nanos())
 }
 
 extern "C" {
@@ -141,27 +156,32 @@ fn observe(buckets: &[AtomicU64], sum: &AtomicU64, bounds: &[u64], ns: u64) {
     add(sum, ns);
 }
 
+/// A region of another layout (or none yet) is zeroed first; a restart goes
+/// on counting. Either way the identity is this process's (bpfex_liveness.h).
 fn init_region(r: &Region, version: &str, commit: &str) {
-    if r.abi.load(Ordering::Acquire) == ABI {
-        return; // a restart: go on counting
+    if r.abi.load(Ordering::Acquire) != ABI {
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(r as *const Region as *mut u8, std::mem::size_of::<Region>())
+        };
+        bytes.iter_mut().for_each(|b| *b = 0);
+        r.abi.store(ABI, Ordering::Release);
     }
-    // Zero everything through a byte view, then the identity, then abi last.
-    let bytes = unsafe {
-        std::slice::from_raw_parts_mut(r as *const Region as *mut u8, std::mem::size_of::<Region>())
-    };
-    bytes.iter_mut().for_each(|b| *b = 0);
-    let off_version = r.version.as_ptr() as usize - r as *const Region as usize;
-    let off_commit = r.commit.as_ptr() as usize - r as *const Region as usize;
-    for (i, b) in version.bytes().take(31).enumerate() {
-        bytes[off_version + i] = b;
-    }
-    for (i, b) in commit.bytes().take(47).enumerate() {
-        bytes[off_commit + i] = b;
-    }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    set(&r.start_time_ns, now.as_secs() * 1_000_000_000 + u64::from(now.subsec_nanos()));
+    set_string(&r.version, version);
+    set_string(&r.commit, commit);
+    set(&r.start_time_ns, realtime_ns());
     set(&r.plugins_registered, 4);
-    r.abi.store(ABI, Ordering::Release);
+}
+
+/// Writes a fixed NUL-terminated string field, only when it differs.
+fn set_string<const N: usize>(field: &[u8; N], s: &str) {
+    let mut want = [0u8; N];
+    for (i, b) in s.bytes().take(N - 1).enumerate() {
+        want[i] = b;
+    }
+    if *field != want {
+        let dst = field.as_ptr() as *mut u8;
+        unsafe { std::ptr::copy_nonoverlapping(want.as_ptr(), dst, N) };
+    }
 }
 
 /// The known increments (the same as client.c's).
@@ -194,9 +214,15 @@ fn workload(r: &Region) {
 
 /// The demo: a steady trickle that makes every panel move.
 fn run_loop(r: &Region) -> ! {
+    // Liveness: running, with a heartbeat every 100 ms (a kill is seen as a
+    // heartbeat that stops; this client has no signal handler, std has none).
+    set(&r.liveness.writer_pid, u64::from(std::process::id()));
+    set(&r.liveness.heartbeat_ns, realtime_ns());
+    r.liveness.writer_state.store(WRITER_RUNNING, Ordering::Release);
     let mut seed: u32 = 7;
     let mut n: u64 = 0;
     loop {
+        set(&r.liveness.heartbeat_ns, realtime_ns());
         seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         let lines = 50 + u64::from(seed % 100);
         add(&r.logs_collected, lines);
@@ -266,6 +292,9 @@ fn layout() {
     field!("policies_loaded", policies_loaded);
     field!("scan_buckets", scan_buckets);
     field!("scan_sum_ns", scan_sum_ns);
+    field!("liveness.writer_pid", liveness.writer_pid);
+    field!("liveness.heartbeat_ns", liveness.heartbeat_ns);
+    field!("liveness.writer_state", liveness.writer_state);
 }
 
 fn main() {
