@@ -23,7 +23,7 @@
 local TUN = params.masque_tun or "mtun0"
 local NETNS = params.masque_netns
 local MAX_CLIENTS = tonumber(params.masque_max_clients or "100")
-local ABI = 1  -- MASQUE_COUNTERS_ABI
+local ABI = 2  -- MASQUE_COUNTERS_ABI
 local FAST = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0 }               -- seconds
 local SLOW = { 1, 5, 10, 30, 60, 300, 600, 1800, 3600 }
 
@@ -57,6 +57,8 @@ local pool_available = metric.gauge("masque_vpn_ip_pool_available", "Number of a
 local tun_status = metric.gauge("masque_vpn_tun_interface_status", "TUN interface status (1=active, 0=inactive)")
 local uptime = metric.counter{ name = "masque_vpn_server_uptime_seconds", total = false,
   help = "Server uptime in seconds" }
+local server_up = metric.gauge("masque_vpn_server_up",
+  "1 while the masque-vpn server runs (its region's heartbeat), 0 once it stopped or died")
 -- Error metrics
 local errors = metric.counter("masque_vpn_errors_total", "Total number of errors by type", { "error_type" })
 local drops = metric.counter("masque_vpn_packet_drops_total", "Total number of dropped packets", { "reason" })
@@ -67,7 +69,7 @@ local streams = metric.counter("masque_vpn_quic_streams_total", "Total QUIC stre
   { "client_id", "stream_type" })
 
 local traffic = bpf.map(params.masque_traffic or "masque_tun/bpfex_addr_stats")
-local region = bpf.map(params.masque_counters or "masque_app/masque_counters")
+local counters = bpf.map(params.masque_counters or "masque_app/masque_counters")
 local clients = bpf.map(params.masque_clients or "masque_app/masque_clients")
 
 local function n(v) return tonumber(v) or 0 end
@@ -107,7 +109,7 @@ on_tick(function(t)
   tun_status:set({}, up and 1 or 0)
 
   local v
-  for _, e in region:entries() do v = e end
+  for _, e in counters:entries() do v = e end
   if not v or n(v.abi) ~= ABI then
     if v and n(v.abi) ~= 0 and not warned then
       log("masque counter region: abi " .. tostring(v.abi) .. ", this rule reads abi " .. ABI)
@@ -142,7 +144,10 @@ on_tick(function(t)
     bytes_received:set({ id }, s.bytes)
   end
 
-  active:set({}, n(v.active_connections))
+  -- Liveness (bpf/include/bpfex_liveness.h): a server that stopped or died
+  -- is down; its gauges and uptime stop, its counters stay.
+  local alive = region.alive(v, t.now)
+  if alive ~= nil then server_up:set({}, alive and 1 or 0) end
   total:set({}, n(v.total_connections))
   for _, dir in ipairs({ "inbound", "outbound" }) do
     processing:set_buckets({ dir }, v["processing_" .. dir .. ".buckets"], n(v["processing_" .. dir .. ".sum_ns"]) / 1e9)
@@ -150,11 +155,14 @@ on_tick(function(t)
   request_duration:set_buckets({ "CONNECT" }, v["connect_request.buckets"], n(v["connect_request.sum_ns"]) / 1e9)
   requests:set({ "CONNECT", "success" }, n(v["connect_requests.success"]))
   requests:set({ "CONNECT", "failed" }, n(v["connect_requests.failed"]))
-  local pool, used = n(v.ip_pool_total), n(v.ip_pool_used)
-  pool_total:set({}, pool)
-  pool_used:set({}, used)
-  pool_available:set({}, math.max(0, pool - used))
   for _, e in ipairs({ "connection", "packet", "auth", "tun", "masque" }) do errors:set({ e }, n(v["errors." .. e])) end
   for _, r in ipairs({ "invalid", "oversized", "processing_error" }) do drops:set({ r }, n(v["drops." .. r])) end
-  uptime:set({}, math.max(0, t.now - n(v.start_time_ns) / 1e9))
+  if alive ~= false then
+    active:set({}, n(v.active_connections))
+    local pool, used = n(v.ip_pool_total), n(v.ip_pool_used)
+    pool_total:set({}, pool)
+    pool_used:set({}, used)
+    pool_available:set({}, math.max(0, pool - used))
+    uptime:set({}, math.max(0, t.now - n(v.start_time_ns) / 1e9))
+  end
 end)

@@ -11,7 +11,7 @@
 --                       cgroupfs, where /proc is hidden (the unit's
 --                       ProtectProc=invisible) or the service runs in a
 --                       container; default: the region's pid through /proc
-local ABI = 1  -- OJEOMNEO_COUNTERS_ABI
+local ABI = 2  -- OJEOMNEO_COUNTERS_ABI
 -- Prometheus' default buckets plus 2 s: every latency SLO threshold is a bound.
 local BOUNDS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10 }
 local RM = { "method", "path" }
@@ -24,6 +24,8 @@ local resp_size = metric.summary("ojeomneo_http_response_size_bytes", "응답 �
 local orders = metric.counter("ojeomneo_orders_total", "주문 총 수", { "status", "payment_method" })
 local amount = metric.counter("ojeomneo_order_amount_total", "주문 금액 합계", { "payment_method" })
 local users = metric.gauge("ojeomneo_users_active", "활성 사용자 수")
+local service_up = metric.gauge("ojeomneo_service_up",
+  "1 while the ojeomneo service runs (its region's heartbeat), 0 once it stopped or died")
 local menu_views = metric.counter("ojeomneo_menu_views_total", "메뉴 조회 수", { "category_id" })
 -- The service's memory, for HighMemory (rules/ojeomneo_alerts.lua) and the dashboard.
 local resident = metric.gauge("ojeomneo_process_resident_memory_bytes", "The service's resident memory")
@@ -32,16 +34,16 @@ local limit = metric.gauge("ojeomneo_process_memory_limit_bytes",
 local unslotted = metric.counter("ojeomneo_unslotted_events_total",
   "Requests and events the service could not count for lack of a free slot")
 
-local region = bpf.map(params.ojeomneo_counters or "ojeomneo_app/ojeomneo_counters")
+local counters = bpf.map(params.ojeomneo_counters or "ojeomneo_app/ojeomneo_counters")
 local routes = bpf.map(params.ojeomneo_routes or "ojeomneo_app/ojeomneo_routes")
 local business = bpf.map(params.ojeomneo_business or "ojeomneo_app/ojeomneo_business")
 
 local function n(v) return tonumber(v) or 0 end
 
 local warned, warned_memory
-on_tick(function()
+on_tick(function(t)
   local v
-  for _, e in region:entries() do v = e end
+  for _, e in counters:entries() do v = e end
   if not v or n(v.abi) ~= ABI then
     if v and n(v.abi) ~= 0 and not warned then
       log("ojeomneo counter region: abi " .. tostring(v.abi) .. ", this rule reads abi " .. ABI)
@@ -49,28 +51,34 @@ on_tick(function()
     end
     return
   end
-  active:set({}, n(v.active_connections))
-  users:set({}, n(v.users_active))
+  -- Liveness (bpf/include/bpfex_liveness.h): a service that stopped or died
+  -- is down; its gauges and memory stop, its counters stay.
+  local alive = region.alive(v, t.now)
+  if alive ~= nil then service_up:set({}, alive and 1 or 0) end
   unslotted:set({}, n(v.unslotted))
-  -- The service's memory: its cgroup's when rule_params.ojeomneo_cgroup
-  -- names it (cgroupfs: what works under the unit's hidden /proc and for a
-  -- service in a container), else its process's through /proc.
-  if params.ojeomneo_cgroup then
-    local mem = host.cgroup_memory(params.ojeomneo_cgroup)
-    if mem then
-      resident:set({}, mem.current_bytes)
-      limit:set({}, mem.limit_bytes)
-    end
-  else
-    local pid = n(v.pid)
-    local mem, why = pid > 0 and host.process_memory(pid)
-    if mem then
-      resident:set({}, mem.resident_bytes)
-      limit:set({}, mem.limit_bytes)
-    elseif pid > 0 and not warned_memory then
-      log("ojeomneo memory: " .. tostring(why) .. "; where /proc is hidden (the unit's ProtectProc) or the " ..
-          "service is in a container, set rule_params.ojeomneo_cgroup to its cgroup")
-      warned_memory = true
+  if alive ~= false then
+    active:set({}, n(v.active_connections))
+    users:set({}, n(v.users_active))
+    -- The service's memory: its cgroup's when rule_params.ojeomneo_cgroup
+    -- names it (cgroupfs: what works under the unit's hidden /proc and for a
+    -- service in a container), else its process's through /proc.
+    if params.ojeomneo_cgroup then
+      local mem = host.cgroup_memory(params.ojeomneo_cgroup)
+      if mem then
+        resident:set({}, mem.current_bytes)
+        limit:set({}, mem.limit_bytes)
+      end
+    else
+      local pid = n(v.pid)
+      local mem, why = pid > 0 and host.process_memory(pid)
+      if mem then
+        resident:set({}, mem.resident_bytes)
+        limit:set({}, mem.limit_bytes)
+      elseif pid > 0 and not warned_memory then
+        log("ojeomneo memory: " .. tostring(why) .. "; where /proc is hidden (the unit's ProtectProc) or the " ..
+            "service is in a container, set rule_params.ojeomneo_cgroup to its cgroup")
+        warned_memory = true
+      end
     end
   end
 

@@ -3,8 +3,9 @@
  * syscall on either side. The protocol is Ironpost's (ironpost_counters.h):
  * bpfex creates and pins both maps (the bundled object masque_region, from
  * this header); the server maps them read-write and shared, initialises the
- * region when `abi` is not MASQUE_COUNTERS_ABI (zero, identity, `abi` last),
- * and adds with relaxed atomic adds. Histograms are per-bucket counts (the
+ * region when `abi` is not MASQUE_COUNTERS_ABI (zero, `abi` last), writes
+ * its start time at every start, keeps `liveness` (bpfex_liveness.h), and
+ * adds with relaxed atomic adds. Histograms are per-bucket counts (the
  * last +Inf) and an exact sum in nanoseconds; the server buckets integer
  * nanoseconds against the bounds below.
  *
@@ -21,7 +22,9 @@
 
 #include <linux/types.h>
 
-#define MASQUE_COUNTERS_ABI 1
+#include "bpfex_liveness.h"
+
+#define MASQUE_COUNTERS_ABI 2 /* 2: liveness at the end */
 #define MASQUE_MAX_CLIENTS 256 /* pool slots */
 
 /* packet processing, MASQUE request: 0.001 .. 1.0 s */
@@ -70,6 +73,8 @@ struct masque_counters {
     __u64 oversized;
     __u64 processing_error;
   } drops;
+
+  struct bpfex_liveness liveness; /* last: bpfex_liveness.h (start, heartbeat, stop) */
 };
 
 struct masque_client {

@@ -22,7 +22,9 @@
 
 #include <linux/types.h>
 
-#define OJEOMNEO_COUNTERS_ABI 1
+#include "bpfex_liveness.h"
+
+#define OJEOMNEO_COUNTERS_ABI 2 /* 2: liveness at the end */
 #define OJEOMNEO_ROUTE_SLOTS 128
 #define OJEOMNEO_BUSINESS_SLOTS 128
 
@@ -40,6 +42,7 @@ struct ojeomneo_counters {
   __u64 active_connections; /* gauge */
   __u64 users_active;       /* gauge */
   __u64 unslotted;          /* requests and events with no free slot left */
+  struct bpfex_liveness liveness; /* last: bpfex_liveness.h (start, heartbeat, stop) */
 };
 
 struct ojeomneo_route {

@@ -133,6 +133,7 @@ int main(int argc, char **argv) {
     __atomic_store_n(&r->abi, MASQUE_COUNTERS_ABI, __ATOMIC_RELEASE);
   }
   set(&r->start_time_ns, now_ns(CLOCK_REALTIME));
+  bpfex_writer_start(&r->liveness); /* bpfex_liveness.h: running, with a heartbeat below */
   __u64 pool_size = (1ull << (32 - prefixlen)) - 3; /* network, broadcast, the server's own */
   if (pool_size > MASQUE_MAX_CLIENTS) pool_size = MASQUE_MAX_CLIENTS;
   set(&r->ip_pool_total, pool_size);
@@ -213,6 +214,7 @@ int main(int argc, char **argv) {
   printf("{\"ready\": true}\n");
   fflush(stdout);
   while (!stop) {
+    bpfex_writer_beat(&r->liveness);  /* at least every 200 ms (the poll's timeout) */
     struct pollfd p[2] = {{.fd = tfd, .events = POLLIN}, {.fd = sink, .events = POLLIN}};
     if (poll(p, 2, 200) <= 0) continue;
     if (p[1].revents & POLLIN)
@@ -247,6 +249,7 @@ int main(int argc, char **argv) {
     __atomic_fetch_sub(&r->ip_pool_used, 1, __ATOMIC_RELAXED);
   }
   set(&r->active_connections, 0);
+  bpfex_writer_stop(&r->liveness);
   printf("{\"clients\": {");
   for (int i = 0; i < nclients; ++i)
     printf("%s\"%s\": {\"received_packets\": %llu, \"received_bytes\": %llu, \"sent_packets\": %llu, "

@@ -215,6 +215,21 @@ static void *serve(void *arg) {
   return NULL;
 }
 
+static void *heartbeat(void *arg) {
+  (void)arg;
+  for (;;) {
+    bpfex_writer_beat(&g->liveness);
+    usleep(500000);
+  }
+  return NULL;
+}
+
+static void on_term(int sig) {
+  (void)sig;
+  bpfex_writer_stop(&g->liveness);
+  _exit(0);
+}
+
 int main(int argc, char **argv) {
   const char *dir = "/sys/fs/bpf/bpfex", *listen_at = "127.0.0.1:8080";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -233,10 +248,17 @@ int main(int argc, char **argv) {
     memset(g, 0, sizeof *g);
     memset(routes, 0, sizeof *routes * OJEOMNEO_ROUTE_SLOTS);
     memset(business, 0, sizeof *business * OJEOMNEO_BUSINESS_SLOTS);
-    g->start_time_ns = now_ns(CLOCK_REALTIME);
     __atomic_store_n(&g->abi, OJEOMNEO_COUNTERS_ABI, __ATOMIC_RELEASE);
   }
+  /* Every start: its own start time and pid, and the liveness protocol
+   * (bpfex_liveness.h): a heartbeat thread, "stopped" on SIGTERM. */
+  bpfex_set(&g->start_time_ns, now_ns(CLOCK_REALTIME));
   __atomic_store_n(&g->pid, (__u64)getpid(), __ATOMIC_RELAXED);
+  bpfex_writer_start(&g->liveness);
+  pthread_t beat;
+  if (pthread_create(&beat, NULL, heartbeat, NULL) == 0) pthread_detach(beat);
+  signal(SIGTERM, on_term);
+  signal(SIGINT, on_term);
   __atomic_store_n(&g->active_connections, 0, __ATOMIC_RELAXED);
 
   char host[64];

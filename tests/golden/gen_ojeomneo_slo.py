@@ -46,7 +46,8 @@ interval: %d
 maps:
   ojeomneo_app/ojeomneo_counters:
     key: "u32 index"
-    value: "u64 abi; u64 start_time_ns; u64 pid; u64 active_connections; u64 users_active; u64 unslotted"
+    value: "u64 abi; u64 start_time_ns; u64 pid; u64 active_connections; u64 users_active; u64 unslotted;
+            u64 liveness.writer_pid; u64 liveness.heartbeat_ns; u64 liveness.writer_state"
     max_entries: 1
   ojeomneo_app/ojeomneo_routes:
     key: "u32 index"
@@ -86,7 +87,7 @@ def main():
             err["b"][FAST] += bad
             err["sum"] += bad * 20_000_000
             lines.append(f"  - maps:   # t={t // 60} min, phase {name}\n")
-            lines.append("      ojeomneo_app/ojeomneo_counters: [{key: {index: 0}, value: {abi: 1}}]\n")
+            lines.append("      ojeomneo_app/ojeomneo_counters: [{key: {index: 0}, value: {abi: 2}}]\n")
             lines.append("      ojeomneo_app/ojeomneo_routes:\n")
             for idx, (status, c) in enumerate(((200, ok), (500, err))):
                 lines.append(f"        - {{key: {{index: {idx}}}, value: {{in_use: 1, method: GET, path: /api/menus, "

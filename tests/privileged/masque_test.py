@@ -165,7 +165,7 @@ bpf:
             'masque_vpn_packet_drops_total{reason="oversized"}': 1,
             'masque_vpn_packet_drops_total{reason="invalid"}': 1,
             "masque_vpn_ip_pool_total": 253, "masque_vpn_ip_pool_used": 3, "masque_vpn_ip_pool_available": 250,
-            "masque_vpn_tun_interface_status": 1,
+            "masque_vpn_tun_interface_status": 1, "masque_vpn_server_up": 1,
             'masque_vpn_packet_processing_duration_seconds_count{direction="inbound"}': 3 * INJECT,
             'masque_vpn_packet_processing_duration_seconds_count{direction="outbound"}': 7 + 3,
             'masque_vpn_quic_streams_total{client_id="bob",stream_type="bidirectional"}': 1,
@@ -212,13 +212,19 @@ bpf:
         have = wait_for("the TUN down", after, seconds=10)
         time.sleep(1.2)
         have = series(metrics(port))
-        for k, v in {"masque_vpn_active_connections": 0, "masque_vpn_ip_pool_used": 0,
+        for k, v in {"masque_vpn_server_up": 0,
                      'masque_vpn_connection_duration_seconds_count{client_id="alice"}': 1,
                      'masque_vpn_quic_stream_duration_seconds_count{client_id="carol"}': 3}.items():
             if value(have, k) != v:
-                fail(f"after the server stopped: {k} = {have[k]}, want {v}")
+                fail(f"after the server stopped: {k} = {have.get(k)}, want {v}")
+        # A stopped server (bpfex_liveness.h) is down: its gauges and uptime stop, its counters stay.
+        left = [k for k in have if k.startswith(("masque_vpn_active_connections", "masque_vpn_ip_pool_",
+                                                   "masque_vpn_server_uptime_seconds"))]
+        if left:
+            fail(f"a stopped server's gauges are still served: {left}")
         print("ok - the server's own counts are bpfex's (its dropped datagram aside); when it stops, the TUN is "
-              "down, the pool empty, every connection and stream duration observed")
+              "down, the server down (masque_vpn_server_up 0, its gauges and uptime gone), every connection and "
+              "stream duration observed")
 
         # The cardinality cap: at most 2 client_ids, the rest summed as "other".
         p.send_signal(signal.SIGTERM)

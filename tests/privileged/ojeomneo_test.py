@@ -141,7 +141,7 @@ bpf:
                     'ojeomneo_order_amount_total{payment_method="kakaopay"}': 24000,
                     'ojeomneo_menu_views_total{category_id="2"}': 10,
                     "ojeomneo_users_active": 3, "ojeomneo_http_active_connections": 0,
-                    "ojeomneo_unslotted_events_total": 0}
+                    "ojeomneo_unslotted_events_total": 0, "ojeomneo_service_up": 1}
         for k, v in business.items():
             if float(have.get(k, "nan")) != v:
                 fail(f"{k} = {have.get(k)}, want {v}")
@@ -175,6 +175,27 @@ bpf:
                                                 ("ojeomneo-overview.json", "ojeomneo-api-performance.json")],
                                     between=traffic)
         print("ok - the Overview and API Performance dashboards on a real Prometheus: " + summary)
+
+        # The service dies (SIGKILL: no word from it): down within the stale
+        # limit (3 s) and two ticks; its gauges and memory stop, its counters stay.
+        requests_before = {k: v for k, v in series(metrics(port)).items() if k.startswith("ojeomneo_http_requests_total")}
+        svc.kill()
+        svc.wait()
+        killed = time.time()
+        have = wait_for("the killed service down", lambda: (t := series(metrics(port))).get("ojeomneo_service_up") == "0"
+                        and t, seconds=10)
+        took = time.time() - killed
+        if took > 3 + 2 * 0.5 + 0.3:
+            fail(f"the killed service was reported down after {took:.2f} s")
+        left = [k for k in have if k.startswith(("ojeomneo_users_active", "ojeomneo_http_active_connections",
+                                                  "ojeomneo_process_"))]
+        if left:
+            fail(f"a dead service's gauges are still served: {left}")
+        gone = [k for k in requests_before if k not in have]
+        if gone:
+            fail(f"a dead service's counters were dropped: {gone[:3]}")
+        print(f"ok - the service killed: ojeomneo_service_up 0 after {took:.1f} s, its gauges and memory gone, its "
+              f"{len(requests_before)} request counters kept")
         p.send_signal(signal.SIGTERM)
         if p.wait(timeout=10) != 0:
             fail(f"bpfex exited {p.returncode}")
