@@ -510,6 +510,64 @@ function region.alive(v, now)
 end
 env.region = region
 
+-- Counters through churn: sources (a map entry, a pool slot) hold cumulative
+-- counts and change holders (the label they are served under). What a source
+-- adds between two runs goes to its holder now: a label's total only grows,
+-- a reused source starts from zero for its new holder, a source whose count
+-- went down was reset and counts from its new value. totals() gives the
+-- labels fed in this run; a label no source holds any more stops being served
+-- and keeps its total, in case it comes back. Sources and labels kept: at
+-- most `limit` each (default 10000), the longest unseen dropped first.
+local carry = {}
+local Carry = {}
+Carry.__index = Carry
+function carry.new(limit)
+  return setmetatable({ last = {}, acc = {}, nlast = 0, nacc = 0, gen = -1, limit = limit or 10000 }, Carry)
+end
+local function prune(t, count, limit)
+  if count <= limit then return count end
+  local order = {}
+  for k, e in pairs(t) do order[#order + 1] = { k, e.seen } end
+  table.sort(order, function(a, b) return a[2] < b[2] end)
+  for i = 1, count - limit do t[order[i][1]] = nil end
+  return limit
+end
+function Carry:feed(source, label, v)
+  if self.gen ~= run_gen then
+    self.gen = run_gen
+    self.nlast = prune(self.last, self.nlast, self.limit)
+    self.nacc = prune(self.acc, self.nacc, self.limit)
+  end
+  local vals = type(v) == "number" and { v } or v
+  local prev = self.last[source]
+  local reset = prev == nil
+  if prev then
+    for i = 1, #vals do if vals[i] < (prev.v[i] or 0) then reset = true end end
+  end
+  local acc = self.acc[label]
+  if not acc then
+    acc = { v = {} }
+    self.acc[label] = acc
+    self.nacc = self.nacc + 1
+  end
+  for i = 1, #vals do
+    acc.v[i] = (acc.v[i] or 0) + (reset and vals[i] or vals[i] - prev.v[i])
+  end
+  acc.seen, acc.scalar = self.gen, type(v) == "number"
+  if not prev then self.nlast = self.nlast + 1 end
+  local copy_v = {}
+  for i = 1, #vals do copy_v[i] = vals[i] end
+  self.last[source] = { v = copy_v, seen = self.gen }
+end
+function Carry:totals()
+  local out = {}
+  for label, acc in pairs(self.acc) do
+    if acc.seen == run_gen then out[label] = acc.scalar and acc.v[1] or acc.v end
+  end
+  return pairs(out)
+end
+env.carry = carry
+
 -- Vectors, PromQL-style ------------------------------------------------------
 -- A vector is a list of samples { labels = {name = value, ...}, value = number }.
 -- These are the operations alert conditions need: aggregation by labels,

@@ -74,33 +74,34 @@ local clients = bpf.map(params.masque_clients or "masque_app/masque_clients")
 
 local function n(v) return tonumber(v) or 0 end
 
--- Per-bucket counts (the last +Inf) added into acc, for summing clients.
-local function add_hist(acc, h, width)
-  acc.sum = (acc.sum or 0) + n(h.sum_ns) / 1e9
-  acc.counts = acc.counts or {}
-  for i = 1, width + 1 do acc.counts[i] = (acc.counts[i] or 0) + n(h.buckets[i]) end
-end
+-- Counters through churn (carry, docs/lua-api.md): what each address and
+-- each pool slot adds between ticks goes to its holder's client_id now, so no
+-- per-client counter ever goes down, a reused address or slot starts from
+-- zero for its new holder, a departed client's series end, and "other" (the
+-- clients past the cap) and "unassigned" only grow.
+local rx, tx, slots = carry.new(), carry.new(), carry.new()
+local W = #SLOW + 1  -- buckets per histogram, the last +Inf
 
--- The client table: address -> client_id label (capped), and each label's
--- per-client values summed (several slots may share "other").
+-- The client table: address -> client_id label (capped), each slot's
+-- histograms and stream counts carried to its label.
 local function client_table()
-  local by_addr, per, distinct = {}, {}, 0
-  for _, c in clients:entries() do
+  local by_addr, distinct, labelled = {}, 0, {}
+  for k, c in clients:entries() do
     if n(c.in_use) == 1 and c.client_id ~= "" then
       local id = c.client_id
-      if not per[id] then
-        if distinct >= MAX_CLIENTS then id = "other" else distinct = distinct + 1 end
+      if not labelled[id] then
+        if distinct >= MAX_CLIENTS then id = "other" else distinct = distinct + 1; labelled[id] = true end
       end
       by_addr[n(c.addr)] = id
-      local p = per[id] or { conn = {}, stream = {}, bidi = 0, uni = 0 }
-      per[id] = p
-      add_hist(p.conn, { buckets = c["connection_duration.buckets"], sum_ns = c["connection_duration.sum_ns"] }, #SLOW)
-      add_hist(p.stream, { buckets = c["stream_duration.buckets"], sum_ns = c["stream_duration.sum_ns"] }, #SLOW)
-      p.bidi = p.bidi + n(c.streams_bidirectional)
-      p.uni = p.uni + n(c.streams_unidirectional)
+      local v = {}
+      local cb, sb = c["connection_duration.buckets"], c["stream_duration.buckets"]
+      for i = 1, W do v[i], v[W + 1 + i] = n(cb[i]), n(sb[i]) end
+      v[W + 1], v[2 * W + 2] = n(c["connection_duration.sum_ns"]), n(c["stream_duration.sum_ns"])
+      v[2 * W + 3], v[2 * W + 4] = n(c.streams_bidirectional), n(c.streams_unidirectional)
+      slots:feed(n(k.index) .. "/" .. c.client_id, id, v)
     end
   end
-  return by_addr, per
+  return by_addr
 end
 
 local warned
@@ -118,30 +119,29 @@ on_tick(function(t)
     return  -- no server yet (or one this rule cannot read): the link state only
   end
 
-  local by_addr, per = client_table()
-  for id, p in pairs(per) do
-    conn_duration:set_buckets({ id }, p.conn.counts, p.conn.sum)
-    stream_duration:set_buckets({ id }, p.stream.counts, p.stream.sum)
-    streams:set({ id, "bidirectional" }, p.bidi)
-    streams:set({ id, "unidirectional" }, p.uni)
+  local by_addr = client_table()
+  for id, v in slots:totals() do
+    local conn, stream = {}, {}
+    for i = 1, W do conn[i], stream[i] = v[i], v[W + 1 + i] end
+    conn_duration:set_buckets({ id }, conn, v[W + 1] / 1e9)
+    stream_duration:set_buckets({ id }, stream, v[2 * W + 2] / 1e9)
+    streams:set({ id, "bidirectional" }, v[2 * W + 3])
+    streams:set({ id, "unidirectional" }, v[2 * W + 4])
   end
-  -- Per-address traffic, summed per client_id label; addresses of the pool
-  -- that no client holds now are "unassigned".
-  local sent, received = {}, {}
+  -- Per-address traffic, carried to the client_id holding the address now;
+  -- addresses of the pool that no client holds are "unassigned".
   for k, c in traffic:entries() do
     local id = by_addr[n(k.addr)] or "unassigned"
-    local side = k.hook == "BPFEX_HOOK_TC_EGRESS" and sent or received
-    local s = side[id] or { packets = 0, bytes = 0 }
-    side[id] = s
-    s.packets, s.bytes = s.packets + n(c.packets), s.bytes + n(c.bytes)
+    local side = k.hook == "BPFEX_HOOK_TC_EGRESS" and tx or rx
+    side:feed(n(k.addr), id, { n(c.packets), n(c.bytes) })
   end
-  for id, s in pairs(sent) do
-    packets_sent:set({ id }, s.packets)
-    bytes_sent:set({ id }, s.bytes)
+  for id, v in tx:totals() do
+    packets_sent:set({ id }, v[1])
+    bytes_sent:set({ id }, v[2])
   end
-  for id, s in pairs(received) do
-    packets_received:set({ id }, s.packets)
-    bytes_received:set({ id }, s.bytes)
+  for id, v in rx:totals() do
+    packets_received:set({ id }, v[1])
+    bytes_received:set({ id }, v[2])
   end
 
   -- Liveness (bpf/include/bpfex_liveness.h): a server that stopped or died
