@@ -85,8 +85,9 @@ local W = #SLOW + 1  -- buckets per histogram, the last +Inf
 -- The client table: address -> client_id label (capped), each slot's
 -- histograms and stream counts carried to its label.
 local function client_table()
-  local by_addr, distinct, labelled = {}, 0, {}
-  for k, c in clients:entries() do
+  local by_addr, distinct, labelled, slot = {}, 0, {}, -1
+  for _, c in clients:entries() do  -- an array: every slot, in order
+    slot = slot + 1
     if n(c.in_use) == 1 and c.client_id ~= "" then
       local id = c.client_id
       if not labelled[id] then
@@ -98,7 +99,7 @@ local function client_table()
       for i = 1, W do v[i], v[W + 1 + i] = n(cb[i]), n(sb[i]) end
       v[W + 1], v[2 * W + 2] = n(c["connection_duration.sum_ns"]), n(c["stream_duration.sum_ns"])
       v[2 * W + 3], v[2 * W + 4] = n(c.streams_bidirectional), n(c.streams_unidirectional)
-      slots:feed(n(k.index) .. "/" .. c.client_id, id, v)
+      slots:feed(slot .. "/" .. c.client_id, id, v)
     end
   end
   return by_addr
