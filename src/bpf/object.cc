@@ -227,7 +227,12 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const ObjectSpec& spec, const
   if (auto st = self->initMaps(); !st) return std::move(st).error().context(what);
   // A program that cannot attach is reported, and the object stays: its
   // maps, its other programs, and what rules read from them.
-  for (const AttachSpec& a : spec.attach)
+  std::vector<AttachSpec> all;
+  if (spec.attach_all && spec.attach.empty()) {
+    bpf_program* p = nullptr;
+    bpf_object__for_each_program(p, self->obj_) all.push_back({.program = bpf_program__name(p)});
+  }
+  for (const AttachSpec& a : all.empty() ? spec.attach : all)
     if (!a.dynamic())  // pattern and followed specs: the runtime attaches as interfaces appear
       if (auto st = self->attach(a); !st) self->attach_errors_.push_back(std::move(st).error().context(what));
   return self;

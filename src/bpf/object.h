@@ -87,6 +87,9 @@ struct ObjectSpec {
   std::vector<AttachSpec> attach;
   std::vector<MapInit> init;
   bool keep_attached = false;
+  // No `attach` list: every program attached as its SEC() says (libbpf's
+  // auto-attach, as ebpf_exporter does), each failure reported alone.
+  bool attach_all = false;
 };
 
 struct ProgramStats {

@@ -187,6 +187,7 @@ struct Walker {
     if (which == "rule_params") return stringMapping(v, key, cfg.rule_params);
     if (which == "bpf.objects") return bpfObjects(v);
     if (which == "bpf.maps") return bpfMaps(v);
+    if (which == "bpf.ebpf_exporter") return ebpfExporter(v, key);
     if (which == "alerting.alertmanagers") return urlList(v, key, cfg.alerting.alertmanagers);
     if (which == "alerting.external_labels") {
       if (!v.IsMap()) return fieldError(file, v, key, "expected a mapping of label: value");
@@ -321,7 +322,8 @@ struct Walker {
   }
 
   Status bpfObjects(const YAML::Node& v) {
-    cfg.bpf.objects.clear();
+    // ebpf_exporter's objects (bpf.ebpf_exporter, attach_all) stay, wherever that key is.
+    std::erase_if(cfg.bpf.objects, [](const bpf::ObjectSpec& o) { return !o.attach_all; });
     return eachMapping(v, "bpf.objects", "objects", [&](const YAML::Node& o, const std::string& at) -> Status {
       bpf::ObjectSpec spec;
       for (const auto& kv : o) {
@@ -414,6 +416,45 @@ struct Walker {
       else if (k == "exclude") st = regex(kv.second, at + ".exclude", as.exclude);
       else st = fieldError(file, kv.first, at + "." + k, "unknown setting (match, exclude)");
       if (!st) return st;
+    }
+    return base::okStatus();
+  }
+
+  // bpf.ebpf_exporter: {dir, names, prefix}. Each NAME.yaml is read now (its
+  // mistakes are this configuration's, with their own file:line) and NAME.bpf.o
+  // becomes an object named NAME with every program attached.
+  Status ebpfExporter(const YAML::Node& v, const std::string& key) {
+    if (!v.IsMap()) return fieldError(file, v, key, "expected a mapping (dir, names, prefix)");
+    std::string dir;
+    std::vector<std::string> names;
+    for (const auto& kv : v) {
+      const std::string k = kv.first.as<std::string>();
+      Status st;
+      if (k == "dir") st = scalar(kv.second, key + ".dir", dir);
+      else if (k == "prefix") st = scalar(kv.second, key + ".prefix", cfg.bpf.ebpf_exporter_prefix);
+      else if (k == "names") {
+        if (!kv.second.IsSequence()) return fieldError(file, kv.second, key + ".names", "expected a list of names");
+        for (const auto& n : kv.second) names.push_back(n.as<std::string>());
+      } else {
+        st = fieldError(file, kv.first, key + "." + k, "unknown setting (dir, names, prefix)");
+      }
+      if (!st) return st;
+    }
+    if (dir.empty()) return fieldError(file, v, key + ".dir", "required");
+    if (names.empty()) return fieldError(file, v, key + ".names", "required (at least one)");
+    dir = besideThisFile(dir);
+    cfg.bpf.ebpf_exporter.clear();
+    for (const std::string& name : names) {
+      if (name.empty() || name.find('/') != std::string::npos)
+        return fieldError(file, v, key + ".names", "\"" + name + "\" is not a config name");
+      auto c = engine::loadEbpfExporterConfig(dir, name);
+      if (!c) return fieldError(file, v, key + ".names", c.error().message());
+      for (const auto& o : cfg.bpf.objects)
+        if (o.name == name) return fieldError(file, v, key + ".names", "\"" + name + "\" is also a BPF object's name");
+      bpf::ObjectSpec spec{.name = name, .path = dir + "/" + name + ".bpf.o"};
+      spec.attach_all = true;
+      cfg.bpf.objects.push_back(std::move(spec));
+      cfg.bpf.ebpf_exporter.push_back(std::move(c).value());
     }
     return base::okStatus();
   }

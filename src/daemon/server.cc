@@ -161,6 +161,15 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
     return 1;
   }
   eng.addCollector("bpf", std::move(bpf_collector).value());
+  if (!cfg.bpf.ebpf_exporter.empty()) {  // ebpf_exporter's configurations (docs/ebpf-exporter.md)
+    auto ee = engine::makeEbpfExporterCollector(registry, bpf_runtime, eng, cfg.bpf.ebpf_exporter,
+                                                cfg.bpf.ebpf_exporter_prefix);
+    if (!ee) {
+      BPFEX_LOG_ERROR("ebpf_exporter: {}", ee.error().message());
+      return 1;
+    }
+    eng.addCollector("ebpf_exporter", std::move(ee).value());
+  }
   eng.setReadClock([&bpf_runtime] { return bpf_runtime.readTotals(); });
 
   // Rules. A rule set that fails to load at startup is reported like a failed

@@ -108,6 +108,7 @@ std::vector<Setting> makeSettings() {
      .doc = "count program runs and run time while bpfex runs (fd-scoped `BPF_ENABLE_STATS`)", .env_doc = "`BPFEX_BPF_STATS` (0/1)"},
     {.key = "bpf.objects", .doc_key = "`bpf.objects[]`", .doc = "BPF objects to load and attach (below)"},
     {.key = "bpf.maps", .doc_key = "`bpf.maps[]`", .doc = "other daemons' maps to read (below)"},
+    {.key = "bpf.ebpf_exporter", .doc_key = "`bpf.ebpf_exporter`", .doc = "cloudflare/ebpf_exporter's configurations, run as they are: `dir`, `names`, `prefix` (docs/ebpf-exporter.md)"},
     {.key = "rule_limits.time_budget", .field = +[](Config& c) -> double& { return c.rule_limits.time_budget_seconds; },
      .env = "BPFEX_RULE_TIME_BUDGET", .default_text = "a quarter of `tick_interval`",
      .doc = "time per entry into a rule's code: its top level at load (and in `bpfex check`), each run"},

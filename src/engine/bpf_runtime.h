@@ -31,6 +31,7 @@
 #include "bpf/map.h"
 #include "bpf/map_reader.h"
 #include "bpf/object.h"
+#include "engine/ebpf_exporter.h"
 #include "engine/engine.h"
 #include "metrics/registry.h"
 
@@ -55,6 +56,10 @@ struct BpfConfig {
   bool stats = false;  // BPF_ENABLE_STATS while running (costs ~66 ns per program run)
   std::vector<bpf::ObjectSpec> objects;
   std::vector<ForeignMapSpec> maps;
+  // bpf.ebpf_exporter: ebpf_exporter's configurations (their objects are in
+  // `objects` too, attach_all), served with this prefix.
+  std::vector<EbpfExporterConfig> ebpf_exporter;
+  std::string ebpf_exporter_prefix = "ebpf_exporter_";
   bool empty() const { return objects.empty() && maps.empty(); }
 };
 
