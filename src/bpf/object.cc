@@ -415,6 +415,7 @@ Status BpfObject::attach(const AttachSpec& a) {
   }
   auto links = attachTracing(prog, a.type, a.target);
   if (!links) return std::move(links).error().context("attach " + where);
+  if (links->empty()) return Error::msg("attach " + where + ": nothing to attach to (no online CPU)");
   bpf_link* link = links->front();
   att->more_links.assign(links->begin() + 1, links->end());
   att->link = link;

@@ -57,9 +57,10 @@ struct Reader {
       } else if (k == "regexps") {
         if (!kv.second.IsSequence()) return error(kv.second, field + ".regexps", "expected a list");
         for (const auto& r : kv.second) {
-          RE2 re(r.as<std::string>(), RE2::Quiet);
-          if (!re.ok()) return error(r, field + ".regexps", "\"" + r.as<std::string>() + "\": " + re.error());
+          auto re = std::make_shared<const RE2>(r.as<std::string>(), RE2::Quiet);
+          if (!re->ok()) return error(r, field + ".regexps", "\"" + r.as<std::string>() + "\": " + re->error());
           out.regexps.push_back(r.as<std::string>());
+          out.compiled.push_back(std::move(re));
         }
       } else {
         return error(kv.first, field + "." + k, "unknown key (name, static_map, allow_unknown, regexps)");
@@ -188,7 +189,11 @@ Kallsyms& kallsyms() {
   return k;
 }
 
+// Names found are kept (as ebpf_exporter does); a device not found is looked
+// for again next time (it may be new).
 std::string partitionName(unsigned major, unsigned minor) {
+  static std::map<std::pair<unsigned, unsigned>, std::string> found;
+  if (auto it = found.find({major, minor}); it != found.end()) return it->second;
   std::ifstream in("/proc/partitions");
   std::string line;
   while (std::getline(in, line)) {
@@ -196,7 +201,10 @@ std::string partitionName(unsigned major, unsigned minor) {
     unsigned ma = 0, mi = 0;
     uint64_t blocks = 0;
     std::string name;
-    if (ls >> ma >> mi >> blocks >> name && ma == major && mi == minor) return name;
+    if (ls >> ma >> mi >> blocks >> name && ma == major && mi == minor) {
+      if (found.size() < 4096) found[{major, minor}] = name;
+      return name;
+    }
   }
   return "";
 }
@@ -241,11 +249,11 @@ bool decodeOne(const EbpfExporterDecoder& d, std::string& in) {
     if (it != d.static_map.end()) in = it->second;
     else if (!d.allow_unknown) in = "unknown:" + in;
   } else if (n == "regexp") {
-    for (const std::string& r : d.regexps) {
-      RE2 re(r, RE2::Quiet);
+    for (const auto& re : d.compiled) {
       std::string sub;
-      if (re.NumberOfCapturingGroups() > 0 ? RE2::PartialMatch(in, re, &sub) : RE2::PartialMatch(in, re)) {
-        if (re.NumberOfCapturingGroups() > 0) in = sub;
+      const bool groups = re->NumberOfCapturingGroups() > 0;
+      if (groups ? RE2::PartialMatch(in, *re, &sub) : RE2::PartialMatch(in, *re)) {
+        if (groups) in = sub;
         return true;
       }
     }
@@ -279,8 +287,18 @@ bool decodeOne(const EbpfExporterDecoder& d, std::string& in) {
   } else if (n == "ifname") {
     if (in.size() < 4) return false;
     const auto idx = static_cast<unsigned>(hostUint(p, 4));
+    static std::map<unsigned, std::string> names;  // found names kept, as ebpf_exporter does
+    if (auto it = names.find(idx); it != names.end()) {
+      in = it->second;
+      return true;
+    }
     char buf[IF_NAMESIZE] = {};
-    in = if_indextoname(idx, buf) != nullptr ? std::string(buf) : "unknown:" + std::to_string(idx);
+    if (if_indextoname(idx, buf) == nullptr) {
+      in = "unknown:" + std::to_string(idx);
+      return true;
+    }
+    if (names.size() < 4096) names[idx] = buf;
+    in = buf;
   } else if (n == "inet_ip") {
     in = inetIp(p, in.size());
   } else {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@
 
 namespace bpfex::metrics {
 class Registry;
+}
+namespace re2 {
+class RE2;
 }
 
 namespace bpfex::engine {
@@ -29,6 +33,7 @@ struct EbpfExporterDecoder {
   std::map<std::string, std::string> static_map;
   bool allow_unknown = false;
   std::vector<std::string> regexps;
+  std::vector<std::shared_ptr<const re2::RE2>> compiled;  // regexps, compiled once when read
 };
 
 struct EbpfExporterLabel {

@@ -1,6 +1,7 @@
 #include "engine/ebpf_exporter.h"
 
 #include <gtest/gtest.h>
+#include <re2/re2.h>
 
 #include <cstring>
 #include <fstream>
@@ -17,7 +18,7 @@ std::string decode(std::vector<EbpfExporterDecoder> decoders, const void* bytes,
   std::string out;
   return decodeEbpfExporterLabel(l, static_cast<const uint8_t*>(bytes), out) ? out : "<dropped>";
 }
-EbpfExporterDecoder d(const char* name) { return {.name = name, .static_map = {}, .allow_unknown = false, .regexps = {}}; }
+EbpfExporterDecoder d(const char* name) { return {.name = name, .static_map = {}, .allow_unknown = false, .regexps = {}, .compiled = {}}; }
 
 TEST(EbpfExporter, Decoders) {
   const uint64_t n64 = 14, getppid = 110, epipe = 32, big = 5000;
@@ -59,6 +60,7 @@ TEST(EbpfExporter, Decoders) {
 
   EbpfExporterDecoder re = d("regexp");
   re.regexps = {"^(kswapd).*$", "^systemd-journal$"};
+  for (const auto& r : re.regexps) re.compiled.push_back(std::make_shared<const re2::RE2>(r));
   EXPECT_EQ(decode({d("string"), re}, "kswapd0\0", 8), "kswapd");              // the first submatch
   EXPECT_EQ(decode({d("string"), re}, "systemd-journal\0", 16), "systemd-journal");
   EXPECT_EQ(decode({d("string"), re}, "bash\0", 5), "<dropped>");             // no pattern: the set dropped
