@@ -51,6 +51,9 @@ if [ "$(id -u)" = 0 ]; then
   "$root/build-rel/bench/map_read_bench" 10000 100000 1000000 | tee "$out/map_read.txt"
   "$root/build-rel/bench/prog_cost" | tee "$out/prog_cost.txt"
   "$root/build-rel/bench/region_bench" | tee "$out/region.txt"
+  # Tracing metrics per event (issue #31): the kernel's run-time accounting through bpfex.
+  "$root/bench/trace_cost.py" "$root/build-rel/src/bpfex" "$root/build-rel/bench/trace_cost.bpf.o" \
+    "$root/build-rel/tests/trace_witness" | tee "$out/trace_cost.txt"
 else
   echo "map_read_bench, prog_cost, region_bench: SKIPPED (BPF maps and BPF_PROG_TEST_RUN need root)" | tee "$out/map_read.txt"
 fi
