@@ -18,6 +18,8 @@ times. Checked:
     equals what ebpf_exporter's README says its transform makes of the map,
     computed here from bpftool's dump of the same map, and from the values
     the witness observed (1..N);
+  - a Lua rule extends them: a quantile from ebpf_exporter's histogram and an
+    alert on its counter, evaluated in the daemon;
   - mistakes in a configuration are refused by `bpfex check` with the file,
     line and field: a decoder bpfex does not have, an unknown key, a bad
     bucket type.
@@ -42,6 +44,19 @@ RUN = "/run/bpfex-ee-test"  # where the program's SEC("usdt/...") looks for the 
 PIN = "/sys/fs/bpf/bpfex-ee"
 N = 1000
 PREFIX = "ebpf_exporter_"
+# ebpf_exporter's families are in the registry: a rule derives from them and alerts on them.
+RULE = """
+local p50 = metric.gauge("witness_step_p50", "Median of the probe's argument, from ebpf_exporter's linear histogram")
+local busy = alert{ name = "WitnessProbeBusy", labels = { severity = "info" },
+                    annotations = { summary = "{{ $value }} probe firings by {{ $labels.command }}" } }
+on_tick(function()
+  local q = vec.histogram_quantile(0.5, vec.series("ebpf_exporter_witness_step_linear_bucket"))
+  if q[1] then p50:set({}, q[1].value) end
+  for _, c in ipairs(vec.series("ebpf_exporter_witness_calls_total")) do
+    if c.value >= 1000 then busy:fire({ command = c.labels.command }, c.value) end
+  end
+end)
+"""
 # name -> (bucket_type, min, max or keys, multiplier), as witness.yaml says.
 HISTOGRAMS = {
     "witness_step_exp2": ("exp2", 0, 12, 1.0),
@@ -127,8 +142,10 @@ def main():
         shutil.copy(os.path.join(HERE, "ebpf_exporter/witness.yaml"), d + "/witness.yaml")
         shutil.copy(obj, d + "/witness.bpf.o")
         port = free_port()
+        with open(d + "/extend.lua", "w") as f:
+            f.write(RULE)
         with open(d + "/bpfex.yaml", "w") as f:
-            f.write(f"listen: 127.0.0.1:{port}\ntick_interval: 200ms\nbpf:\n  pin_path: {PIN}\n"
+            f.write(f"listen: 127.0.0.1:{port}\ntick_interval: 200ms\nrules: [{d}/extend.lua]\nbpf:\n  pin_path: {PIN}\n"
                     f"  ebpf_exporter:\n    dir: {d}\n    names: [witness]\n")
         subprocess.run([BPFEX, "check", "-c", d + "/bpfex.yaml"], check=True, capture_output=True)
         log = open(d + "/bpfex.log", "w")
@@ -185,6 +202,11 @@ def main():
         w.stdin.write("exit\n")
         w.stdin.flush()
         w.wait(timeout=5)
+        firing = 'ALERTS{alertname="WitnessProbeBusy",alertstate="firing",command="bpfex-wit",severity="info"} 1'
+        have = wait_for("the rule's quantile and alert", lambda: firing in (t := metrics(port)) and
+                        "\nwitness_step_p50 500\n" in t and t, seconds=10)
+        print("ok - a Lua rule over ebpf_exporter's families: histogram_quantile(0.5) of the linear histogram = 500 "
+              "(values 1..1000), and an alert on its counter firing in the daemon")
 
         # Mistakes, refused at their line.
         base = "metrics:\n  counters:\n    - name: x_total\n      help: x\n      labels:\n        - name: a\n"
