@@ -242,6 +242,22 @@ def build_rust(work):
     return os.path.join(work, "rust-target/release/ironpost-client"), version
 
 
+def build_go(work):
+    """The Go client (examples/ironpost/go): standard library only, built offline with Debian's go."""
+    go = shutil.which("go", path="/usr/bin:/usr/lib/go/bin")
+    if not go:
+        fail("Debian's golang-go is not installed (apt-get install golang-go; tools/test.sh installs it with "
+             "the test packages)")
+    env = dict(os.environ, GOCACHE=os.path.join(work, "go-cache"), GOPATH=os.path.join(work, "go-path"),
+               GO111MODULE="off", GOFLAGS="", CGO_ENABLED="0")
+    out = os.path.join(work, "ironpost-client-go")
+    r = subprocess.run([go, "build", "-o", out, "main.go"], cwd=os.path.join(ROOT, "examples/ironpost/go"), env=env,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        fail("go build of the Go client:\n" + r.stdout + r.stderr)
+    return out, sh(go, "version").strip()
+
+
 def start_bpfex(cfg, log):
     return subprocess.Popen([BPFEX, "run", "-c", cfg], stdout=log, stderr=log)
 
@@ -260,6 +276,7 @@ def main():
     private_bpffs()
     work = tempfile.mkdtemp(prefix="bpfex-ironpost-")
     rust_client, rustc_version = build_rust(work)
+    go_client, go_version = build_go(work)
     print(f"ok - the Rust client built with Debian's {rustc_version}, no crates")
 
     for ns in (NS_A, NS_B):
@@ -308,8 +325,12 @@ bpf:
         if btf != rust_layout:
             fail("the Rust client's layout differs from the map's BTF:\n" + "\n".join(btf) + "\n---\n" +
                  "\n".join(rust_layout))
+        go_layout = sh(go_client, "layout").splitlines()
+        if btf != go_layout:
+            fail("the Go client's layout differs from the map's BTF:\n" + "\n".join(btf) + "\n---\n" +
+                 "\n".join(go_layout))
         print(f"ok - the region's layout: {len(btf) - 1} fields at the same offsets and sizes in the kernel's BTF "
-              "(bpftool), the C client and the Rust client")
+              f"(bpftool), the C client, the Rust client and the Go client ({go_version})")
 
         # 2. Traffic. A source added to the blocklist at run time, as an operator would.
         a, b, c, d = (int(x) for x in BLOCK_LATER.split("."))
@@ -457,13 +478,13 @@ bpf:
         stop(p)
         p = start_bpfex(cfg, log)
         wait_for("bpfex to serve again", lambda: "bpfex_ticks_total" in metrics(port))
-        sh(c_client, "--pin", f"{PIN}/ironpost_counters")
+        sh(go_client, "--pin", f"{PIN}/ironpost_counters")  # the Go client's known increments, this time
         have = wait_for("the third workload", app_served(3), seconds=20)
         check_app(have, 3, build=("0.1.0", "unknown"))
         if have["ironpost_ebpf_packets_total"] != packets_before:
             fail(f"packets after the restart {have['ironpost_ebpf_packets_total']}, before {packets_before}")
-        print("ok - bpfex restarted: the pinned region and counters kept every count, and a client's next "
-              "increments added to them")
+        print("ok - bpfex restarted: the pinned region and counters kept every count, and the Go client's "
+              "increments added to them exactly")
 
         # 4b. The daemon's liveness (bpf/include/bpfex_liveness.h): running,
         # it is up with its own version and uptime; killed, it is down within
@@ -479,9 +500,9 @@ bpf:
         def daemon_up(want):
             return lambda: (t := series(metrics(port))).get("ironpost_daemon_up") == want and t
 
-        def run_daemon(version, commit):
+        def run_daemon(version, commit, client=c_client):
             started = time.time()
-            d = subprocess.Popen([c_client, "--pin", region, "--version", version, "--commit", commit, "loop"])
+            d = subprocess.Popen([client, "--pin", region, "--version", version, "--commit", commit, "loop"])
             procs.append(d)
             have = wait_for(f"daemon {version} up", daemon_up("1"), seconds=10)
             builds = {k: v for k, v in have.items() if k.startswith("ironpost_daemon_build_info")}
@@ -508,7 +529,7 @@ bpf:
             fail("a dead daemon's counters went back")
         print(f"ok - liveness: daemon 2.0.0 up (uptime {up1:.1f} s); killed (SIGKILL): down after {took:.1f} s, its "
               f"{len(only_live)} live-only families gone, its counters kept")
-        d2, up2 = run_daemon("2.0.1", "c0ffee01")
+        d2, up2 = run_daemon("2.0.1", "c0ffee01", client=go_client)  # the upgrade is the Go client
         if float(series(metrics(port))["ironpost_log_pipeline_logs_collected_total"]) < collected:
             fail("the restarted daemon's counters went back")
         d2.send_signal(signal.SIGTERM)
@@ -518,8 +539,8 @@ bpf:
         took = time.time() - stopped
         if took > 2 * tick + 0.3:
             fail(f"a daemon that said it stopped was reported down after {took:.2f} s")
-        print(f"ok - liveness: upgraded to 2.0.1: up, build_info replaced, uptime reset ({up2:.1f} s); SIGTERM: "
-              f"down after {took:.1f} s")
+        print(f"ok - liveness: upgraded to 2.0.1 (the Go client): up, build_info replaced, uptime reset "
+              f"({up2:.1f} s); SIGTERM: down after {took:.1f} s")
 
         # 5. The SBOM job into a real Pushgateway; a real Prometheus over both.
         gw_port, prom_port = free_port(), free_port()

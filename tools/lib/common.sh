@@ -14,8 +14,9 @@ BPFEX_PACKAGES=(
   prometheus prometheus-pushgateway prometheus-alertmanager
 )
 # What only the tests need: a real browser for the status page, Debian's
-# packaging tools for the package test, USDT probes for the tracing test.
-BPFEX_TEST_PACKAGES=(chromium debhelper lintian rustc cargo systemtap-sdt-dev)
+# packaging tools for the package test, USDT probes for the tracing test,
+# Rust and Go for the applications' clients.
+BPFEX_TEST_PACKAGES=(chromium debhelper lintian rustc cargo golang-go systemtap-sdt-dev)
 
 # bpfex_install_deps [test]: the packages above; with "test", the tests' too.
 bpfex_install_deps() {
