@@ -173,8 +173,9 @@ class Kallsyms {
     std::string line;
     while (std::getline(in, line)) {
       std::istringstream ls(line);
-      std::string addr, type, name;
+      std::string addr, type, name, module;
       if (!(ls >> addr >> type >> name)) continue;
+      if (ls >> module) name += "\t" + module;  // "commit_timeout\t[jbd2]", as ebpf_exporter shows a module's
       const uint64_t a = std::strtoull(addr.c_str(), nullptr, 16);
       if (a != 0) syms_.emplace_back(a, name);
     }
@@ -405,33 +406,58 @@ Result<Collector> makeEbpfExporterCollector(metrics::Registry& registry, BpfRunt
       if (!rd) continue;
       const bpf::MapReader& r = *rd.value();
       std::vector<std::string> values(m.labels.size());
-      std::vector<std::string_view> views(m.labels.size());
-      // Histograms: the other labels' values -> bucket key -> count.
+      // Decoded label sets -> value: several keys may decode alike (a
+      // static_map, a regexp's submatch), and then they add up, as in
+      // ebpf_exporter. Histograms: the other labels -> bucket key -> count.
+      std::map<std::vector<std::string>, uint64_t> counters;
       std::map<std::vector<std::string>, std::map<double, double>> hists;
-      for (size_t i = 0; i < r.count(); ++i) {
-        const uint8_t* key = r.key(i);
+      const bool per_cpu = r.map().perCpu();
+      // A per-CPU map whose last label is "cpu": each CPU's value is its own
+      // series, its index a 2-byte host-order integer after the key's bytes.
+      const bool cpu_label = per_cpu && !m.labels.empty() && m.labels.back().name == "cpu";
+      const size_t vsize = std::min<size_t>(r.map().info().value_size, 8);
+      std::vector<uint8_t> key(r.keySize() + 2);
+      auto decodeKey = [&](size_t len) {
+        const uint8_t* k = key.data();
+        // No labels but "cpu": a key of uint32 0 is skipped over (ebpf_exporter's one-entry maps).
+        if (cpu_label && m.labels.size() == 1 && len >= 6 && std::memcmp(k, "\0\0\0\0", 4) == 0) k += 4, len -= 4;
         size_t off = 0;
-        bool keep = true;
-        for (size_t l = 0; l < m.labels.size() && keep; ++l) {
+        for (size_t l = 0; l < m.labels.size(); ++l) {
           const EbpfExporterLabel& lab = m.labels[l];
-          if (off + lab.size > r.keySize()) { keep = false; break; }
-          keep = decodeEbpfExporterLabel(lab, key + off, values[l]);
+          if (off + lab.size > len || !decodeEbpfExporterLabel(lab, k + off, values[l])) return false;
           off += lab.size + lab.padding;
         }
-        if (!keep) continue;
-        uint64_t total = 0;  // values are u64, per-CPU ones summed exactly before the float
-        const size_t vsize = std::min<size_t>(r.map().info().value_size, 8);
-        for (int c = 0; c < std::max(1, r.cpus()); ++c) total += hostUint(r.value(i, c), vsize);
-        const auto v = static_cast<double>(total);
+        return true;
+      };
+      auto record = [&](uint64_t value) {
         if (!m.histogram) {
-          for (size_t l = 0; l < values.size(); ++l) views[l] = values[l];
-          (void)s.family->set(metrics::LabelValues(views), v);
-          continue;
+          counters[values] += value;
+          return;
         }
         uint64_t bucket = 0;
-        if (!decimal(values.back(), bucket)) continue;
-        std::vector<std::string> group(values.begin(), values.end() - 1);
-        hists[group][static_cast<double>(bucket)] += v;
+        if (!decimal(values.back(), bucket)) return;
+        hists[std::vector<std::string>(values.begin(), values.end() - 1)][static_cast<double>(bucket)] +=
+            static_cast<double>(value);
+      };
+      for (size_t i = 0; i < r.count(); ++i) {
+        std::memcpy(key.data(), r.key(i), r.keySize());
+        if (cpu_label) {
+          for (int c = 0; c < r.cpus(); ++c) {
+            const auto cpu = static_cast<uint16_t>(c);
+            std::memcpy(key.data() + r.keySize(), &cpu, 2);
+            if (decodeKey(r.keySize() + 2)) record(hostUint(r.value(i, c), vsize));
+          }
+          continue;
+        }
+        if (!decodeKey(r.keySize())) continue;
+        uint64_t total = 0;  // u64 values, per-CPU ones summed exactly before the float
+        for (int c = 0; c < (per_cpu ? r.cpus() : 1); ++c) total += hostUint(r.value(i, c), vsize);
+        record(total);
+      }
+      std::vector<std::string_view> views(m.labels.size());
+      for (const auto& [labels, value] : counters) {
+        for (size_t l = 0; l < labels.size(); ++l) views[l] = labels[l];
+        (void)s.family->set(metrics::LabelValues(views), static_cast<double>(value));
       }
       for (const auto& [group, buckets] : hists) {
         std::vector<double> counts;
