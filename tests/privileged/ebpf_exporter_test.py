@@ -172,6 +172,15 @@ def main():
         raw = dump("witness_syscalls_total")
         if raw.get("110") != N + 1 and raw.get(json.dumps(110)) != N + 1:
             fail(f"bpftool's dump of witness_syscalls_total has no {N + 1} for 110: {list(raw.items())[:5]}")
+        getpids = {k: v for k, v in have.items() if k.startswith(f"{PREFIX}witness_getpids_total")}
+        if getpids != {f'{PREFIX}witness_getpids_total{{call="get"}}': str(N + 2)}:
+            fail(f"keys that decode alike add up (getppid {N + 1} + getpid 1), the rest dropped: {getpids}")
+        print(f"ok - keys that decode alike add up: getpid and getppid as call=\"get\" {N + 2}, every other "
+              "syscall dropped by the regexp")
+        per_cpu = {k: v for k, v in have.items() if k.startswith(f"{PREFIX}witness_probe_cpu_total{{cpu=")}
+        if len(per_cpu) != os.cpu_count() or sum(int(v) for v in per_cpu.values()) != N:
+            fail(f"a per-CPU map with a last label cpu: want one series per CPU summing to {N}: {per_cpu}")
+        print(f"ok - a per-CPU map whose last label is cpu: {len(per_cpu)} series (one per CPU) summing to {N}")
         print(f"ok - counters: getppid {getppid} (syscall decoder), the probe {N} times under command=\"bpfex-wit\" "
               "(string, regexp submatch), operation=\"step\" (uint, static_map, after 7 bytes of padding), "
               "magic=\"eeffc00000000000\" (hex); equal to bpftool's dump")

@@ -9,6 +9,9 @@
  *   witness_syscalls_total      raw_tp sys_enter, by syscall number
  *   witness_calls_total         the comm and an operation (1: getppid) in a
  *                               padded struct key, through the USDT probe
+ *   witness_syscalls_total again as witness_getpids_total (a regexp folds
+ *                               getpid and getppid into one label value)
+ *   witness_probe_cpu_total     the probe's firings per CPU (a per-CPU array)
  *   witness_step_exp2 / _exp2zero / _linear / _fixed
  *                               the USDT probe bpfex_witness:step's argument i
  *                               in each bucket type ebpf_exporter has */
@@ -40,11 +43,21 @@ struct hist_key {
 };
 
 COUNTER(witness_syscalls_total, __u64, 1024);
+COUNTER(witness_getpids_total, __u64, 1024);
 COUNTER(witness_calls_total, struct call_key, 64);
 COUNTER(witness_step_exp2, struct hist_key, 64);
 COUNTER(witness_step_exp2zero, struct hist_key, 64);
 COUNTER(witness_step_linear, struct hist_key, 64);
 COUNTER(witness_step_fixed, struct hist_key, 64);
+
+/* One entry (key 0), per CPU: served per CPU through the config's last label "cpu". */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} witness_probe_cpu_total SEC(".maps");
 
 static __always_inline int mine(void) {
   static const char want[16] = "bpfex-witness";
@@ -69,6 +82,7 @@ int count_syscalls(struct bpf_raw_tracepoint_args *ctx) {
   if (!mine()) return 0;
   __u64 id = ctx->args[1];
   inc(&witness_syscalls_total, &id, 1);
+  inc(&witness_getpids_total, &id, 1);
   return 0;
 }
 
@@ -92,6 +106,9 @@ static __always_inline void observe(void *map, __u64 bucket, __u64 max, __u64 v)
 SEC("usdt//run/bpfex-ee-test/bpfex-witness:bpfex_witness:step")
 int BPF_USDT(on_step, long i) {
   if (!mine()) return 0;
+  __u32 zero = 0;
+  __u64 *per_cpu = bpf_map_lookup_elem(&witness_probe_cpu_total, &zero);
+  if (per_cpu) (*per_cpu)++;
   struct call_key ck = {.op = 1, .magic = 0xc0ffee};
   bpf_get_current_comm(ck.comm, sizeof ck.comm);
   inc(&witness_calls_total, &ck, 1);
