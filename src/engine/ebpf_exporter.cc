@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <re2/re2.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <yaml-cpp/yaml.h>
 
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -67,9 +69,9 @@ struct Reader {
       }
     }
     static const char* const kKnown[] = {"uint", "string", "hex", "static_map", "regexp", "syscall",
-                                         "errno", "ksym", "majorminor", "ifname", "inet_ip"};
-    static const char* const kTheirs[] = {"cgroup", "dname", "kstack", "pci_vendor", "pci_device",
-                                          "pci_class", "pci_subclass"};
+                                         "errno", "ksym", "majorminor", "ifname", "inet_ip", "cgroup"};
+    static const char* const kTheirs[] = {"dname", "kstack", "pci_vendor", "pci_device", "pci_class",
+                                          "pci_subclass"};
     if (std::find(std::begin(kKnown), std::end(kKnown), out.name) != std::end(kKnown)) return base::okStatus();
     if (std::find(std::begin(kTheirs), std::end(kTheirs), out.name) != std::end(kTheirs))
       return unsupported(d, field + ".name: decoder " + out.name);
@@ -192,6 +194,49 @@ Kallsyms& kallsyms() {
 
 // Names found are kept (as ebpf_exporter does); a device not found is looked
 // for again next time (it may be new).
+// cgroup ids (bpf_get_current_cgroup_id: the cgroup v2 directory's inode) to
+// the directory's path under the cgroup2 mount, found by walking it; a miss
+// walks again (a new cgroup), and an id still unknown is remembered as such.
+class CgroupPaths {
+ public:
+  std::string path(uint64_t id) {
+    if (root_.empty()) root_ = mountPoint();
+    if (auto it = paths_.find(id); it != paths_.end()) return it->second;
+    walk();
+    auto it = paths_.find(id);
+    if (it != paths_.end()) return it->second;
+    if (paths_.size() < 65536) paths_[id] = "";
+    return "";
+  }
+
+ private:
+  static std::string mountPoint() {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      const size_t dash = line.find(" - cgroup2 ");
+      if (dash == std::string::npos) continue;
+      std::istringstream ls(line);
+      std::string id, parent, dev, root, mount;
+      if (ls >> id >> parent >> dev >> root >> mount) return mount;
+    }
+    return "/sys/fs/cgroup";
+  }
+  void walk() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    struct stat st{};
+    if (::stat(root_.c_str(), &st) == 0) paths_[st.st_ino] = root_;
+    for (fs::recursive_directory_iterator it(root_, fs::directory_options::skip_permission_denied, ec), end;
+         !ec && it != end; it.increment(ec)) {
+      if (!it->is_directory(ec) || it->is_symlink(ec)) continue;
+      if (::stat(it->path().c_str(), &st) == 0 && paths_.size() < 65536) paths_[st.st_ino] = it->path().string();
+    }
+  }
+  std::string root_;
+  std::map<uint64_t, std::string> paths_;
+};
+
 std::string partitionName(unsigned major, unsigned minor) {
   static std::map<std::pair<unsigned, unsigned>, std::string> found;
   if (auto it = found.find({major, minor}); it != found.end()) return it->second;
@@ -300,6 +345,12 @@ bool decodeOne(const EbpfExporterDecoder& d, std::string& in) {
     }
     if (names.size() < 4096) names[idx] = buf;
     in = buf;
+  } else if (n == "cgroup") {
+    uint64_t id = 0;
+    if (!decimal(in, id)) return false;
+    static CgroupPaths paths;
+    const std::string dir = paths.path(id);
+    in = !dir.empty() ? dir : "unknown_cgroup_id:" + std::to_string(id);
   } else if (n == "inet_ip") {
     in = inetIp(p, in.size());
   } else {

@@ -118,6 +118,14 @@ def dump(map_name):
     return got
 
 
+def cgroup2_root():
+    """Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host)."""
+    for line in open("/proc/self/mountinfo"):
+        if " - cgroup2 " in line:
+            return line.split()[4]
+    fail("no cgroup2 mount")
+
+
 def check_refused(d, yaml_text, want):
     os.makedirs(d + "/bad", exist_ok=True)
     with open(d + "/bad/bad.yaml", "w") as f:
@@ -136,7 +144,7 @@ def main():
     private_bpffs()
     d = tempfile.mkdtemp(prefix="bpfex-ee-")
     os.makedirs(RUN, exist_ok=True)
-    procs = []
+    procs, made = [], []
     try:
         shutil.copy(witness_bin, RUN + "/bpfex-witness")
         shutil.copy(os.path.join(HERE, "ebpf_exporter/witness.yaml"), d + "/witness.yaml")
@@ -154,8 +162,12 @@ def main():
         wait_for("bpfex to serve", lambda: "bpfex_bpf_errors_total" in metrics(port) or
                  "bpfex_ticks_total" in metrics(port), seconds=30)
         time.sleep(0.5)
-        # The witness starts after bpfex, and runs.
-        w = subprocess.Popen([RUN + "/bpfex-witness"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        # The witness starts after bpfex, and runs, in a cgroup (v2) of its own.
+        cg = os.path.join(cgroup2_root(), "bpfex-ee-test")
+        os.makedirs(cg, exist_ok=True)
+        made.append(cg)
+        w = subprocess.Popen(["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$1"', cg, RUN + "/bpfex-witness"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         procs.append(w)
         if not w.stdout.readline().startswith("ready"):
             fail("the witness did not start")
@@ -172,6 +184,10 @@ def main():
         raw = dump("witness_syscalls_total")
         if raw.get("110") != N + 1 and raw.get(json.dumps(110)) != N + 1:
             fail(f"bpftool's dump of witness_syscalls_total has no {N + 1} for 110: {list(raw.items())[:5]}")
+        by_cgroup = {k: v for k, v in have.items() if k.startswith(f"{PREFIX}witness_cgroup_total")}
+        if by_cgroup != {f'{PREFIX}witness_cgroup_total{{cgroup="{cg}"}}': str(N)}:
+            fail(f"the cgroup decoder: want the witness's cgroup {cg} {N} times: {by_cgroup}")
+        print(f"ok - the cgroup decoder: the probe's {N} firings under cgroup=\"{cg}\"")
         getpids = {k: v for k, v in have.items() if k.startswith(f"{PREFIX}witness_getpids_total")}
         if getpids != {f'{PREFIX}witness_getpids_total{{call="get"}}': str(N + 2)}:
             fail(f"keys that decode alike add up (getppid {N + 1} + getpid 1), the rest dropped: {getpids}")
@@ -241,6 +257,11 @@ def main():
                 q.kill()
                 q.wait()
         subprocess.run(["rm", "-rf", d, RUN, PIN])
+        for cg in made:
+            try:
+                os.rmdir(cg)
+            except OSError as e:
+                print(f"could not remove {cg}: {e}")
 
 
 if __name__ == "__main__":

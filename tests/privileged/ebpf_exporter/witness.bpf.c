@@ -12,6 +12,7 @@
  *   witness_syscalls_total again as witness_getpids_total (a regexp folds
  *                               getpid and getppid into one label value)
  *   witness_probe_cpu_total     the probe's firings per CPU (a per-CPU array)
+ *   witness_cgroup_total        the probe's firings by cgroup (v2 id)
  *   witness_step_exp2 / _exp2zero / _linear / _fixed
  *                               the USDT probe bpfex_witness:step's argument i
  *                               in each bucket type ebpf_exporter has */
@@ -44,6 +45,7 @@ struct hist_key {
 
 COUNTER(witness_syscalls_total, __u64, 1024);
 COUNTER(witness_getpids_total, __u64, 1024);
+COUNTER(witness_cgroup_total, __u64, 64);
 COUNTER(witness_calls_total, struct call_key, 64);
 COUNTER(witness_step_exp2, struct hist_key, 64);
 COUNTER(witness_step_exp2zero, struct hist_key, 64);
@@ -106,6 +108,8 @@ static __always_inline void observe(void *map, __u64 bucket, __u64 max, __u64 v)
 SEC("usdt//run/bpfex-ee-test/bpfex-witness:bpfex_witness:step")
 int BPF_USDT(on_step, long i) {
   if (!mine()) return 0;
+  __u64 cg = bpf_get_current_cgroup_id();
+  inc(&witness_cgroup_total, &cg, 1);
   __u32 zero = 0;
   __u64 *per_cpu = bpf_map_lookup_elem(&witness_probe_cpu_total, &zero);
   if (per_cpu) (*per_cpu)++;
