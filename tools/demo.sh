@@ -15,7 +15,9 @@ source "$(dirname "$0")/lib/vpn_net.sh"
 cd "$BPFEX_ROOT"
 
 bpfex_install_deps
-bpfex_build build --buildtype=release
+# The daemon and the examples' clients only: the tests and benchmarks are
+# tools/test.sh's (its own build directory), and they double a first build.
+bpfex_build build --buildtype=release -Dtests=disabled -Dbenchmarks=disabled
 
 case "${1:-}" in
   ironpost) shift; exec "$BPFEX_ROOT/tools/lib/demo_ironpost.sh" "$@" ;;
