@@ -451,6 +451,11 @@ struct Walker {
       if (!c) return fieldError(file, v, key + ".names", c.error().message());
       for (const auto& o : cfg.bpf.objects)
         if (o.name == name) return fieldError(file, v, key + ".names", "\"" + name + "\" is also a BPF object's name");
+      for (const auto& m : c->metrics)
+        for (const auto& other : cfg.bpf.ebpf_exporter)
+          for (const auto& o : other.metrics)
+            if (o.name == m.name)
+              return fieldError(file, v, key + ".names", m.where + ": " + m.name + " is also " + o.where + "'s");
       bpf::ObjectSpec spec{.name = name, .path = dir + "/" + name + ".bpf.o"};
       spec.attach_all = true;
       cfg.bpf.objects.push_back(std::move(spec));

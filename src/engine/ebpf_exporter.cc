@@ -33,6 +33,8 @@ namespace {
 
 // ---- the configuration ------------------------------------------------------
 
+double bucketLe(const EbpfExporterMetric& m, double key);
+
 struct Reader {
   std::string file;
 
@@ -144,6 +146,25 @@ struct Reader {
       if (out.bucket_max - out.bucket_min > 4096) return error(m, field + ".bucket_max", "at most 4096 buckets");
     } else {
       return error(m, field + ".bucket_type", "\"" + t + "\": expected exp2, exp2zero, linear or fixed");
+    }
+    if (out.bucket_keys.size() > 4096) return error(m, field + ".bucket_keys", "at most 4096 buckets");
+    // The bounds served: finite and strictly ascending, or refused here (not
+    // when the daemon registers the family).
+    double prev = -HUGE_VAL;
+    const auto bound = [&](double key) -> Status {
+      const double le = bucketLe(out, key);
+      if (!std::isfinite(le) || !(le > prev))
+        return error(m, field, "bucket " + std::to_string(static_cast<long long>(key)) + " makes le " +
+                                   std::to_string(le) + ": bounds must be finite and ascending");
+      prev = le;
+      return base::okStatus();
+    };
+    if (t == "fixed") {
+      for (double k : out.bucket_keys)
+        if (auto st = bound(k); !st) return st;
+    } else {
+      for (int64_t k = out.bucket_min; k <= out.bucket_max; ++k)
+        if (auto st = bound(static_cast<double>(k)); !st) return st;
     }
     return base::okStatus();
   }
@@ -406,6 +427,9 @@ Result<EbpfExporterConfig> loadEbpfExporterConfig(const std::string& dir, const 
             EbpfExporterMetric m;
             const std::string field = "metrics." + which + "[" + std::to_string(i) + "]";
             if (auto st = r.metric(kind.second[i], field, which == "histograms", m); !st) return std::move(st).error();
+            for (const EbpfExporterMetric& other : cfg.metrics)
+              if (other.name == m.name)
+                return r.error(kind.second[i], field + ".name", "\"" + m.name + "\" is also " + other.where + "'s");
             cfg.metrics.push_back(std::move(m));
           }
         }

@@ -90,6 +90,21 @@ TEST(EbpfExporter, ConfigErrorsNameTheLine) {
                 .find("regexps: \"(\": missing )"),
             std::string::npos) << load("metrics:\n  counters:\n    - name: a\n      labels: [{name: k, size: 8, decoders: [{name: regexp, regexps: ['(']}]}]\n");
   EXPECT_NE(load("metrics: [").find("c.yaml:"), std::string::npos);
+  EXPECT_NE(load("metrics:\n  counters:\n    - {name: a, labels: []}\n    - {name: a, labels: []}\n")
+                .find("c.yaml:4:7: metrics.counters[1].name: \"a\" is also"),
+            std::string::npos);
+  // Bounds that would not make a histogram: refused at the metric's line, not at registration.
+  EXPECT_NE(load("metrics:\n  histograms:\n    - name: h\n      bucket_type: exp2\n      bucket_min: 0\n      bucket_max: 1100\n"
+                 "      labels: [{name: bucket, size: 8, decoders: [{name: uint}]}]\n")
+                .find("c.yaml:3:7: metrics.histograms[0]: bucket 1024 makes le inf"),
+            std::string::npos);
+  EXPECT_NE(load("metrics:\n  histograms:\n    - name: h\n      bucket_type: linear\n      bucket_min: 0\n      bucket_max: 3\n"
+                 "      bucket_multiplier: -1\n      labels: [{name: bucket, size: 8, decoders: [{name: uint}]}]\n")
+                .find("bounds must be finite and ascending"),
+            std::string::npos);
+  EXPECT_NE(load("metrics:\n  counters:\n    - name: a\n      labels: [{name: k, size: -1, decoders: [{name: uint}]}]\n")
+                .find("c.yaml:4:"),
+            std::string::npos);
 }
 
 }  // namespace
