@@ -242,9 +242,11 @@ Status BpfObject::setGlobals() {
   if (spec_.globals.empty()) return base::okStatus();
   bpf_map* rodata = nullptr;
   bpf_map* m;
+  // The object's .rodata itself ("<obj>.rodata"), not a .rodata.str1.1 or
+  // .rodata.cst16 the compiler made for string and array constants.
   bpf_object__for_each_map(m, obj_) {
-    const char* n = bpf_map__name(m);
-    if (bpf_map__is_internal(m) && std::strstr(n, ".rodata") != nullptr) rodata = m;
+    const std::string_view n = bpf_map__name(m);
+    if (bpf_map__is_internal(m) && n.ends_with(".rodata")) rodata = m;
   }
   const struct btf* btf = bpf_object__btf(obj_);
   const int sec_id = btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;

@@ -458,6 +458,11 @@ struct Walker {
               return fieldError(file, v, key + ".names", m.where + ": " + m.name + " is also " + o.where + "'s");
       bpf::ObjectSpec spec{.name = name, .path = dir + "/" + name + ".bpf.o"};
       spec.attach_all = true;
+      for (const std::string& sym : c->kaddrs) {  // kaddr_<symbol> globals, as ebpf_exporter sets them
+        auto a = engine::kernelSymbolAddress(sym);
+        if (!a) return fieldError(file, v, key + ".names", c->kaddrs_where + ": kaddrs: " + a.error().message());
+        spec.globals["kaddr_" + sym] = std::to_string(a.value());
+      }
       cfg.bpf.objects.push_back(std::move(spec));
       cfg.bpf.ebpf_exporter.push_back(std::move(c).value());
     }

@@ -398,6 +398,21 @@ double bucketLe(const EbpfExporterMetric& m, double key) {
 
 }  // namespace
 
+Result<uint64_t> kernelSymbolAddress(const std::string& symbol) {
+  std::ifstream in("/proc/kallsyms");
+  if (!in) return Error::fromErrno(errno, "read /proc/kallsyms");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string addr, type, name;
+    if (!(ls >> addr >> type >> name) || name != symbol) continue;
+    const uint64_t a = std::strtoull(addr.c_str(), nullptr, 16);
+    if (a == 0) return Error(EPERM, "kernel symbol " + symbol + ": /proc/kallsyms shows it at 0 (reading addresses needs CAP_SYSLOG)");
+    return a;
+  }
+  return Error(ENOENT, "kernel symbol " + symbol + " is not in /proc/kallsyms (a data symbol needs CONFIG_KALLSYMS_ALL)");
+}
+
 bool decodeEbpfExporterLabel(const EbpfExporterLabel& label, const uint8_t* bytes, std::string& out) {
   out.assign(reinterpret_cast<const char*>(bytes), label.size);
   for (const EbpfExporterDecoder& d : label.decoders)
@@ -433,7 +448,11 @@ Result<EbpfExporterConfig> loadEbpfExporterConfig(const std::string& dir, const 
             cfg.metrics.push_back(std::move(m));
           }
         }
-      } else if (k == "kaddrs" || k == "cgroup_id_map" || k == "tracing") {
+      } else if (k == "kaddrs") {
+        if (!kv.second.IsSequence()) return r.error(kv.second, k, "expected a list of kernel symbols");
+        cfg.kaddrs = kv.second.as<std::vector<std::string>>();
+        cfg.kaddrs_where = r.at(kv.second);
+      } else if (k == "cgroup_id_map" || k == "tracing") {
         return r.unsupported(kv.first, k);
       } else {
         return r.error(kv.first, k, "unknown key (metrics, kaddrs, cgroup_id_map, tracing)");

@@ -58,7 +58,16 @@ struct EbpfExporterConfig {
   std::string name;       // NAME: the object and its metrics' config
   std::string dir;        // where NAME.yaml and NAME.bpf.o are
   std::vector<EbpfExporterMetric> metrics;
+  // kaddrs: kernel symbols whose addresses (from /proc/kallsyms) the object
+  // gets as its `const volatile` globals kaddr_<symbol>, resolved at load.
+  std::vector<std::string> kaddrs;
+  std::string kaddrs_where;  // file:line
 };
+
+// A kernel symbol's address from /proc/kallsyms; ENOENT when it is not there
+// (data symbols need CONFIG_KALLSYMS_ALL), EPERM when kallsyms shows zeros
+// (no CAP_SYSLOG).
+base::Result<uint64_t> kernelSymbolAddress(const std::string& symbol);
 
 // Reads DIR/NAME.yaml. Errors name the file, line and field; keys and
 // decoders ebpf_exporter has and bpfex does not are refused the same way.

@@ -184,6 +184,12 @@ def main():
         raw = dump("witness_syscalls_total")
         if raw.get("110") != N + 1 and raw.get(json.dumps(110)) != N + 1:
             fail(f"bpftool's dump of witness_syscalls_total has no {N + 1} for 110: {list(raw.items())[:5]}")
+        kaddr = have.get(f'{PREFIX}witness_kaddr_total{{symbol="jiffies_to_msecs"}}')
+        if kaddr != str(N):
+            fail(f"kaddrs and ksym: want jiffies_to_msecs {N}: " +
+                 str({k: v for k, v in have.items() if "witness_kaddr" in k}))
+        print(f"ok - kaddrs: the object's kaddr_jiffies_to_msecs set from /proc/kallsyms, and the ksym decoder "
+              f"names that address back: symbol=\"jiffies_to_msecs\" {N}")
         by_cgroup = {k: v for k, v in have.items() if k.startswith(f"{PREFIX}witness_cgroup_total")}
         if by_cgroup != {f'{PREFIX}witness_cgroup_total{{cgroup="{cg}"}}': str(N)}:
             fail(f"the cgroup decoder: want the witness's cgroup {cg} {N} times: {by_cgroup}")
@@ -245,7 +251,11 @@ def main():
             d, "metrics:\n  histograms:\n    - name: h\n      bucket_type: exp3\n      bucket_max: 3\n"
                "      labels: [{name: bucket, size: 8, decoders: [{name: uint}]}]\n",
             "bad.yaml:3:7: metrics.histograms[0].bucket_type: \"exp3\""))
-        print("ok - refused: " + check_refused(d, "kaddrs: [jiffies]\n", "bad.yaml:1:1: kaddrs: not supported"))
+        print("ok - refused: " + check_refused(d, "kaddrs: [bpfex_no_such_symbol]\n",
+                                                "bad.yaml:1:9: kaddrs: kernel symbol bpfex_no_such_symbol is not in "
+                                                "/proc/kallsyms"))
+        print("ok - refused: " + check_refused(d, "cgroup_id_map: {name: x}\n", "bad.yaml:1:1: cgroup_id_map: not "
+                                                "supported"))
         p.send_signal(signal.SIGTERM)
         if p.wait(timeout=10) != 0:
             fail(f"bpfex exited {p.returncode}")

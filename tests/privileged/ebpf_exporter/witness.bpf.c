@@ -13,6 +13,8 @@
  *                               getpid and getppid into one label value)
  *   witness_probe_cpu_total     the probe's firings per CPU (a per-CPU array)
  *   witness_cgroup_total        the probe's firings by cgroup (v2 id)
+ *   witness_kaddr_total         the probe's firings by the address kaddrs gave
+ *                               (decoded back to its name by ksym)
  *   witness_step_exp2 / _exp2zero / _linear / _fixed
  *                               the USDT probe bpfex_witness:step's argument i
  *                               in each bucket type ebpf_exporter has */
@@ -46,6 +48,10 @@ struct hist_key {
 COUNTER(witness_syscalls_total, __u64, 1024);
 COUNTER(witness_getpids_total, __u64, 1024);
 COUNTER(witness_cgroup_total, __u64, 64);
+COUNTER(witness_kaddr_total, __u64, 4);
+
+/* kaddrs in witness.yaml: the address of a kernel function, set at load. */
+const volatile __u64 kaddr_jiffies_to_msecs = 0;
 COUNTER(witness_calls_total, struct call_key, 64);
 COUNTER(witness_step_exp2, struct hist_key, 64);
 COUNTER(witness_step_exp2zero, struct hist_key, 64);
@@ -108,6 +114,8 @@ static __always_inline void observe(void *map, __u64 bucket, __u64 max, __u64 v)
 SEC("usdt//run/bpfex-ee-test/bpfex-witness:bpfex_witness:step")
 int BPF_USDT(on_step, long i) {
   if (!mine()) return 0;
+  __u64 addr = kaddr_jiffies_to_msecs;
+  inc(&witness_kaddr_total, &addr, 1);
   __u64 cg = bpf_get_current_cgroup_id();
   inc(&witness_cgroup_total, &cg, 1);
   __u32 zero = 0;
