@@ -195,6 +195,16 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const ObjectSpec& spec, const
     bpf_object__for_each_map(pm, self->obj_) bpf_map__set_pin_path(pm, nullptr);
   }
 
+  // ebpf_exporter's SEC("xdp/<interface>"), which libbpf does not know: an
+  // XDP program (attach_all attaches it to that interface).
+  bpf_program* xp = nullptr;
+  bpf_object__for_each_program(xp, self->obj_) {
+    if (std::string_view(bpf_program__section_name(xp)).starts_with("xdp/") &&
+        bpf_program__type(xp) == BPF_PROG_TYPE_UNSPEC) {
+      bpf_program__set_type(xp, BPF_PROG_TYPE_XDP);
+      bpf_program__set_expected_attach_type(xp, BPF_XDP);
+    }
+  }
   for (const AttachSpec& a : spec.attach) {
     bpf_program* p = bpf_object__find_program_by_name(self->obj_, a.program.c_str());
     if (p == nullptr) return Error(ENOENT, what + ": no program named " + a.program);
@@ -230,7 +240,13 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const ObjectSpec& spec, const
   std::vector<AttachSpec> all;
   if (spec.attach_all && spec.attach.empty()) {
     bpf_program* p = nullptr;
-    bpf_object__for_each_program(p, self->obj_) all.push_back({.program = bpf_program__name(p)});
+    bpf_object__for_each_program(p, self->obj_) {
+      const std::string_view sec = bpf_program__section_name(p);
+      if (sec.starts_with("xdp/") && bpf_program__expected_attach_type(p) == BPF_XDP)
+        all.push_back({.program = bpf_program__name(p), .type = AttachType::kXdp, .target = std::string(sec.substr(4))});
+      else
+        all.push_back({.program = bpf_program__name(p)});
+    }
   }
   for (const AttachSpec& a : all.empty() ? spec.attach : all)
     if (!a.dynamic())  // pattern and followed specs: the runtime attaches as interfaces appear

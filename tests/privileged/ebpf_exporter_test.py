@@ -30,6 +30,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -184,6 +185,14 @@ def main():
         raw = dump("witness_syscalls_total")
         if raw.get("110") != N + 1 and raw.get(json.dumps(110)) != N + 1:
             fail(f"bpftool's dump of witness_syscalls_total has no {N + 1} for 110: {list(raw.items())[:5]}")
+        # SEC("xdp/lo"), attached to lo as ebpf_exporter attaches it: 100 datagrams to port 9999.
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for _ in range(100):
+            s.sendto(b"x" * 32, ("127.0.0.1", 9999))
+        s.close()
+        lo = wait_for("the datagrams on lo", lambda: (t := series(metrics(port))).get(
+            f'{PREFIX}witness_lo_udp_total{{port="9999"}}') == "100" and t, seconds=10)
+        print("ok - SEC(\"xdp/lo\"): attached to lo, 100 datagrams to port 9999 counted exactly")
         kaddr = have.get(f'{PREFIX}witness_kaddr_total{{symbol="jiffies_to_msecs"}}')
         if kaddr != str(N):
             fail(f"kaddrs and ksym: want jiffies_to_msecs {N}: " +

@@ -13,6 +13,7 @@
  *                               getpid and getppid into one label value)
  *   witness_probe_cpu_total     the probe's firings per CPU (a per-CPU array)
  *   witness_cgroup_total        the probe's firings by cgroup (v2 id)
+ *   witness_lo_udp_total        UDP datagrams to port 9999 on lo (SEC("xdp/lo"))
  *   witness_kaddr_total         the probe's firings by the address kaddrs gave
  *                               (decoded back to its name by ksym)
  *   witness_step_exp2 / _exp2zero / _linear / _fixed
@@ -49,6 +50,7 @@ COUNTER(witness_syscalls_total, __u64, 1024);
 COUNTER(witness_getpids_total, __u64, 1024);
 COUNTER(witness_cgroup_total, __u64, 64);
 COUNTER(witness_kaddr_total, __u64, 4);
+COUNTER(witness_lo_udp_total, __u16, 4);
 
 /* kaddrs in witness.yaml: the address of a kernel function, set at load. */
 const volatile __u64 kaddr_jiffies_to_msecs = 0;
@@ -134,6 +136,20 @@ int BPF_USDT(on_step, long i) {
   fk.bucket = 1001; /* the last key + 1: the sum */
   inc(&witness_step_fixed, &fk, v);
   return 0;
+}
+
+/* ebpf_exporter's SEC("xdp/<interface>"): UDP datagrams to port 9999 on lo. */
+SEC("xdp/lo")
+int count_lo_udp(struct xdp_md *ctx) {
+  void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+  __u8 *p = data;
+  if (data + 14 + 20 + 8 > end) return XDP_PASS;
+  if (p[12] != 0x08 || p[13] != 0x00) return XDP_PASS;  /* IPv4 */
+  if ((p[14] & 0x0f) != 5 || p[14 + 9] != 17) return XDP_PASS; /* no options, UDP */
+  __u16 port = (__u16)((p[14 + 20 + 2] << 8) | p[14 + 20 + 3]);
+  if (port != 9999) return XDP_PASS;
+  inc(&witness_lo_udp_total, &port, 1);
+  return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "GPL";
