@@ -101,14 +101,19 @@ bpf:
     def get(path="/metrics"):
         return sh("ip", "netns", "exec", NS, "curl", "-sf", "--max-time", "2", f"http://127.0.0.1:{port}{path}")
 
+    # Held around each scrape: a pause (SIGSTOP) waits for the scrape in flight,
+    # which would otherwise time out against the stopped daemon and count as failed.
+    scrape_lock = threading.Lock()
+
     def scraper():
         while not scrapes["stop"]:
-            if not scrapes["paused"]:
-                try:
-                    get()
-                    scrapes["ok"] += 1
-                except subprocess.CalledProcessError:
-                    scrapes["failed"] += 1
+            with scrape_lock:
+                if not scrapes["paused"]:
+                    try:
+                        get()
+                        scrapes["ok"] += 1
+                    except subprocess.CalledProcessError:
+                        scrapes["failed"] += 1
             time.sleep(0.1)
 
     def m():
@@ -176,7 +181,8 @@ bpf:
         print("ok - bpffs unmounted and mounted again: the loaded maps kept counting")
 
         ticks0 = v(m(), "bpfex_ticks_total")
-        scrapes["paused"] = True
+        with scrape_lock:  # the scrape in flight, if any, is done
+            scrapes["paused"] = True
         p.send_signal(signal.SIGSTOP)
         time.sleep(3)
         p.send_signal(signal.SIGCONT)
