@@ -16,7 +16,9 @@
 #include "base/log.h"
 #include "bpf/trace_attach.h"
 #include "daemon/endpoints.h"
+#include "daemon/remote_write_config.h"
 #include "daemon/settings.h"
+#include "daemon/yaml_errors.h"
 #include "export/http_server.h"
 #include "metrics/text_format.h"
 
@@ -27,15 +29,6 @@ using base::Result;
 using base::Status;
 
 namespace {
-
-std::string where(std::string_view file, const YAML::Node& n) {
-  const YAML::Mark m = n.Mark();
-  return std::string(file) + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
-}
-
-Error fieldError(std::string_view file, const YAML::Node& n, std::string_view field, std::string_view why) {
-  return Error::msg(where(file, n) + ": " + std::string(field) + ": " + std::string(why));
-}
 
 struct Walker {
   std::string_view file;
@@ -188,6 +181,15 @@ struct Walker {
     if (which == "bpf.objects") return bpfObjects(v);
     if (which == "bpf.maps") return bpfMaps(v);
     if (which == "bpf.ebpf_exporter") return ebpfExporter(v, key);
+    if (which == "remote_write") {
+      auto beside = [this](const std::string& p) { return besideThisFile(p); };
+      if (auto st = parseRemoteWrite(v, file, beside, [](const char* n) { return std::getenv(n); }, cfg.remote_write); !st)
+        return st;
+      cfg.origins["remote_write"] = where(file, v);
+      return base::okStatus();
+    }
+    if (which == "external_labels")
+      return parseExternalLabels(v, file, [](const char* n) { return std::getenv(n); }, cfg.external_labels);
     if (which == "alerting.alertmanagers") return urlList(v, key, cfg.alerting.alertmanagers);
     if (which == "alerting.external_labels") {
       if (!v.IsMap()) return fieldError(file, v, key, "expected a mapping of label: value");

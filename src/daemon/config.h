@@ -17,6 +17,7 @@
 #include "base/result.h"
 #include "engine/bpf_runtime.h"
 #include "export/push_client.h"
+#include "export/remote_write.h"
 
 namespace bpfex::daemon {
 
@@ -86,6 +87,12 @@ struct Config {
     std::string username, ca_file, cert_file, key_file;
     bool insecure = false;
   } alerting;
+  // external_labels: on every series remote write sends, and on alerts
+  // (alerting.external_labels, where both name a label, wins for alerts).
+  std::map<std::string, std::string> external_labels;
+  // remote_write: the endpoints every tick goes to (docs/remote-write.md).
+  std::vector<exporter::RemoteWriteOptions> remote_write;
+  size_t remote_write_memory_bytes = 256u << 20;  // remote_write_memory: queued ticks, all endpoints
   struct Push {
     std::string gateway;
     std::string job = "bpfex";

@@ -20,6 +20,7 @@
 #include "bpf/object.h"
 #include "daemon/endpoints.h"
 #include "daemon/health.h"
+#include "daemon/remote_write_component.h"
 #include "daemon/status_page.h"
 #include "engine/bpf_data_source.h"
 #include "engine/bpf_runtime.h"
@@ -107,6 +108,13 @@ base::Result<engine::Collector> makeHttpCollector(metrics::Registry& r,
     if (auto st = scr->setHistogram({}, counts, s.scrape_seconds_sum); !st) return st;
     return byt->set({}, static_cast<double>(s.scrape_bytes));
   });
+}
+
+// The global external_labels, with alerting.external_labels over them.
+engine::LabelMap alertExternalLabels(const Config& cfg) {
+  engine::LabelMap out(cfg.external_labels.begin(), cfg.external_labels.end());
+  for (const auto& [k, v] : cfg.alerting.external_labels) out[k] = v;
+  return out;
 }
 
 }  // namespace
@@ -208,7 +216,7 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
           n->enqueue(std::move(out));
         },
         {.resend_delay_seconds = cfg.alerting.resend_delay_seconds,
-         .external_labels = engine::LabelMap(cfg.alerting.external_labels.begin(), cfg.alerting.external_labels.end())});
+         .external_labels = alertExternalLabels(cfg)});
     auto* sent = metrics::selfFamily(registry, {.name = "bpfex_notifications_sent_total", .help = "Alerts delivered to Alertmanagers.",
                                  .type = MetricType::kCounter});
     auto* errs = metrics::selfFamily(registry, {.name = "bpfex_notifications_errors_total",
@@ -429,6 +437,13 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
     BPFEX_LOG_INFO("push mode: {} every {} s (job {})", cfg.push.gateway, cfg.push.interval_seconds, cfg.push.job);
   }
 
+  // Remote write: every tick to the configured receivers, on its own threads.
+  auto remote_write = RemoteWriteComponent::create(cfg, registry, eng);
+  if (!remote_write) {
+    BPFEX_LOG_ERROR("{}", remote_write.error().message());
+    return 1;
+  }
+
   std::promise<void> engine_done;
   auto engine_stopped = engine_done.get_future();
   std::jthread engine_thread([&eng, &engine_done](std::stop_token st) {
@@ -476,6 +491,8 @@ int runDaemon(const Config& initial_cfg, ConfigLoader reload_config) {
   }
   engine_thread.join();
   if (pusher) pusher->stop();  // the final push, from the last snapshot
+  // What is queued, and stale markers for the last tick's series, within 5 s.
+  if (remote_write.value()) remote_write.value()->stop(5);
   server_ptr = nullptr;
   health_server.store(nullptr);
   srv.value().reset();

@@ -301,7 +301,28 @@ std::string renderStatusPage(const StatusInputs& in) {
                      ", pushes " + fmt("%.0f", ok == ok ? ok : 0) + " ok, " + fmt("%.0f", bad == bad ? bad : 0) +
                      " failed"});
   }
-  h += "<h2>Peers</h2>\n" + table({"peer", "address", "delivery"}, rows, "no Alertmanager or Pushgateway configured");
+  for (const auto& rw : cfg.remote_write) {
+    const std::map<std::string, std::string> ep = {{"remote_name", rw.name}, {"url", rw.url}};
+    auto num = [&](std::string_view name, std::map<std::string, std::string> want) {
+      const double v = value(name, want);
+      return v == v ? v : 0;
+    };
+    const double last = num("bpfex_remote_write_last_success_timestamp_seconds", ep);
+    const double lag = num("bpfex_remote_write_highest_queued_timestamp_seconds", ep) -
+                       num("bpfex_remote_write_highest_sent_timestamp_seconds", ep);
+    auto dropped = ep;
+    dropped["reason"] = "memory";
+    rows += row({"Remote write <code>" + esc(rw.name) + "</code>", "<code>" + esc(redactUrl(rw.url)) + "</code>",
+                 (last > 0 ? "last success " + humanDuration(in.now_unix - last) + " ago, behind by " +
+                                 humanDuration(std::max(0.0, lag))
+                           : std::string("no success yet")) +
+                     ", samples " + fmt("%.0f", num("bpfex_remote_write_samples_total", ep)) + " sent, " +
+                     fmt("%.0f", num("bpfex_remote_write_samples_failed_total", ep)) + " refused, " +
+                     fmt("%.0f", num("bpfex_remote_write_samples_dropped_total", dropped)) + " dropped, " +
+                     fmt("%.0f", num("bpfex_remote_write_samples_pending", ep)) + " pending, " +
+                     fmt("%.0f", num("bpfex_remote_write_shards", ep)) + " shard(s)"});
+  }
+  h += "<h2>Peers</h2>\n" + table({"peer", "address", "delivery"}, rows, "no Alertmanager, Pushgateway or remote write configured");
 
   // Settings: the effective configuration; URLs without userinfo, and no
   // password is ever in Config (they come from the environment).

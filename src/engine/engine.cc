@@ -165,6 +165,7 @@ void Engine::tick() {
   }
   last_phases_ = ph;
   last_ = snap;
+  for (const auto& fn : tick_listeners_) fn(*snap);
   publisher_.publish(std::move(snap));
   last_render_seconds_ = cost.render_wall + cost.compress_wall;
   last_tick_seconds_ = whole.wall();

@@ -61,6 +61,10 @@ class Engine {
   // Called after each tick's collectors and sweep, with the registry as it is
   // about to be published (what a scrape of this tick will see).
   void addObserver(std::function<void(const metrics::Registry&)> fn) { observers_.push_back(std::move(fn)); }
+  // Called with each tick's snapshot as it is published (not with the late
+  // variants published between ticks): remote write's feed. On the engine
+  // thread; it must not block.
+  void addTickListener(std::function<void(const metrics::Snapshot&)> fn) { tick_listeners_.push_back(std::move(fn)); }
 
   // Runs fn on the engine thread before the next tick, and wakes the engine
   // so that happens now rather than at the next interval. Thread-safe.
@@ -99,6 +103,7 @@ class Engine {
   EngineOptions opts_;
   std::vector<Entry> collectors_;
   std::vector<std::function<void(const metrics::Registry&)>> observers_;
+  std::vector<std::function<void(const metrics::Snapshot&)>> tick_listeners_;
   std::shared_ptr<const metrics::Snapshot> last_;
   uint64_t ticks_ = 0;
   double last_render_seconds_ = 0;

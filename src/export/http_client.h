@@ -11,7 +11,9 @@
 // Thread safety: safe from any thread (a curl handle per call).
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,6 +28,9 @@ struct HttpClientOptions {
   std::string ca_file, cert_file, key_file;
   bool insecure_skip_verify = false;
   bool follow_redirects = false;       // at most 5, http(s) only
+  // TLS: the name the server's certificate must carry (and SNI), when it
+  // is not the URL's host. The request still goes to the URL's address.
+  std::string server_name;
   size_t max_response_bytes = 16u << 20;
   std::string user_agent = "bpfex";
 };
@@ -40,11 +45,32 @@ struct HttpCall {
 struct HttpReply {
   long status = 0;
   std::string body;
+  std::string retry_after;  // the Retry-After header, when the reply had one
+  std::string location;     // the Location header, when the reply had one
 };
 
 // A reply with any status is a success here (the caller judges statuses);
 // errors are transport failures, naming the method and URL. ETIMEDOUT for a
 // timeout, E2BIG for a reply over max_response_bytes.
 base::Result<HttpReply> httpRequest(const HttpClientOptions& opts, const HttpCall& call);
+
+// The same through one kept handle, so a sender that posts to the same
+// server again and again reuses its connection (and TLS session) instead of
+// paying a handshake per request. One thread at a time.
+class HttpSession {
+ public:
+  HttpSession();
+  ~HttpSession();
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+  base::Result<HttpReply> request(const HttpClientOptions& opts, const HttpCall& call);
+
+ private:
+  void* curl_;  // CURL*
+};
+
+// Seconds to wait from a Retry-After value (delta-seconds or an HTTP date,
+// RFC 9110 10.2.3) at `now_unix`; nullopt when it is neither.
+std::optional<double> retryAfterSeconds(std::string_view value, double now_unix);
 
 }  // namespace bpfex::exporter

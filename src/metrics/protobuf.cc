@@ -17,42 +17,13 @@
 #include <vector>
 
 #include "metrics/family.h"
+#include "metrics/protowire.h"
 #include "metrics/text_format.h"
 
 namespace bpfex::metrics {
 namespace {
 
-// Wire types.
-constexpr uint32_t kVarint = 0, kFixed64 = 1, kLen = 2;
-
-void varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-void tag(std::string& out, uint32_t field, uint32_t wire) { varint(out, (uint64_t{field} << 3) | wire); }
-void doubleField(std::string& out, uint32_t field, double v) {
-  tag(out, field, kFixed64);
-  char b[8];
-  std::memcpy(b, &v, 8);  // little-endian IEEE 754, as the wire format is
-  out.append(b, 8);
-}
-void uintField(std::string& out, uint32_t field, uint64_t v) {
-  tag(out, field, kVarint);
-  varint(out, v);
-}
-uint64_t zigzag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
-void sintField(std::string& out, uint32_t field, int64_t v) {
-  tag(out, field, kVarint);
-  varint(out, zigzag(v));
-}
-void bytesField(std::string& out, uint32_t field, std::string_view s) {
-  tag(out, field, kLen);
-  varint(out, s.size());
-  out.append(s);
-}
+using namespace wire;  // NOLINT: the wire primitives, by their short names
 
 // metrics.proto field numbers.
 namespace mf { constexpr uint32_t kName = 1, kHelp = 2, kType = 3, kMetric = 4; }
@@ -71,24 +42,6 @@ namespace sp { constexpr uint32_t kOffset = 1, kLength = 2; }
 // client_golang's default zero threshold (2^-128): the zero bucket holds the
 // zeros and nothing a log2 slot counts.
 constexpr double kZeroThreshold = 2.938735877055719e-39;
-
-char* putVarint(char* p, uint64_t v) {
-  while (v >= 0x80) {
-    *p++ = static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = static_cast<char>(v);
-  return p;
-}
-
-size_t varintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
 
 // Our label text is the exposition's: a="x",b="y\"z" (escaped). Protobuf
 // carries the raw values. One label: its name, and its value's escaped text.

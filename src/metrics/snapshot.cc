@@ -118,6 +118,7 @@ std::shared_ptr<Snapshot> renderSnapshot(const Registry& registry, const Variant
   if (cost == nullptr) cost = &unused;
   auto snap = std::make_shared<Snapshot>();
   snap->series = registry.seriesCount();
+  for (const auto& f : registry.families()) snap->samples += f->size() * f->samplesPerSeries();
   if (base != nullptr) {
     snap->bodies_ = base->bodies_;
     snap->tick = base->tick;

@@ -59,6 +59,9 @@ class Snapshot {
  public:
   // The rendered body for this variant, or nullptr if it was not rendered.
   const Buffer* body(Format f, bool gzip) const { return bodies_[static_cast<size_t>(f)][gzip ? 1 : 0].get(); }
+  // The same body, shared: for a reader that keeps one body past the
+  // snapshot (remote write's queue) without pinning the other variants.
+  std::shared_ptr<const Buffer> sharedBody(Format f, bool gzip) const { return bodies_[static_cast<size_t>(f)][gzip ? 1 : 0]; }
   // Whether every variant in `wanted` is rendered.
   bool has(const VariantSet& wanted) const;
   // The best rendered variant for a request: the same format if rendered
@@ -69,6 +72,7 @@ class Snapshot {
   uint64_t tick = 0;
   double unix_time = 0;
   size_t series = 0;
+  size_t samples = 0;  // sample lines in the text formats (histograms and summaries count theirs)
   TickStats stats;  // the tick that built this snapshot
 
  private:

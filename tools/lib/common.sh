@@ -9,14 +9,16 @@ BPFEX_PACKAGES=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libdeflate-dev
   clang-16
   libluajit2-5.1-dev libre2-dev libmicrohttpd-dev libgnutls28-dev libcrypt-dev prometheus-cpp-dev libcurl4-openssl-dev
-  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libsnappy-dev
   libgtest-dev libbenchmark-dev
   prometheus prometheus-pushgateway prometheus-alertmanager
 )
 # What only the tests need: a real browser for the status page, Debian's
 # packaging tools for the package test, USDT probes for the tracing test,
-# Rust and Go for the applications' clients.
-BPFEX_TEST_PACKAGES=(chromium debhelper lintian rustc cargo golang-go systemtap-sdt-dev)
+# Rust and Go for the applications' clients; VictoriaMetrics and an independent
+# snappy/protobuf decoder for remote write.
+BPFEX_TEST_PACKAGES=(chromium debhelper lintian rustc cargo golang-go systemtap-sdt-dev
+  victoria-metrics python3-snappy python3-protobuf)
 
 # bpfex_install_deps [test]: the packages above; with "test", the tests' too.
 bpfex_install_deps() {

@@ -1,0 +1,69 @@
+// Remote write 1.0's payload (https://prometheus.io/docs/specs/remote_write_spec/):
+// the series of a tick's exposition turned into a prompb.WriteRequest, and
+// the snappy block compression it travels in.
+//
+// The source is the tick's text 0.0.4 body, which every snapshot has: the
+// engine renders nothing extra for remote write, and what a receiver stores
+// is, byte for byte, what a scrape of that tick would have read. Values in
+// it are written in the shortest form that parses back to the same double,
+// so they arrive exactly.
+//
+// Thread safety: pure functions; a WriteRequestBuilder belongs to one thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace bpfex::exporter {
+
+// Prometheus' staleness marker (value.StaleNaN): a NaN with this bit
+// pattern ends a series at its timestamp. A NaN a rule writes is another one.
+inline constexpr uint64_t kStaleNaNBits = 0x7ff0000000000002ull;
+double staleNaN();
+bool isStaleNaN(double v);
+
+// Calls fn(series, value) for each sample line of a text 0.0.4 body, in
+// order: `series` is the line up to the value (`name` or `name{a="x",...}`,
+// escaped as the exposition writes it). Comment and blank lines are skipped.
+// Returns the lines it could not read (none, from bpfex's own renderer).
+size_t forEachTextSample(std::string_view body, const std::function<void(std::string_view series, double value)>& fn);
+
+// A 64-bit hash of a series' text: what shards and the stale-marker diff key on.
+uint64_t seriesHash(std::string_view series);
+
+using LabelPairs = std::vector<std::pair<std::string, std::string>>;
+
+// Builds one WriteRequest: a TimeSeries per added sample, labels sorted by
+// name (__name__ with the others), empty values left out, external labels
+// added where the series has no label of that name.
+class WriteRequestBuilder {
+ public:
+  explicit WriteRequestBuilder(LabelPairs external_labels);
+  // `series` as forEachTextSample gives it; false (nothing added) when it
+  // does not parse.
+  bool add(std::string_view series, double value, int64_t timestamp_ms);
+  size_t samples() const { return samples_; }
+  const std::string& bytes() const { return out_; }
+  void clear() {
+    out_.clear();
+    samples_ = 0;
+  }
+
+ private:
+  LabelPairs external_;
+  std::string out_, ts_, sample_;
+  std::vector<std::pair<std::string_view, std::string_view>> labels_;
+  std::vector<std::string> unescaped_;
+  size_t samples_ = 0;
+};
+
+// Snappy's block format (not the framed one), as remote write requires.
+std::string snappyCompress(std::string_view raw);
+
+}  // namespace bpfex::exporter
