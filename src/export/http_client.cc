@@ -48,6 +48,11 @@ size_t header(char* p, size_t s, size_t n, void* ud) {
   return s * n;
 }
 
+int progress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancelled = static_cast<const std::function<bool()>*>(ud);
+  return (*cancelled)() ? 1 : 0;  // non-zero: curl stops with CURLE_ABORTED_BY_CALLBACK
+}
+
 void globalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -117,6 +122,11 @@ Result<HttpReply> HttpSession::request(const HttpClientOptions& o, const HttpCal
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &reply);
+  if (o.cancelled) {
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &o.cancelled);
+  }
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(o.timeout_seconds * 1000));
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(std::min(o.timeout_seconds, o.connect_timeout_seconds) * 1000));
@@ -143,6 +153,7 @@ Result<HttpReply> HttpSession::request(const HttpClientOptions& o, const HttpCal
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply.status);
   if (sink.overflow)
     return Error(E2BIG, what + ": the reply is over " + std::to_string(o.max_response_bytes) + " bytes");
+  if (rc == CURLE_ABORTED_BY_CALLBACK) return Error(ECANCELED, what + ": cancelled");
   if (rc != CURLE_OK)
     return Error(rc == CURLE_OPERATION_TIMEDOUT ? ETIMEDOUT : ECONNREFUSED, what + ": " + curl_easy_strerror(rc));
   return reply;

@@ -11,6 +11,7 @@
 // Thread safety: safe from any thread (a curl handle per call).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,9 @@ struct HttpClientOptions {
   std::string server_name;
   size_t max_response_bytes = 16u << 20;
   std::string user_agent = "bpfex";
+  // Asked about once a second while a request runs; true abandons it
+  // (ECANCELED): how a sender's shutdown deadline ends a request in flight.
+  std::function<bool()> cancelled;
 };
 
 struct HttpCall {

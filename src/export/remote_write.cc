@@ -31,6 +31,8 @@ RemoteWriter::RemoteWriter(RemoteWriteOptions opts, RemoteWriteBudget& budget)
   opts_.client.timeout_seconds = opts_.remote_timeout_seconds;
   opts_.client.follow_redirects = false;  // a redirect is a misconfigured URL: refused, counted
   opts_.client.max_response_bytes = 64 << 10;
+  // A request in flight when the shutdown deadline passes is abandoned.
+  opts_.client.cancelled = [this] { return base::monotonicSeconds() >= hard_deadline_.load(); };
   headers_ = {"Content-Encoding: snappy", "Content-Type: application/x-protobuf",
               "X-Prometheus-Remote-Write-Version: 0.1.0"};
   if (!opts_.bearer_token.empty()) headers_.push_back("Authorization: Bearer " + opts_.bearer_token);
