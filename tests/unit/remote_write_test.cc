@@ -1,0 +1,246 @@
+// Remote write's pieces on their own: the text reader, the WriteRequest
+// encoder (read back by a small protobuf reader written here from prompb's
+// field numbers), Retry-After, the configuration's errors, and the sender's
+// memory bound against a receiver that is not there.
+#include <gtest/gtest.h>
+
+#include <snappy.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "daemon/config.h"
+#include "export/remote_write.h"
+#include "export/remote_write_encode.h"
+#include "metrics/registry.h"
+#include "metrics/snapshot.h"
+
+namespace bpfex::exporter {
+namespace {
+
+// --- a protobuf reader for the test: varints, fixed64 and lengths only ---
+struct Field {
+  uint32_t num, wire;
+  uint64_t v = 0;           // varint or fixed64 bits
+  std::string_view bytes;   // length-delimited
+};
+std::vector<Field> fields(std::string_view s) {
+  std::vector<Field> out;
+  size_t i = 0;
+  auto varint = [&]() {
+    uint64_t v = 0;
+    for (int shift = 0;; shift += 7) {
+      const auto b = static_cast<uint8_t>(s.at(i++));
+      v |= uint64_t{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+  };
+  while (i < s.size()) {
+    const uint64_t key = varint();
+    Field f{static_cast<uint32_t>(key >> 3), static_cast<uint32_t>(key & 7)};
+    if (f.wire == 0) f.v = varint();
+    else if (f.wire == 1) {
+      std::memcpy(&f.v, s.data() + i, 8);
+      i += 8;
+    } else if (f.wire == 2) {
+      const size_t n = varint();
+      f.bytes = s.substr(i, n);
+      i += n;
+    } else {
+      ADD_FAILURE() << "wire type " << f.wire;
+      return out;
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
+struct Series {
+  std::vector<std::pair<std::string, std::string>> labels;
+  std::vector<std::pair<int64_t, double>> samples;
+};
+std::vector<Series> decode(const std::string& write_request) {
+  std::vector<Series> out;
+  for (const Field& ts : fields(write_request)) {
+    EXPECT_EQ(ts.num, 1u);  // WriteRequest.timeseries
+    Series s;
+    for (const Field& f : fields(ts.bytes)) {
+      if (f.num == 1) {  // labels
+        std::string name, value;
+        for (const Field& l : fields(f.bytes)) (l.num == 1 ? name : value) = std::string(l.bytes);
+        s.labels.emplace_back(name, value);
+      } else if (f.num == 2) {  // samples
+        int64_t t = 0;
+        double v = 0;
+        for (const Field& x : fields(f.bytes)) {
+          if (x.num == 1) v = std::bit_cast<double>(x.v);
+          if (x.num == 2) t = static_cast<int64_t>(x.v);
+        }
+        s.samples.emplace_back(t, v);
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+TEST(RemoteWriteEncode, ReadsEverySampleLineOfTheExposition) {
+  const std::string body =
+      "# HELP a_total help\n# TYPE a_total counter\na_total 3\n"
+      "b{x=\"with space } and \\\" quote\",y=\"\"} -Inf\n"
+      "c +Inf\nd NaN\ne 1.7976931348623157e+308\nf 5e-324\n\nbroken\n";
+  std::vector<std::pair<std::string, double>> got;
+  const size_t bad = forEachTextSample(body, [&](std::string_view s, double v) { got.emplace_back(s, v); });
+  EXPECT_EQ(bad, 1u);  // "broken"
+  ASSERT_EQ(got.size(), 6u);
+  EXPECT_EQ(got[0], (std::pair<std::string, double>{"a_total", 3}));
+  EXPECT_EQ(got[1].first, "b{x=\"with space } and \\\" quote\",y=\"\"}");
+  EXPECT_EQ(got[1].second, -INFINITY);
+  EXPECT_EQ(got[2].second, INFINITY);
+  EXPECT_TRUE(std::isnan(got[3].second));
+  EXPECT_FALSE(isStaleNaN(got[3].second));  // a NaN a rule wrote is not the end of a series
+  EXPECT_EQ(got[4].second, 1.7976931348623157e308);
+  EXPECT_EQ(got[5].second, 5e-324);
+}
+
+TEST(RemoteWriteEncode, LabelsSortedExternalAddedEmptyLeftOutEscapesUndone) {
+  WriteRequestBuilder b({{"job", "node"}, {"A", "upper"}, {"x", "external loses"}});
+  ASSERT_TRUE(b.add(R"(m_total{x="q\"b\\n\nz",empty="",b="1"})", 2.5, 1700000000123));
+  ASSERT_TRUE(b.add("plain", staleNaN(), 5));
+  EXPECT_FALSE(b.add("{x=\"1\"}", 1, 1));  // no name
+  EXPECT_EQ(b.samples(), 2u);
+  const auto series = decode(b.bytes());
+  ASSERT_EQ(series.size(), 2u);
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"A", "upper"}, {"__name__", "m_total"}, {"b", "1"}, {"job", "node"}, {"x", "q\"b\\n\nz"}};
+  EXPECT_EQ(series[0].labels, want);
+  ASSERT_EQ(series[0].samples.size(), 1u);
+  EXPECT_EQ(series[0].samples[0].first, 1700000000123);
+  EXPECT_EQ(series[0].samples[0].second, 2.5);
+  EXPECT_EQ(std::bit_cast<uint64_t>(series[1].samples[0].second), kStaleNaNBits);
+  // Snappy's block format round trip.
+  std::string raw;
+  const std::string packed = snappyCompress(b.bytes());
+  ASSERT_TRUE(snappy::Uncompress(packed.data(), packed.size(), &raw));
+  EXPECT_EQ(raw, b.bytes());
+}
+
+TEST(RemoteWriteEncode, SeriesHashSpreadsOneFamilyOverShards) {
+  std::vector<int> per(8);
+  for (int i = 0; i < 8000; ++i) ++per[seriesHash("flow_bytes_total{iface=\"eth0\",port=\"" + std::to_string(i) + "\"}") % 8];
+  for (int n : per) EXPECT_NEAR(n, 1000, 150);
+}
+
+TEST(RemoteWriteHttp, RetryAfterIsSecondsOrADate) {
+  EXPECT_EQ(retryAfterSeconds("5", 0), 5.0);
+  EXPECT_EQ(retryAfterSeconds("", 0), std::nullopt);
+  EXPECT_EQ(retryAfterSeconds("soon", 0), std::nullopt);
+  EXPECT_EQ(retryAfterSeconds("99999999999", 0), std::nullopt);
+  // Wed, 21 Oct 2015 07:28:00 GMT is 1445412480.
+  EXPECT_EQ(retryAfterSeconds("Wed, 21 Oct 2015 07:28:00 GMT", 1445412470), 10.0);
+  EXPECT_EQ(retryAfterSeconds("Wed, 21 Oct 2015 07:28:00 GMT", 1445412490), 0.0);  // past: at once
+}
+
+// A receiver that is not there and a budget of two ticks: the queue keeps
+// the newest ticks that fit, drops the oldest, and counts every sample.
+TEST(RemoteWriter, MemoryBoundDropsTheOldestTicksAndCountsThem) {
+  metrics::Registry reg;
+  auto* fam = reg.family({.name = "g", .help = "h", .label_names = {"i"}}).value();
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(fam->set({std::to_string(i)}, i).ok());
+  metrics::VariantSet text{};
+  text[0][0] = true;
+  auto snap = metrics::renderSnapshot(reg, text, 1, nullptr);
+  snap->unix_time = 1700000000;
+  const size_t tick_bytes = snap->body(metrics::Format::kText004, false)->size();
+  RemoteWriteBudget budget(tick_bytes * 2 + tick_bytes / 2);
+  RemoteWriteOptions o{.name = "nowhere", .url = "http://127.0.0.1:1/write", .remote_timeout_seconds = 1};
+  o.queue.batch_send_deadline = 3600;  // nothing leaves the queue while the test offers
+  o.queue.max_samples_per_send = 1'000'000;
+  RemoteWriter w(o, budget);
+  w.start();
+  for (int t = 0; t < 10; ++t) w.offer(*snap);
+  RemoteWriteStats s = w.stats();
+  EXPECT_EQ(s.samples_dropped["memory"], 8 * 100u);
+  EXPECT_EQ(s.samples_pending, 2 * 100u);
+  EXPECT_EQ(budget.used(), 2 * tick_bytes);
+  w.stop(0);
+  s = w.stats();
+  EXPECT_EQ(s.samples_dropped["shutdown"], 2 * 100u);
+  EXPECT_EQ(budget.used(), 0u);
+  EXPECT_EQ(s.samples_sent, 0u);
+}
+
+}  // namespace
+}  // namespace bpfex::exporter
+
+namespace bpfex::daemon {
+namespace {
+
+std::string loadError(std::string_view yaml) {
+  Config cfg;
+  auto st = loadConfigText(yaml, "bpfex.yaml", cfg);
+  if (st.ok()) st = validateConfig(cfg);
+  return st.ok() ? "" : st.error().message();
+}
+
+TEST(RemoteWriteConfig, PrometheusShapeParses) {
+  Config cfg;
+  setenv("BPFEX_TEST_RW_NODE", "node-7", 1);
+  ASSERT_TRUE(loadConfigText(R"(external_labels: {node: "${BPFEX_TEST_RW_NODE}", dc: "x-${BPFEX_TEST_RW_NODE}"}
+remote_write:
+  - url: https://mimir.example:443/api/v1/push
+    name: mimir
+    remote_timeout: 10s
+    headers: {X-Scope-OrgID: team-a}
+    tls_config: {insecure_skip_verify: true, server_name: mimir.internal}
+    queue_config: {capacity: 500, max_shards: 4, min_shards: 2, max_samples_per_send: 100,
+                   batch_send_deadline: 2s, min_backoff: 100ms, max_backoff: 10s, retry_on_http_429: false}
+  - url: http://127.0.0.1:8428/api/v1/write
+)", "bpfex.yaml", cfg).ok());
+  ASSERT_EQ(cfg.remote_write.size(), 2u);
+  const auto& m = cfg.remote_write[0];
+  EXPECT_EQ(m.name, "mimir");
+  EXPECT_EQ(m.remote_timeout_seconds, 10);
+  EXPECT_EQ(m.headers, std::vector<std::string>{"X-Scope-OrgID: team-a"});
+  EXPECT_TRUE(m.client.insecure_skip_verify);
+  EXPECT_EQ(m.client.server_name, "mimir.internal");
+  EXPECT_EQ(m.queue.capacity, 500u);
+  EXPECT_EQ(m.queue.min_shards, 2u);
+  EXPECT_EQ(m.queue.max_backoff, 10);
+  EXPECT_FALSE(m.queue.retry_on_http_429);
+  EXPECT_EQ(cfg.remote_write[1].name, "127.0.0.1:8428");  // the default name
+  EXPECT_EQ(cfg.external_labels.at("node"), "node-7");
+  EXPECT_EQ(cfg.external_labels.at("dc"), "x-node-7");
+}
+
+TEST(RemoteWriteConfig, MistakesNameTheirLineAndField) {
+  EXPECT_EQ(loadError("remote_write:\n  - url: http://a/w\n    queue_config: {max_shard: 3}\n"),
+            "bpfex.yaml:3:20: remote_write[0].queue_config.max_shard: unknown setting (capacity, min_shards, "
+            "max_shards, max_samples_per_send, batch_send_deadline, min_backoff, max_backoff, retry_on_http_429)");
+  EXPECT_EQ(loadError("remote_write:\n  - name: x\n"), "bpfex.yaml:2:5: remote_write[0].url: required");
+  EXPECT_EQ(loadError("remote_write:\n  - url: ftp://a/w\n"),
+            "bpfex.yaml:2:10: remote_write[0].url: \"ftp://a/w\" must start with http:// or https://");
+  EXPECT_EQ(loadError("remote_write:\n  - url: http://a/w\n    headers: {Content-Type: text/plain}\n"),
+            "bpfex.yaml:3:15: remote_write[0].headers.Content-Type: is set by bpfex (the protocol or the credentials)");
+  EXPECT_EQ(loadError("remote_write:\n  - url: http://a/w\n    remote_timeout: 0s\n"),
+            "bpfex.yaml:3:21: remote_write[0].remote_timeout: 0s is out of range [100ms, 600s]");
+  EXPECT_EQ(loadError("remote_write:\n  - url: http://a/w\n  - url: http://a/v\n"),
+            "bpfex.yaml:3:5: remote_write[1].name: \"a\" names another endpoint too; give each a name of its own");
+  EXPECT_NE(loadError("remote_write:\n  - url: http://a/w\n    basic_auth: {username: u, password_file: /nonexistent/pw}\n")
+                .find("bpfex.yaml:3:46: remote_write[0].basic_auth.password_file: /nonexistent/pw: "),
+            std::string::npos);
+  EXPECT_EQ(loadError("remote_write:\n  - url: http://a/w\n    authorization: {type: Basic, credentials_file: /etc/hostname}\n"),
+            "bpfex.yaml:3:20: remote_write[0].authorization.type: only Bearer is supported");
+  EXPECT_EQ(loadError("external_labels: {node: \"${BPFEX_TEST_SURELY_UNSET}\"}\n"),
+            "bpfex.yaml:1:25: external_labels.node: the environment variable BPFEX_TEST_SURELY_UNSET is not set");
+  EXPECT_EQ(loadError("external_labels: {__name__: x}\n"),
+            "bpfex.yaml:1:19: external_labels.__name__: \"__name__\" is not a valid label name");
+  EXPECT_EQ(loadError("remote_write: {url: http://a/w}\n"), "bpfex.yaml:1:15: remote_write: expected a list of endpoints");
+}
+
+}  // namespace
+}  // namespace bpfex::daemon
