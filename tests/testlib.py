@@ -156,3 +156,22 @@ def teardown(procs, namespaces, workdir):
         print("kept", workdir)
     else:
         subprocess.run(["rm", "-rf", workdir])
+
+
+def listening_inodes(pid):
+    """Inodes of the TCP sockets in LISTEN state that pid holds."""
+    held = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            held.add(target[8:-1])
+    listening = set()
+    for table in ("tcp", "tcp6"):
+        for line in open(f"/proc/{pid}/net/{table}").read().splitlines()[1:]:
+            cols = line.split()
+            if cols[3] == "0A":  # TCP_LISTEN
+                listening.add(cols[9])
+    return held & listening

@@ -20,7 +20,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from testlib import fail, free_port, series, wait_for  # noqa: E402
+from testlib import fail, free_port, listening_inodes, series, wait_for  # noqa: E402
 
 BPFEX = os.environ["BPFEX"]
 RULE = """
@@ -35,25 +35,6 @@ end)
 
 def get(url):
     return urllib.request.urlopen(url, timeout=5).read().decode()
-
-
-def listening_inodes(pid):
-    """Inodes of the TCP sockets in LISTEN state that pid holds."""
-    held = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            held.add(target[8:-1])
-    listening = set()
-    for table in ("tcp", "tcp6"):
-        for line in open(f"/proc/{pid}/net/{table}").read().splitlines()[1:]:
-            cols = line.split()
-            if cols[3] == "0A":  # TCP_LISTEN
-                listening.add(cols[9])
-    return held & listening
 
 
 def main():

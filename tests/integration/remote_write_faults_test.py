@@ -15,6 +15,8 @@
              oldest ticks are dropped and counted, bpfex's peak RSS stays
              within the cap (plus slack) of the same daemon without remote
              write, ticks keep their rate and scrapes stay fast.
+  headless   http.enabled: false: no listener, and the rule's series and
+             alert state still reach the receiver.
   hostile    at once: a receiver that never answers, one that closes mid-
              body, one that answers 200 with garbage, one that redirects:
              ticks and scrapes go on, the redirect is refused for good
@@ -38,7 +40,7 @@ import json
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from testlib import fail, free_port, series, wait_for  # noqa: E402
+from testlib import fail, free_port, listening_inodes, series, wait_for  # noqa: E402
 import rw_receiver  # noqa: E402
 
 BPFEX = os.environ["BPFEX"]
@@ -371,9 +373,43 @@ def hostile(d):
           f"({redirect_failed:.0f} samples), silence and cut replies retried; SIGTERM to exit {took:.1f} s")
 
 
+def headless(d):
+    """http.enabled: false with remote_write: a whole deployment with no
+    listener: the rule's counter and the alert state reach the receiver."""
+    port = free_port()
+    rx = rw_receiver.Receiver(port)
+    rule = os.path.join(d, "headless.lua")
+    with open(rule, "w") as f:
+        f.write(COUNTER_RULE + 'local a = alert{ name = "HeadlessUp" }\non_tick(function() a:fire({}, 1) end)\n')
+    cfg = os.path.join(d, "headless.yaml")
+    with open(cfg, "w") as f:
+        f.write(f"http: {{enabled: false}}\ntick_interval: 1s\nrules: [{rule}]\nexternal_labels: {{job: headless}}\n"
+                f"remote_write:\n  - url: http://127.0.0.1:{port}/write\n    queue_config: {{batch_send_deadline: 1s}}\n")
+    p = subprocess.Popen([BPFEX, "run", "--config", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def ticks():
+            with rx.lock:
+                return [v for k, s in rx.samples.items() if dict(k)["__name__"] == "rwf_ticks_total" for _, v in s
+                        if not rw_receiver.is_stale(v)]
+        wait_for("the headless daemon's counter at the receiver", lambda: len(ticks()) >= 4, seconds=30)
+        if listening_inodes(p.pid):
+            fail("headless: bpfex listens on a TCP port with http.enabled: false")
+        with rx.lock:
+            alerts = [dict(k) for k in rx.samples if dict(k)["__name__"] == "ALERTS"]
+        if not any(a.get("alertname") == "HeadlessUp" and a.get("alertstate") == "firing" for a in alerts):
+            fail(f"headless: ALERTS at the receiver: {alerts}")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=10)
+        rx.close()
+    if rc != 0:
+        fail(f"headless: exit status {rc}")
+    print(f"headless: no listener; {len(ticks())} ticks of the rule's counter and the firing alert reached the receiver")
+
+
 def main():
     d = tempfile.mkdtemp(prefix="bpfex-rwf-")
-    only = sys.argv[1:] or ["refusals", "hostile", "slow", "outage"]
+    only = sys.argv[1:] or ["headless", "refusals", "hostile", "slow", "outage"]
     try:
         for name in only:
             globals()[name](d)

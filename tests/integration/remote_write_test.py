@@ -14,6 +14,8 @@ body by its bpfex_ticks_total. Then, for every tick it saw:
     with the same value: exactly (bit for bit) at Prometheus and the
     decoder; VictoriaMetrics at its documented storage precision;
   - no receiver has a series bpfex never served;
+  - the rule's alert reaches it as ALERTS (pending, then firing) and
+    ALERTS_FOR_STATE;
   - the series that stopped ends with a stale marker (the decoder sees the
     staleness NaN's bits; Prometheus answers nothing for it after);
   - bpfex's own counters agree with what the decoder received.
@@ -50,7 +52,9 @@ local g = metric.gauge("rw_value", "values a float64 text round trip must keep",
 local esc = metric.gauge("rw_escaped", "label values with what text must escape", {"v", "empty"})
 local leaving = metric.gauge("rw_leaving", "a series written for the first ticks only")
 local h = metric.histogram("rw_latency_seconds", "a classic histogram", {}, {0.001, 0.01, 0.1, 1})
+local hot = alert{ name = "RwHot", ["for"] = "2s", labels = { severity = "page" } }
 on_tick(function()
+  hot:fire({ where = "edge" }, n)
   n = n + 1
   ticks:add({}, 1)
   g:set({"tenth"}, n * 0.1)
@@ -221,6 +225,12 @@ remote_write:
     if unended:
         fail(f"series without a stale marker after SIGTERM: {unended[:3]}")
     print(f"decoder: {compared} served samples matched bit for bit; {len(got)} series, each ended by a stale marker")
+    # Alert state evaluated at the edge reaches the receiver: pending, then firing.
+    states = {dict(k).get("alertstate") for k in got if dict(k).get("__name__") == "ALERTS" and dict(k).get("alertname") == "RwHot"}
+    for_state = [k for k in got if dict(k).get("__name__") == "ALERTS_FOR_STATE" and dict(k).get("alertname") == "RwHot"]
+    if states != {"pending", "firing"} or not for_state:
+        fail(f"ALERTS states {states} and ALERTS_FOR_STATE {for_state} at the decoder")
+    print("decoder: ALERTS went pending then firing, and ALERTS_FOR_STATE came with them")
 
     # bpfex's own account of the decoder endpoint, from the last body it served.
     def metric(name, **labels):
