@@ -651,6 +651,9 @@ Status validateConfig(const Config& cfg) {
                         "web config (web_config_file), listen on loopback, or reload with SIGHUP");
   }
   if (!cfg.push.gateway.empty() && cfg.push.job.empty()) return Error::msg("push.job: must not be empty");
+  for (const auto& rw : cfg.remote_write)
+    if (rw.spool_max_bytes > 0 && cfg.state_dir.empty())
+      return about("remote_write", "remote_write: " + rw.name + ": spool: needs state_dir (the spool lives under it)");
   if (!cfg.bpf.objects.empty() && (cfg.bpf.pin_path.empty() || cfg.bpf.pin_path.front() != '/'))
     return Error::msg("bpf.pin_path: \"" + cfg.bpf.pin_path + "\" must be an absolute path");
   if (cfg.exposition.max_series_per_family > cfg.exposition.max_series)

@@ -1,5 +1,6 @@
 #include "daemon/remote_write_component.h"
 
+#include <cctype>
 #include <thread>
 
 #include "base/log.h"
@@ -20,6 +21,12 @@ base::Result<std::unique_ptr<RemoteWriteComponent>> RemoteWriteComponent::create
     o.external_labels = external;
     o.tick_interval_seconds = cfg.tick_interval_seconds;
     o.client.user_agent = std::string("bpfex/") + kVersion;
+    if (o.spool_max_bytes > 0) {
+      std::string dir = o.name;
+      for (char& ch : dir)
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.') ch = '_';
+      o.spool_dir = cfg.state_dir + "/remote_write/" + dir;
+    }
     c->writers_.push_back(std::make_unique<exporter::RemoteWriter>(std::move(o), c->budget_));
   }
 
@@ -34,7 +41,7 @@ base::Result<std::unique_ptr<RemoteWriteComponent>> RemoteWriteComponent::create
   };
   struct Families {
     metrics::Family *sent, *stale, *failed, *retried, *dropped, *bytes, *requests, *pending, *pending_bytes, *shards,
-        *shards_max, *highest_sent, *highest_queued, *last_ok, *mem_limit, *mem_used;
+        *shards_max, *highest_sent, *highest_queued, *last_ok, *mem_limit, *mem_used, *spool_bytes;
   };
   Families f{
       counter("bpfex_remote_write_samples_total", "Samples the receiver accepted, stale markers included."),
@@ -44,7 +51,8 @@ base::Result<std::unique_ptr<RemoteWriteComponent>> RemoteWriteComponent::create
       counter("bpfex_remote_write_samples_retried_total", "Samples in requests sent again after a retryable failure."),
       counter("bpfex_remote_write_samples_dropped_total",
               "Samples dropped before the receiver had them, by reason: memory (remote_write_memory was full), "
-              "shutdown (the flush at stop ran out of time).",
+              "shutdown (the flush at stop ran out of time; with a spool they wait on disk instead), spool_full "
+              "(the spool's oldest segment went for its cap).",
               {"reason"}),
       counter("bpfex_remote_write_bytes_total", "Compressed request bytes the receiver accepted."),
       counter("bpfex_remote_write_requests_total", "Requests sent, by HTTP status (0: no reply: a connection error or timeout).",
@@ -66,10 +74,11 @@ base::Result<std::unique_ptr<RemoteWriteComponent>> RemoteWriteComponent::create
       metrics::selfFamily(r, {.name = "bpfex_remote_write_memory_used_bytes",
                               .help = "Bytes of queued ticks all endpoints hold now.",
                               .unit = "bytes"}),
+      gauge("bpfex_remote_write_spool_bytes", "Bytes of the endpoint's spool on disk (0 without one).", "bytes"),
   };
   for (metrics::Family* fam : {f.sent, f.stale, f.failed, f.retried, f.dropped, f.bytes, f.requests, f.pending,
                                f.pending_bytes, f.shards, f.shards_max, f.highest_sent, f.highest_queued, f.last_ok,
-                               f.mem_limit, f.mem_used})
+                               f.mem_limit, f.mem_used, f.spool_bytes})
     if (fam == nullptr) return base::Error::msg("remote_write: cannot register its self-metrics");
 
   RemoteWriteComponent* self = c.get();
@@ -84,7 +93,8 @@ base::Result<std::unique_ptr<RemoteWriteComponent>> RemoteWriteComponent::create
       (void)f.stale->set({name, url}, d(s.stale_markers_sent));
       (void)f.failed->set({name, url}, d(s.samples_failed));
       (void)f.retried->set({name, url}, d(s.samples_retried));
-      for (const char* reason : {"memory", "shutdown"}) {
+      (void)f.spool_bytes->set({name, url}, d(s.spool_bytes));
+      for (const char* reason : {"memory", "shutdown", "spool_full"}) {
         auto it = s.samples_dropped.find(reason);
         (void)f.dropped->set({name, url, reason}, it == s.samples_dropped.end() ? 0 : d(it->second));
       }

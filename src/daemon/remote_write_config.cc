@@ -114,7 +114,7 @@ struct Reader {
     std::string password;
     auto st = eachKey(
         m, field,
-        {"url", "name", "remote_timeout", "headers", "basic_auth", "authorization", "tls_config", "queue_config"},
+        {"url", "name", "remote_timeout", "headers", "basic_auth", "authorization", "tls_config", "queue_config", "spool"},
         [&](const std::string& k, const YAML::Node& v, const std::string& f) -> Status {
           if (k == "url") {
             if (auto s = text(v, f, o.url); !s) return s;
@@ -129,6 +129,10 @@ struct Reader {
           }
           if (k == "remote_timeout") return duration(v, f, o.remote_timeout_seconds, 0.1, 600);
           if (k == "queue_config") return queue(v, f, o.queue);
+          if (k == "spool")  // bpfex's own: a write-ahead log under state_dir
+            return eachKey(v, f, {"max_bytes"}, [&](const std::string&, const YAML::Node& sv, const std::string& sf) {
+              return number<uint64_t>(sv, sf, o.spool_max_bytes, uint64_t{1} << 20, uint64_t{1} << 40);
+            });
           if (k == "headers") {
             if (!v.IsMap()) return fieldError(file, v, f, "expected a mapping of header: value");
             for (const auto& h : v) {
@@ -196,6 +200,7 @@ struct Reader {
       return fieldError(file, m, field + ".queue_config.min_shards", "is larger than max_shards");
     if (o.queue.min_backoff > o.queue.max_backoff)
       return fieldError(file, m, field + ".queue_config.min_backoff", "is longer than max_backoff");
+    if (m["spool"] && o.spool_max_bytes == 0) o.spool_max_bytes = uint64_t{1} << 30;
     if (o.name.empty()) {  // the URL's host:port, as a readable default
       std::string rest = o.url.substr(o.url.find("://") + 3);
       o.name = rest.substr(0, rest.find('/'));

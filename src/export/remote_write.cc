@@ -43,7 +43,75 @@ RemoteWriter::RemoteWriter(RemoteWriteOptions opts, RemoteWriteBudget& budget)
 RemoteWriter::~RemoteWriter() { stop(0); }
 
 void RemoteWriter::start() {
-  if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+  if (thread_.joinable()) return;
+  if (!opts_.spool_dir.empty() && !spool_) {
+    auto sp = Spool::open(opts_.spool_dir, opts_.spool_max_bytes);
+    if (!sp) {
+      BPFEX_LOG_ERROR("remote_write {}: {}; sending without a spool", opts_.name, sp.error().message());
+    } else {
+      spool_ = std::move(sp).value();
+      std::lock_guard lock(mu_);
+      for (const Spool::Record& r : spool_->recovered()) {
+        inbox_.push_back({nullptr, r.timestamp_ms, r.samples, base::monotonicSeconds(), true, r.loc});
+        stats_.samples_pending += r.samples;
+      }
+      unwritten_ = inbox_.size();
+      stats_.spool_recovered_ticks = inbox_.size();
+      stats_.spool_bytes = spool_->bytes();
+      if (!inbox_.empty())
+        BPFEX_LOG_INFO("remote_write {}: {} ticks from the spool are sent first (oldest {} ms)", opts_.name,
+                       inbox_.size(), inbox_.front().timestamp_ms);
+      spool_thread_ = std::thread([this] { spoolLoop(); });
+    }
+  }
+  thread_ = std::thread([this] { loop(); });
+}
+
+void RemoteWriter::spoolLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return unwritten_ < inbox_.size() || stopping_; });
+    if (unwritten_ >= inbox_.size()) return;  // stopping, and everything is written
+    std::shared_ptr<const metrics::Buffer> text = inbox_[unwritten_].text;
+    const int64_t ts = inbox_[unwritten_].timestamp_ms;
+    const uint64_t samples = inbox_[unwritten_].samples;
+    lock.unlock();
+    auto loc = spool_->append(ts, samples, text->view());
+    uint64_t lost = 0;
+    const std::vector<uint64_t> gone = spool_->enforceCap(&lost);
+    lock.lock();
+    // The sender takes only written ticks, so this one is still at unwritten_.
+    Tick& t = inbox_[unwritten_];
+    budget_.release(text->size());
+    stats_.bytes_pending -= std::min<uint64_t>(stats_.bytes_pending, text->size());
+    if (!loc) {
+      BPFEX_LOG_WARN("remote_write {}: {}", opts_.name, loc.error().message());
+      stats_.samples_pending -= std::min<uint64_t>(stats_.samples_pending, t.samples);
+      dropped("spool_full", t.samples);
+      inbox_.erase(inbox_.begin() + static_cast<std::ptrdiff_t>(unwritten_));
+    } else {
+      t.spooled = true;
+      t.loc = *loc;
+      t.text.reset();
+      ++unwritten_;
+    }
+    if (!gone.empty()) {
+      // Ticks waiting in deleted segments are gone with them.
+      for (size_t i = 0; i < unwritten_;) {
+        if (std::find(gone.begin(), gone.end(), inbox_[i].loc.segment) == gone.end()) {
+          ++i;
+          continue;
+        }
+        stats_.samples_pending -= std::min<uint64_t>(stats_.samples_pending, inbox_[i].samples);
+        inbox_.erase(inbox_.begin() + static_cast<std::ptrdiff_t>(i));
+        --unwritten_;
+      }
+      dropped("spool_full", lost);
+      BPFEX_LOG_WARN("remote_write {}: the spool is over its cap; {} undelivered samples dropped", opts_.name, lost);
+    }
+    stats_.spool_bytes = spool_->bytes();
+    cv_.notify_all();
+  }
 }
 
 void RemoteWriter::dropped(const char* reason, uint64_t samples) {
@@ -59,8 +127,9 @@ void RemoteWriter::offer(const metrics::Snapshot& snap) {
   if (stopping_) return;
   stats_.highest_queued_timestamp = snap.unix_time;
   // Room first: the oldest waiting ticks go (the ones being sent stay).
+  // With a spool the waiting ticks are on disk: only this one can go.
   while (!budget_.tryCharge(bytes)) {
-    if (inbox_.empty()) {
+    if (inbox_.empty() || spool_) {
       dropped("memory", t.samples);
       return;
     }
@@ -84,8 +153,8 @@ void RemoteWriter::loop() {
     {
       std::unique_lock lock(mu_);
       for (;;) {
-        if (stopping_) break;
-        if (!inbox_.empty()) {
+        if (stopping_ && (!spool_ || unwritten_ == inbox_.size())) break;
+        if (!inbox_.empty() && (!spool_ || unwritten_ > 0)) {
           // A request's worth waiting, or the oldest tick's deadline passed.
           size_t waiting = 0;
           for (const Tick& t : inbox_) waiting += t.samples;
@@ -103,22 +172,30 @@ void RemoteWriter::loop() {
       }
       // A round: whole ticks, at least one, up to capacity per shard.
       size_t samples = 0;
-      while (!inbox_.empty() && (round.empty() || samples + inbox_.front().samples <= opts_.queue.capacity * shards_)) {
+      while (!inbox_.empty() && (!spool_ || unwritten_ > 0) &&
+             (round.empty() || samples + inbox_.front().samples <= opts_.queue.capacity * shards_)) {
         samples += inbox_.front().samples;
         round.push_back(std::move(inbox_.front()));
         inbox_.pop_front();
+        if (spool_) --unwritten_;
       }
       stats_.state = "sending";
     }
     const double t0 = base::monotonicSeconds();
+    abandoned_ = false;
     runRound(round, final_stale);
     const double took = base::monotonicSeconds() - t0;
+    // Delivered or refused for good, unless the hard deadline cut it short:
+    // then it stays in the spool for the next start.
+    if (spool_ && !round.empty() && !abandoned_) spool_->ack(round.back().timestamp_ms);
     std::lock_guard lock(mu_);
     for (const Tick& t : round) {
-      budget_.release(t.text->size());
       stats_.samples_pending -= std::min<uint64_t>(stats_.samples_pending, t.samples);
+      if (!t.text || t.spooled) continue;  // a spooled tick's bytes were released when it was written
+      budget_.release(t.text->size());
       stats_.bytes_pending -= std::min<uint64_t>(stats_.bytes_pending, t.text->size());
     }
+    if (spool_) stats_.spool_bytes = spool_->bytes();
     if (stats_.state == "sending") stats_.state = "idle";
     // Shards follow the backlog: double while ticks queue up behind a round
     // that went through without retries (the receiver keeps up, one shard
@@ -155,6 +232,16 @@ void RemoteWriter::runRound(std::vector<Tick>& round, bool final_stale) {
     });
   };
   for (Tick& t : round) {
+    if (!t.text && spool_) {
+      auto text = spool_->read(t.loc);
+      if (!text) {  // its segment went for the cap after the round took it
+        std::lock_guard lock(mu_);
+        dropped("spool_full", t.samples);
+        continue;
+      }
+      t.text = std::move(text).value();
+    }
+    if (!t.text) continue;
     hashes.clear();
     keep.push_back(t.text);
     forEachTextSample(t.text->view(), [&](std::string_view series, double v) {
@@ -197,6 +284,8 @@ void RemoteWriter::sendShard(size_t shard, const std::vector<Item>& items) {
     if (builder.samples() >= opts_.queue.max_samples_per_send || i + 1 == items.size()) {
       if (builder.samples() > 0 &&
           !post(shard, snappyCompress(builder.bytes()), builder.samples(), stale, newest)) {
+        abandoned_ = true;
+        if (spool_) return;  // the round stays in the spool, for the next start
         std::lock_guard lock(mu_);  // the hard deadline passed: the rest of this shard goes
         dropped("shutdown", items.size() - i - 1);
         return;
@@ -224,7 +313,7 @@ bool RemoteWriter::post(size_t shard, const std::string& body, size_t samples, s
   for (bool first = true;; first = false) {
     if (base::monotonicSeconds() >= hard_deadline_.load()) {
       std::lock_guard lock(mu_);
-      dropped("shutdown", samples);
+      if (!spool_) dropped("shutdown", samples);
       return false;
     }
     if (!first) {
@@ -268,7 +357,7 @@ bool RemoteWriter::post(size_t shard, const std::string& body, size_t samples, s
     backoff = std::min(backoff * 2, opts_.queue.max_backoff);
     if (!sleepUntilOr(base::monotonicSeconds() + wait)) {
       std::lock_guard lock(mu_);
-      dropped("shutdown", samples);
+      if (!spool_) dropped("shutdown", samples);
       return false;
     }
   }
@@ -285,12 +374,19 @@ void RemoteWriter::stop(double flush_seconds) {
     }
     cv_.notify_all();
   }
+  if (spool_thread_.joinable()) spool_thread_.join();  // every queued tick written first
   if (thread_.joinable()) thread_.join();
   std::lock_guard lock(mu_);
+  size_t kept = 0;
   for (const Tick& t : inbox_) {
-    budget_.release(t.text->size());
+    if (t.spooled) {
+      ++kept;  // sent after the next start
+      continue;
+    }
+    if (t.text) budget_.release(t.text->size());
     dropped("shutdown", t.samples);
   }
+  if (kept > 0) BPFEX_LOG_INFO("remote_write {}: {} ticks stay in the spool for the next start", opts_.name, kept);
   inbox_.clear();
   stats_.samples_pending = stats_.bytes_pending = 0;
 }

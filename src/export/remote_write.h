@@ -43,6 +43,7 @@
 
 #include "export/http_client.h"
 #include "export/remote_write_encode.h"
+#include "export/remote_write_spool.h"
 #include "metrics/buffer.h"
 #include "metrics/snapshot.h"
 
@@ -68,6 +69,11 @@ struct RemoteWriteOptions {
   RemoteWriteQueueConfig queue;
   LabelPairs external_labels;
   double tick_interval_seconds = 5;  // what the shard count adapts to
+  // The spool (remote_write_spool.h): every tick written ahead to disk and
+  // sent from there, so an outage or a restart loses nothing up to
+  // spool_max_bytes. Off when spool_dir is empty.
+  std::string spool_dir;
+  uint64_t spool_max_bytes = 0;
 };
 
 // Bytes of queued ticks, over every endpoint.
@@ -95,7 +101,10 @@ struct RemoteWriteStats {
   uint64_t stale_markers_sent = 0;
   uint64_t samples_failed = 0;    // refused for good (4xx other than 429, redirects)
   uint64_t samples_retried = 0;   // in a request that was tried again
-  std::map<std::string, uint64_t> samples_dropped;  // before sending, by reason: memory, shutdown
+  // Before sending, by reason: memory (the budget was full), shutdown (the
+  // flush at stop ran out of time; with a spool they stay on disk instead),
+  // spool_full (the spool's oldest segment went for its cap).
+  std::map<std::string, uint64_t> samples_dropped;
   uint64_t bytes_sent = 0;        // compressed request bodies accepted
   std::map<long, uint64_t> requests;  // by HTTP status; 0: no reply (connection error, timeout)
   uint64_t samples_pending = 0;   // queued or being sent
@@ -104,6 +113,8 @@ struct RemoteWriteStats {
   double highest_sent_timestamp = 0;   // Unix seconds of the newest sample accepted
   double highest_queued_timestamp = 0;  // of the newest tick offered
   double last_success_unix = 0;
+  uint64_t spool_bytes = 0;          // on disk now
+  uint64_t spool_recovered_ticks = 0;  // found undelivered at start
   std::string state = "idle";  // idle, sending, retrying, failing (the last batch was refused)
   std::string last_error;
 };
@@ -132,6 +143,8 @@ class RemoteWriter {
     int64_t timestamp_ms = 0;
     size_t samples = 0;  // from the registry's shape (before the text is read)
     double arrived = 0;  // monotonic seconds
+    bool spooled = false;  // written to the spool; `text` then released
+    Spool::Location loc;
   };
   // One sample to send: its series text lives in a body the round keeps.
   struct Item {
@@ -142,6 +155,7 @@ class RemoteWriter {
   };
 
   void loop();
+  void spoolLoop();  // writes queued ticks ahead to the spool
   void runRound(std::vector<Tick>& round, bool final_stale);
   void sendShard(size_t shard, const std::vector<Item>& items);
   // One request, retried until it is accepted, refused for good, or the
@@ -162,6 +176,11 @@ class RemoteWriter {
   std::atomic<double> hard_deadline_{1e300};  // monotonic seconds
   RemoteWriteStats stats_;
   unsigned shards_ = 1;
+
+  std::unique_ptr<Spool> spool_;
+  size_t unwritten_ = 0;  // inbox_ index of the first tick not yet in the spool
+  std::atomic<bool> abandoned_{false};  // a round's send gave up at the hard deadline
+  std::thread spool_thread_;
 
   // The sender thread's own: the last tick read, for stale markers.
   std::shared_ptr<const metrics::Buffer> prev_text_;

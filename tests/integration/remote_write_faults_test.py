@@ -15,6 +15,9 @@
              oldest ticks are dropped and counted, bpfex's peak RSS stays
              within the cap (plus slack) of the same daemon without remote
              write, ticks keep their rate and scrapes stay fast.
+  spool      with a spool: the receiver down, bpfex kill -9'd and started
+             again, then the receiver back: every tick of both runs arrives
+             in order (the gap is the time bpfex was not running).
   headless   http.enabled: false: no listener, and the rule's series and
              alert state still reach the receiver.
   hostile    at once: a receiver that never answers, one that closes mid-
@@ -373,6 +376,63 @@ def hostile(d):
           f"({redirect_failed:.0f} samples), silence and cut replies retried; SIGTERM to exit {took:.1f} s")
 
 
+def spool(d):
+    """The spool across a kill -9: the receiver down, bpfex killed and
+    started again, then the receiver back: every tick of both runs arrives,
+    in order; what falls between is the time bpfex was not running."""
+    prom_port = free_port()
+    with open(os.path.join(d, "prometheus.yml"), "w") as f:
+        f.write("global: {}\n")
+    url = f"http://127.0.0.1:{prom_port}/api/v1/write"
+    state = os.path.join(d, "spool-state")
+    body = (f"state_dir: {state}\nremote_write:\n  - url: {url}\n    name: prom\n    spool: {{max_bytes: 67108864}}\n"
+            "    queue_config: {batch_send_deadline: 1s, max_backoff: 1s}\n")
+
+    def after_a_tick(b):
+        t0 = b.value("bpfex_ticks_total")
+        wait_for("a tick", lambda: b.value("bpfex_ticks_total") != t0, seconds=5, every=0.05)
+        time.sleep(0.3)  # the spool thread writes it
+        return b.value("bpfex_ticks_total")
+    b = Daemon(d, "spool", body, COUNTER_RULE)
+    time.sleep(6)
+    k1 = after_a_tick(b)
+    b.proc.kill()
+    b.proc.wait()
+    t_kill = time.time()
+    segs = [f for f in os.listdir(os.path.join(state, "remote_write", "prom")) if f.endswith(".seg")]
+    b = Daemon(d, "spool", body, COUNTER_RULE)
+    t_back = time.time()
+    time.sleep(4)
+    k2 = after_a_tick(b)
+    prom = start_prometheus(d, prom_port)
+    try:
+        wait_for("Prometheus", lambda: "Ready" in get(f"http://127.0.0.1:{prom_port}/-/ready"))
+        wait_for("the spool to drain", lambda: b.value("bpfex_remote_write_samples_pending", remote_name="prom", url=url) == 0
+                 and b.value("bpfex_remote_write_highest_sent_timestamp_seconds", remote_name="prom", url=url) > t_back + 4,
+                 seconds=60)
+        left = b.value("bpfex_remote_write_spool_bytes", remote_name="prom", url=url)
+        b.stop()
+        q = urllib.parse.quote('bpfex_ticks_total{job="spool"}[30m]')
+        res = json.loads(get(f"http://127.0.0.1:{prom_port}/api/v1/query?query={q}&time={time.time():.3f}"))["data"]["result"]
+    finally:
+        prom.send_signal(signal.SIGTERM)
+        prom.wait(timeout=30)
+    if len(res) != 1:
+        fail(f"spool: {len(res)} bpfex_ticks_total series at Prometheus")
+    vals = [(float(ts), int(float(v))) for ts, v in res[0]["values"]]
+    first = [v for ts, v in vals if ts < t_kill]
+    second = [v for ts, v in vals if ts > t_kill]
+    if [ts for ts, _ in vals] != sorted(ts for ts, _ in vals):
+        fail("spool: samples out of order")
+    if first != list(range(len(first))) or len(first) < k1 + 1:
+        fail(f"spool: the first run's ticks 0..{k1:.0f} should all arrive, got {first}")
+    if second[:1] != [0] or second != list(range(len(second))) or len(second) < k2 + 1:
+        fail(f"spool: the second run's ticks 0..{k2:.0f} should all arrive, got {second}")
+    print(f"spool: {len(segs)} segment(s) on disk at the kill -9; ticks 0..{first[-1]} of the first run and "
+          f"0..{second[-1]} of the second arrived in order once the receiver came back; "
+          f"{t_back - t_kill:.1f} s without bpfex is the gap; {left:.0f} bytes left in the spool after")
+
+
 def headless(d):
     """http.enabled: false with remote_write: a whole deployment with no
     listener: the rule's counter and the alert state reach the receiver."""
@@ -409,7 +469,7 @@ def headless(d):
 
 def main():
     d = tempfile.mkdtemp(prefix="bpfex-rwf-")
-    only = sys.argv[1:] or ["headless", "refusals", "hostile", "slow", "outage"]
+    only = sys.argv[1:] or ["headless", "refusals", "hostile", "slow", "spool", "outage"]
     try:
         for name in only:
             globals()[name](d)

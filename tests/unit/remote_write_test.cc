@@ -9,6 +9,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "daemon/config.h"
 #include "export/remote_write.h"
 #include "export/remote_write_encode.h"
+#include "export/remote_write_spool.h"
 #include "metrics/registry.h"
 #include "metrics/snapshot.h"
 
@@ -172,6 +174,75 @@ TEST(RemoteWriter, MemoryBoundDropsTheOldestTicksAndCountsThem) {
   EXPECT_EQ(s.samples_dropped["shutdown"], 2 * 100u);
   EXPECT_EQ(budget.used(), 0u);
   EXPECT_EQ(s.samples_sent, 0u);
+}
+
+std::string scratchDir() {
+  char tmpl[] = "/tmp/bpfex-spool-XXXXXX";
+  return mkdtemp(tmpl);
+}
+
+std::string noise(size_t n, uint32_t seed) {  // incompressible text
+  std::string s(n, ' ');
+  for (char& c : s) {
+    seed = seed * 1103515245 + 12345;
+    c = static_cast<char>('!' + (seed >> 16) % 90);
+  }
+  return s;
+}
+
+TEST(Spool, RecoversWhatWasNotAckedInOrderAndReadsItBack) {
+  const std::string dir = scratchDir();
+  {
+    auto sp = Spool::open(dir, 64 << 20).value();
+    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(sp->append(i * 1000, i, "tick " + std::to_string(i) + "\n").ok());
+    sp->ack(1000);
+  }
+  auto sp = Spool::open(dir, 64 << 20).value();  // a new process: what the last one left
+  ASSERT_EQ(sp->recovered().size(), 2u);
+  EXPECT_EQ(sp->recovered()[0].timestamp_ms, 2000);
+  EXPECT_EQ(sp->recovered()[1].samples, 3u);
+  EXPECT_EQ(sp->read(sp->recovered()[1].loc).value()->view(), "tick 3\n");
+  sp->ack(3000);
+  EXPECT_TRUE(Spool::open(dir, 64 << 20).value()->recovered().empty());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Spool, ATornTailEndsItsSegmentOnly) {
+  const std::string dir = scratchDir();
+  std::string seg;
+  {
+    auto sp = Spool::open(dir, 64 << 20).value();
+    ASSERT_TRUE(sp->append(1, 1, "one").ok());
+    ASSERT_TRUE(sp->append(2, 1, "two").ok());
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+      if (e.path().extension() == ".seg") seg = e.path();
+  }
+  std::filesystem::resize_file(seg, std::filesystem::file_size(seg) - 2);  // a crash mid-write
+  auto sp = Spool::open(dir, 64 << 20).value();
+  ASSERT_EQ(sp->recovered().size(), 1u);
+  EXPECT_EQ(sp->corruptRecords(), 1u);
+  EXPECT_EQ(sp->read(sp->recovered()[0].loc).value()->view(), "one");
+  ASSERT_TRUE(sp->append(3, 1, "three").ok());  // into a new segment, never after the torn tail
+  EXPECT_EQ(Spool::open(dir, 64 << 20).value()->recovered().size(), 2u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Spool, OverItsCapTheOldestSegmentGoesAndItsUndeliveredSamplesAreCounted) {
+  const std::string dir = scratchDir();
+  auto sp = Spool::open(dir, 1 << 20).value();  // segments roll at 256 KiB
+  uint64_t lost_total = 0;
+  for (int i = 1; i <= 30; ++i) {
+    ASSERT_TRUE(sp->append(i, 10, noise(100 << 10, i)).ok());
+    uint64_t lost = 0;
+    sp->enforceCap(&lost);
+    lost_total += lost;
+    EXPECT_LE(sp->bytes(), (1u << 20) + (300u << 10));
+  }
+  EXPECT_GT(lost_total, 0u);
+  auto again = Spool::open(dir, 1 << 20).value();
+  EXPECT_EQ(again->recovered().size() * 10 + lost_total, 300u);  // every tick: still there, or counted lost
+  EXPECT_EQ(again->recovered().back().timestamp_ms, 30);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
