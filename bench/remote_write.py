@@ -112,7 +112,8 @@ bpf:
         elif name == "vmagent":
             agent = subprocess.Popen(["vmagent", f"-promscrape.config={work}/{name}.yml",
                                       f"-remoteWrite.url=http://127.0.0.1:{vm_port}/api/v1/write",
-                                      f"-remoteWrite.tmpDataPath={work}/vmagent-data", f"-httpListenAddr=127.0.0.1:{free_port()}"],
+                                      f"-remoteWrite.tmpDataPath={work}/vmagent-data", f"-httpListenAddr=127.0.0.1:{free_port()}",
+                                      "-promscrape.maxScrapeSize=1GB"],  # its default 16 MB refuses a 1M-series scrape
                                      stdout=subprocess.DEVNULL, stderr=open(f"{work}/vmagent.log", "w"))
         if agent:
             procs.append(agent)

@@ -110,6 +110,8 @@ base::Result<std::unique_ptr<RemoteWriteComponent>> RemoteWriteComponent::create
     }
     return base::okStatus();
   });
+  for (const auto& w : c->writers_)
+    if (w->options().send_native_histograms) eng.renderNativeHistograms(true);
   eng.addTickListener([self](const metrics::Snapshot& snap) {
     for (const auto& w : self->writers_) w->offer(snap);
   });

@@ -114,7 +114,8 @@ struct Reader {
     std::string password;
     auto st = eachKey(
         m, field,
-        {"url", "name", "remote_timeout", "headers", "basic_auth", "authorization", "tls_config", "queue_config", "spool"},
+        {"url", "name", "remote_timeout", "headers", "basic_auth", "authorization", "tls_config", "queue_config",
+         "send_native_histograms", "spool"},
         [&](const std::string& k, const YAML::Node& v, const std::string& f) -> Status {
           if (k == "url") {
             if (auto s = text(v, f, o.url); !s) return s;
@@ -129,6 +130,7 @@ struct Reader {
           }
           if (k == "remote_timeout") return duration(v, f, o.remote_timeout_seconds, 0.1, 600);
           if (k == "queue_config") return queue(v, f, o.queue);
+          if (k == "send_native_histograms") return flag(v, f, o.send_native_histograms);
           if (k == "spool")  // bpfex's own: a write-ahead log under state_dir
             return eachKey(v, f, {"max_bytes"}, [&](const std::string&, const YAML::Node& sv, const std::string& sf) {
               return number<uint64_t>(sv, sf, o.spool_max_bytes, uint64_t{1} << 20, uint64_t{1} << 40);

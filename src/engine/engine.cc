@@ -154,6 +154,16 @@ void Engine::tick() {
   metrics::RenderCost cost;
   auto snap = metrics::renderSnapshot(registry_, publisher_.wanted(base::monotonicNanos()),
                                       opts_.gzip_level, last_.get(), nullptr, &cost);
+  if (render_native_) {
+    const base::Stopwatch sw;
+    auto native = std::make_shared<metrics::Buffer>();
+    for (const auto& f : registry_.families())
+      if (f->type() == metrics::MetricType::kHistogram && f->options().histogram != metrics::HistogramKind::kClassic)
+        f->renderProtobuf(*native);
+    snap->native_histograms = std::move(native);
+    cost.render_wall += sw.wall();
+    cost.render_cpu += sw.cpu();
+  }
   charge(Phase::kRender, cost.render_wall, cost.render_cpu);
   charge(Phase::kCompress, cost.compress_wall, cost.compress_cpu);
   snap->tick = ++ticks_;

@@ -65,6 +65,9 @@ class Engine {
   // variants published between ticks): remote write's feed. On the engine
   // thread; it must not block.
   void addTickListener(std::function<void(const metrics::Snapshot&)> fn) { tick_listeners_.push_back(std::move(fn)); }
+  // Each tick's snapshot also carries the protobuf exposition of the
+  // families with native histograms (Snapshot::native_histograms).
+  void renderNativeHistograms(bool on) { render_native_ = on; }
 
   // Runs fn on the engine thread before the next tick, and wakes the engine
   // so that happens now rather than at the next interval. Thread-safe.
@@ -104,6 +107,7 @@ class Engine {
   std::vector<Entry> collectors_;
   std::vector<std::function<void(const metrics::Registry&)>> observers_;
   std::vector<std::function<void(const metrics::Snapshot&)>> tick_listeners_;
+  bool render_native_ = false;
   std::shared_ptr<const metrics::Snapshot> last_;
   uint64_t ticks_ = 0;
   double last_render_seconds_ = 0;

@@ -52,7 +52,7 @@ void RemoteWriter::start() {
       spool_ = std::move(sp).value();
       std::lock_guard lock(mu_);
       for (const Spool::Record& r : spool_->recovered()) {
-        inbox_.push_back({nullptr, r.timestamp_ms, r.samples, base::monotonicSeconds(), true, r.loc});
+        inbox_.push_back({nullptr, nullptr, r.timestamp_ms, r.samples, base::monotonicSeconds(), true, r.loc});
         stats_.samples_pending += r.samples;
       }
       unwritten_ = inbox_.size();
@@ -121,7 +121,8 @@ void RemoteWriter::dropped(const char* reason, uint64_t samples) {
 void RemoteWriter::offer(const metrics::Snapshot& snap) {
   auto text = snap.sharedBody(metrics::Format::kText004, false);
   if (!text) return;
-  Tick t{text, std::llround(snap.unix_time * 1000), snap.samples, base::monotonicSeconds()};
+  Tick t{text, opts_.send_native_histograms ? snap.native_histograms : nullptr, std::llround(snap.unix_time * 1000),
+         snap.samples, base::monotonicSeconds()};
   const size_t bytes = text->size();
   std::lock_guard lock(mu_);
   if (stopping_) return;
@@ -197,14 +198,19 @@ void RemoteWriter::loop() {
     }
     if (spool_) stats_.spool_bytes = spool_->bytes();
     if (stats_.state == "sending") stats_.state = "idle";
-    // Shards follow the backlog: double while ticks queue up behind a round
-    // that went through without retries (the receiver keeps up, one shard
-    // does not); one fewer when a round takes under a fifth of a tick.
+    // Shards follow the load, when the receiver is healthy (retries mean it
+    // is not, and more shards would only press it harder): enough that a
+    // round takes at most half a tick, doubled while ticks queue up behind;
+    // one fewer when a round takes under a fifth of a tick.
     unsigned want = shards_;
-    if (inbox_.size() >= 2 && stats_.state != "retrying" && stats_.state != "failing")
-      want = std::min(opts_.queue.max_shards, shards_ * 2);
-    else if (inbox_.empty() && took < opts_.tick_interval_seconds / 5 && shards_ > opts_.queue.min_shards)
+    const bool healthy = stats_.state != "retrying" && stats_.state != "failing";
+    const double half_tick = opts_.tick_interval_seconds / 2;
+    if (healthy && took > half_tick)
+      want = std::max<unsigned>(shards_ + 1, static_cast<unsigned>(std::ceil(shards_ * took / half_tick)));
+    if (healthy && inbox_.size() >= 2) want = std::max(want, shards_ * 2);
+    if (want == shards_ && inbox_.empty() && took < opts_.tick_interval_seconds / 5 && shards_ > opts_.queue.min_shards)
       want = shards_ - 1;
+    want = std::clamp(want, opts_.queue.min_shards, opts_.queue.max_shards);
     shards_ = want;
     stats_.shards = stats_.shards_desired = shards_;
     if (final_stale) {
@@ -218,6 +224,25 @@ void RemoteWriter::runRound(std::vector<Tick>& round, bool final_stale) {
   const size_t n = shards_;
   std::vector<std::vector<Item>> parts(n);
   std::vector<std::shared_ptr<const metrics::Buffer>> keep;  // bodies the items point into
+  std::deque<std::string> arena;  // native histogram series and bodies the items point into
+  auto addNative = [&](int64_t ts_ms, const std::shared_ptr<const metrics::Buffer>& native) {
+    // This tick's native histograms; stale markers for the last tick's that it lacks.
+    std::vector<std::string> now;
+    if (native)
+      forEachNativeHistogram(native->view(), [&](std::string_view series, std::string_view hist) {
+        now.emplace_back(series);
+        const std::string& key = arena.emplace_back(series);
+        const std::string& h = arena.emplace_back(hist);
+        parts[seriesHash(key) % n].push_back({key.data(), static_cast<uint32_t>(key.size()), 0, ts_ms, &h});
+      });
+    std::sort(now.begin(), now.end());
+    for (const std::string& gone : prev_native_) {
+      if (std::binary_search(now.begin(), now.end(), gone)) continue;
+      const std::string& key = arena.emplace_back(gone);
+      parts[seriesHash(key) % n].push_back({key.data(), static_cast<uint32_t>(key.size()), staleNaN(), ts_ms, &key});
+    }
+    prev_native_.swap(now);
+  };
   std::vector<uint64_t> hashes, sorted;
   auto addStale = [&](int64_t ts_ms) {
     // Every series of the tick before that this tick (its sorted hashes) lacks.
@@ -256,10 +281,13 @@ void RemoteWriter::runRound(std::vector<Tick>& round, bool final_stale) {
     }
     prev_text_ = t.text;
     prev_hashes_.swap(hashes);
+    if (opts_.send_native_histograms) addNative(t.timestamp_ms, t.native);
   }
   if (final_stale) {
     sorted.clear();  // nothing stays
-    addStale(std::llround(base::unixSeconds() * 1000));
+    const int64_t now_ms = std::llround(base::unixSeconds() * 1000);
+    addStale(now_ms);
+    if (opts_.send_native_histograms) addNative(now_ms, nullptr);
   }
   if (n == 1) {
     sendShard(0, parts[0]);
@@ -277,7 +305,11 @@ void RemoteWriter::sendShard(size_t shard, const std::vector<Item>& items) {
   int64_t newest = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     const Item& it = items[i];
-    if (builder.add(std::string_view(it.series, it.len), it.value, it.timestamp_ms)) {
+    const std::string_view series(it.series, it.len);
+    const bool added = it.histogram != nullptr
+                           ? builder.addHistogram(series, *it.histogram, it.timestamp_ms, isStaleNaN(it.value))
+                           : builder.add(series, it.value, it.timestamp_ms);
+    if (added) {
       stale += isStaleNaN(it.value) ? 1 : 0;
       newest = std::max(newest, it.timestamp_ms);
     }

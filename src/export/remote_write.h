@@ -68,6 +68,10 @@ struct RemoteWriteOptions {
   HttpClientOptions client;          // basic auth, TLS, server_name
   RemoteWriteQueueConfig queue;
   LabelPairs external_labels;
+  // send_native_histograms: native histograms also go in the histograms
+  // field (off by default, as in Prometheus: a receiver without native
+  // histograms enabled refuses the whole request).
+  bool send_native_histograms = false;
   double tick_interval_seconds = 5;  // what the shard count adapts to
   // The spool (remote_write_spool.h): every tick written ahead to disk and
   // sent from there, so an outage or a restart loses nothing up to
@@ -140,6 +144,7 @@ class RemoteWriter {
  private:
   struct Tick {
     std::shared_ptr<const metrics::Buffer> text;
+    std::shared_ptr<const metrics::Buffer> native;  // native histograms (not spooled)
     int64_t timestamp_ms = 0;
     size_t samples = 0;  // from the registry's shape (before the text is read)
     double arrived = 0;  // monotonic seconds
@@ -152,6 +157,7 @@ class RemoteWriter {
     uint32_t len;
     double value;
     int64_t timestamp_ms;
+    const std::string* histogram = nullptr;  // a native histogram (series in forEachNativeHistogram's form)
   };
 
   void loop();
@@ -185,6 +191,7 @@ class RemoteWriter {
   // The sender thread's own: the last tick read, for stale markers.
   std::shared_ptr<const metrics::Buffer> prev_text_;
   std::vector<uint64_t> prev_hashes_;
+  std::vector<std::string> prev_native_;  // the last tick's native histogram series
   std::thread thread_;
 };
 

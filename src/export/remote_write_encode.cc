@@ -17,7 +17,17 @@ namespace wire = metrics::wire;
 // prompb's field numbers (types.proto, remote.proto).
 namespace {
 namespace wr { constexpr uint32_t kTimeseries = 1; }
-namespace ts { constexpr uint32_t kLabels = 1, kSamples = 2; }
+namespace ts { constexpr uint32_t kLabels = 1, kSamples = 2, kHistograms = 4; }
+// prompb.Histogram, and where its fields come from in client_model's.
+namespace ph {
+constexpr uint32_t kCountInt = 1, kSum = 3, kSchema = 4, kZeroThreshold = 5, kZeroCountInt = 6, kNegativeSpans = 8,
+                   kNegativeDeltas = 9, kPositiveSpans = 11, kPositiveDeltas = 12, kTimestamp = 15;
+}
+namespace cm {  // io.prometheus.client (metrics.proto)
+constexpr uint32_t kFamilyName = 1, kFamilyMetric = 4, kMetricLabel = 1, kMetricHistogram = 7;
+constexpr uint32_t kCount = 1, kSum = 2, kSchema = 5, kZeroThreshold = 6, kZeroCount = 7, kNegativeSpan = 9,
+                   kNegativeDelta = 10, kPositiveSpan = 12, kPositiveDelta = 13;
+}
 namespace lb { constexpr uint32_t kName = 1, kValue = 2; }
 namespace sp { constexpr uint32_t kValue = 1, kTimestamp = 2; }
 
@@ -29,7 +39,124 @@ bool parseValue(std::string_view s, double& v) {
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   return ec == std::errc() && end == s.data() + s.size();
 }
+// A protobuf field as read from a message.
+struct Field {
+  uint32_t num = 0, wire = 0;
+  uint64_t v = 0;  // varint or fixed64 bits
+  std::string_view raw;  // the value's bytes as they are on the wire
+  std::string_view bytes;  // length-delimited contents
+};
+
+bool readVarint(std::string_view s, size_t& i, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (i >= s.size()) return false;
+    const auto b = static_cast<uint8_t>(s[i++]);
+    v |= uint64_t{b & 0x7fu} << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+// Calls fn(Field) for each field of a message; false if it does not parse.
+template <typename Fn>
+bool forEachField(std::string_view s, Fn fn) {
+  size_t i = 0;
+  while (i < s.size()) {
+    uint64_t key = 0;
+    if (!readVarint(s, i, key)) return false;
+    Field f{static_cast<uint32_t>(key >> 3), static_cast<uint32_t>(key & 7)};
+    const size_t at = i;
+    if (f.wire == wire::kVarint) {
+      if (!readVarint(s, i, f.v)) return false;
+    } else if (f.wire == wire::kFixed64) {
+      if (i + 8 > s.size()) return false;
+      std::memcpy(&f.v, s.data() + i, 8);
+      i += 8;
+    } else if (f.wire == wire::kLen) {
+      uint64_t n = 0;
+      if (!readVarint(s, i, n) || n > s.size() - i) return false;
+      f.bytes = s.substr(i, n);
+      i += n;
+    } else if (f.wire == 5) {  // fixed32
+      if (i + 4 > s.size()) return false;
+      i += 4;
+    } else {
+      return false;
+    }
+    f.raw = s.substr(at, i - at);
+    fn(f);
+  }
+  return true;
+}
+
+// client_model Histogram -> prompb Histogram (no timestamp); false when it
+// has no native part.
+bool nativeOf(std::string_view h, std::string& out) {
+  out.clear();
+  bool native = false;
+  const bool ok = forEachField(h, [&](const Field& f) {
+    uint32_t to = 0;
+    switch (f.num) {
+      case cm::kCount: to = ph::kCountInt; break;
+      case cm::kSum: to = ph::kSum; break;
+      case cm::kSchema: to = ph::kSchema, native = true; break;
+      case cm::kZeroThreshold: to = ph::kZeroThreshold; break;
+      case cm::kZeroCount: to = ph::kZeroCountInt; break;
+      case cm::kNegativeSpan: to = ph::kNegativeSpans, native = true; break;
+      case cm::kNegativeDelta: to = ph::kNegativeDeltas; break;
+      case cm::kPositiveSpan: to = ph::kPositiveSpans, native = true; break;
+      case cm::kPositiveDelta: to = ph::kPositiveDeltas; break;
+      default: return;  // classic buckets, float counts bpfex never writes
+    }
+    wire::tag(out, to, f.wire);  // same wire types on both sides
+    out.append(f.raw);
+  });
+  return ok && native;
+}
+
 }  // namespace
+
+size_t forEachNativeHistogram(std::string_view stream,
+                              const std::function<void(std::string_view, std::string_view)>& fn) {
+  size_t bad = 0, i = 0;
+  std::string series, hist;
+  while (i < stream.size()) {
+    uint64_t n = 0;
+    if (!readVarint(stream, i, n) || n > stream.size() - i) return bad + 1;
+    const std::string_view family = stream.substr(i, n);
+    i += n;
+    std::string_view name;
+    std::vector<std::string_view> metrics;
+    if (!forEachField(family, [&](const Field& f) {
+          if (f.num == cm::kFamilyName && f.wire == wire::kLen) name = f.bytes;
+          if (f.num == cm::kFamilyMetric && f.wire == wire::kLen) metrics.push_back(f.bytes);
+        })) {
+      ++bad;
+      continue;
+    }
+    for (std::string_view m : metrics) {
+      series.assign(name);
+      series.push_back('\0');
+      std::string_view histogram;
+      const bool ok = forEachField(m, [&](const Field& f) {
+        if (f.num == cm::kMetricHistogram && f.wire == wire::kLen) histogram = f.bytes;
+        if (f.num != cm::kMetricLabel || f.wire != wire::kLen) return;
+        forEachField(f.bytes, [&](const Field& l) {
+          if (l.wire != wire::kLen) return;
+          series.append(l.bytes);
+          series.push_back('\0');
+        });
+      });
+      if (!ok) {
+        ++bad;
+        continue;
+      }
+      if (!histogram.empty() && nativeOf(histogram, hist)) fn(series, hist);
+    }
+  }
+  return bad;
+}
 
 double staleNaN() { return std::bit_cast<double>(kStaleNaNBits); }
 bool isStaleNaN(double v) { return std::bit_cast<uint64_t>(v) == kStaleNaNBits; }
@@ -106,6 +233,22 @@ bool WriteRequestBuilder::add(std::string_view series, double value, int64_t tim
       for (size_t k = 0; k + 1 < unescaped_.size(); k += 2) labels_.emplace_back(unescaped_[k], unescaped_[k + 1]);
     }
   }
+  addExternalAndSort();
+  encodeLabels();
+  std::string& sample = sample_;
+  sample.clear();
+  wire::doubleField(sample, sp::kValue, value);
+  if (timestamp_ms != 0) {
+    wire::tag(sample, sp::kTimestamp, wire::kVarint);
+    wire::varint(sample, static_cast<uint64_t>(timestamp_ms));  // int64: two's complement varint
+  }
+  wire::bytesField(ts_, ts::kSamples, sample);
+  wire::bytesField(out_, wr::kTimeseries, ts_);
+  ++samples_;
+  return true;
+}
+
+void WriteRequestBuilder::addExternalAndSort() {
   const size_t own = labels_.size();
   for (const auto& [n, v] : external_) {
     bool has = false;
@@ -113,8 +256,9 @@ bool WriteRequestBuilder::add(std::string_view series, double value, int64_t tim
     if (!has) labels_.emplace_back(n, v);
   }
   std::sort(labels_.begin(), labels_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+}
 
-  // TimeSeries: its labels, then one Sample.
+void WriteRequestBuilder::encodeLabels() {
   ts_.clear();
   for (const auto& [n, v] : labels_) {
     if (v.empty()) continue;  // empty is absent (and the spec forbids it)
@@ -124,14 +268,34 @@ bool WriteRequestBuilder::add(std::string_view series, double value, int64_t tim
     wire::bytesField(ts_, lb::kName, n);
     wire::bytesField(ts_, lb::kValue, v);
   }
-  std::string& sample = sample_;
-  sample.clear();
-  wire::doubleField(sample, sp::kValue, value);
-  if (timestamp_ms != 0) {
-    wire::tag(sample, sp::kTimestamp, wire::kVarint);
-    wire::varint(sample, static_cast<uint64_t>(timestamp_ms));  // int64: two's complement varint
+}
+
+bool WriteRequestBuilder::addHistogram(std::string_view series, std::string_view histogram, int64_t timestamp_ms,
+                                       bool stale) {
+  labels_.clear();
+  const size_t end = series.find('\0');
+  if (end == 0 || end == std::string_view::npos) return false;
+  labels_.emplace_back("__name__", series.substr(0, end));
+  for (size_t i = end + 1; i < series.size();) {
+    const size_t a = series.find('\0', i);
+    if (a == std::string_view::npos) return false;
+    const size_t b = series.find('\0', a + 1);
+    if (b == std::string_view::npos) return false;
+    labels_.emplace_back(series.substr(i, a - i), series.substr(a + 1, b - a - 1));
+    i = b + 1;
   }
-  wire::bytesField(ts_, ts::kSamples, sample);
+  addExternalAndSort();
+  encodeLabels();
+  std::string& h = sample_;
+  h.clear();
+  if (stale) {  // a stale marker: only the sum says it
+    wire::doubleField(h, ph::kSum, staleNaN());
+  } else {
+    h.append(histogram);
+  }
+  wire::tag(h, ph::kTimestamp, wire::kVarint);
+  wire::varint(h, static_cast<uint64_t>(timestamp_ms));
+  wire::bytesField(ts_, ts::kHistograms, h);
   wire::bytesField(out_, wr::kTimeseries, ts_);
   ++samples_;
   return true;

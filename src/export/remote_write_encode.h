@@ -39,6 +39,16 @@ uint64_t seriesHash(std::string_view series);
 
 using LabelPairs = std::vector<std::pair<std::string, std::string>>;
 
+// The native histograms of a delimited io.prometheus.client.MetricFamily
+// stream (the protobuf exposition of the families that have them): calls
+// fn(series, histogram) for each, where `series` is the family name and the
+// raw label pairs as "name\0label\0value\0..." and `histogram` a
+// prompb.Histogram without its timestamp (count, sum, schema, zero bucket,
+// spans and deltas carried over field by field). Classic-only histograms
+// are skipped. Returns the messages it could not read.
+size_t forEachNativeHistogram(std::string_view stream,
+                              const std::function<void(std::string_view series, std::string_view histogram)>& fn);
+
 // Builds one WriteRequest: a TimeSeries per added sample, labels sorted by
 // name (__name__ with the others), empty values left out, external labels
 // added where the series has no label of that name.
@@ -48,6 +58,9 @@ class WriteRequestBuilder {
   // `series` as forEachTextSample gives it; false (nothing added) when it
   // does not parse.
   bool add(std::string_view series, double value, int64_t timestamp_ms);
+  // A native histogram: `series` and `histogram` as forEachNativeHistogram
+  // gives them; a stale marker when `stale` (the sum is the staleness NaN).
+  bool addHistogram(std::string_view series, std::string_view histogram, int64_t timestamp_ms, bool stale);
   size_t samples() const { return samples_; }
   const std::string& bytes() const { return out_; }
   void clear() {
@@ -58,6 +71,8 @@ class WriteRequestBuilder {
  private:
   LabelPairs external_;
   std::string out_, ts_, sample_;
+  void addExternalAndSort();
+  void encodeLabels();  // labels_ into ts_
   std::vector<std::pair<std::string_view, std::string_view>> labels_;
   std::vector<std::string> unescaped_;
   size_t samples_ = 0;

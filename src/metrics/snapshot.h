@@ -73,6 +73,9 @@ class Snapshot {
   double unix_time = 0;
   size_t series = 0;
   size_t samples = 0;  // sample lines in the text formats (histograms and summaries count theirs)
+  // The protobuf exposition of the families with native histograms only,
+  // when the engine was asked for it (remote write's histograms field).
+  std::shared_ptr<const Buffer> native_histograms;
   TickStats stats;  // the tick that built this snapshot
 
  private:

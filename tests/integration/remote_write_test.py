@@ -2,6 +2,9 @@
 """Remote write, against three receivers at once:
   - the real Prometheus (--web.enable-remote-write-receiver),
   - the real VictoriaMetrics single node (/api/v1/write),
+  - the real Prometheus again with --enable-feature=native-histograms, sent
+    native histograms (send_native_histograms): each tick's buckets, count
+    and sum equal the classic view bpfex served,
   - rw_receiver.py, which decodes each request independently of bpfex
     (python3-snappy, python3-protobuf over prompb's field numbers) and
     checks the spec: headers, sorted labels, no empty values, no duplicates.
@@ -52,6 +55,8 @@ local g = metric.gauge("rw_value", "values a float64 text round trip must keep",
 local esc = metric.gauge("rw_escaped", "label values with what text must escape", {"v", "empty"})
 local leaving = metric.gauge("rw_leaving", "a series written for the first ticks only")
 local h = metric.histogram("rw_latency_seconds", "a classic histogram", {}, {0.001, 0.01, 0.1, 1})
+local nh = metric.histogram{ name = "rw_native_seconds", help = "native and classic",
+                             buckets = hist.log2_bounds(8), native = "both" }
 local hot = alert{ name = "RwHot", ["for"] = "2s", labels = { severity = "page" } }
 on_tick(function()
   hot:fire({ where = "edge" }, n)
@@ -67,6 +72,9 @@ on_tick(function()
   esc:set({"ünïcødé ✓", "x"}, -n)
   if n <= 4 then leaving:set({}, n) end
   h:observe({}, 0.005 * n)
+  local slots = {}
+  for k = 1, 8 do slots[k] = (n * k) % 5 end
+  nh:set_log2({}, slots, n * 1.5, n)
 end)
 """
 
@@ -94,6 +102,7 @@ def main():
 
 def run(d, procs):
     prom_port, vm_port, dec_port, port = free_port(), free_port(), free_port(), free_port()
+    nh_port = free_port()
     with open(os.path.join(d, "prometheus.yml"), "w") as f:
         f.write("global: {}\n")
     procs.append(subprocess.Popen(
@@ -104,8 +113,14 @@ def run(d, procs):
         ["victoria-metrics", f"-httpListenAddr=127.0.0.1:{vm_port}", f"-storageDataPath={d}/vm",
          "-search.latencyOffset=0s", "-retentionPeriod=1d"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    procs.append(subprocess.Popen(
+        ["prometheus", "--config.file", os.path.join(d, "prometheus.yml"), "--storage.tsdb.path", os.path.join(d, "prom-nh"),
+         "--web.listen-address", f"127.0.0.1:{nh_port}", "--web.enable-remote-write-receiver",
+         "--enable-feature=native-histograms"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     decoder = rw_receiver.Receiver(dec_port)
     wait_for("Prometheus", lambda: "Ready" in get(f"http://127.0.0.1:{prom_port}/-/ready"))
+    wait_for("Prometheus with native histograms", lambda: "Ready" in get(f"http://127.0.0.1:{nh_port}/-/ready"))
     wait_for("VictoriaMetrics", lambda: get(f"http://127.0.0.1:{vm_port}/health").strip() == "OK")
 
     with open(os.path.join(d, "rw.lua"), "w") as f:
@@ -122,6 +137,9 @@ remote_write:
   - url: http://127.0.0.1:{vm_port}/api/v1/write
     name: victoria
     queue_config: {{max_samples_per_send: 50, max_shards: 4}}
+  - url: http://127.0.0.1:{nh_port}/api/v1/write
+    name: native
+    send_native_histograms: true
   - url: http://127.0.0.1:{dec_port}/receive
     name: decoder
     headers: {{X-Scope-OrgID: tenant-7}}
@@ -267,10 +285,40 @@ remote_write:
         fail(f"Prometheus: rw_leaving should answer before its stale marker and not after: {at} / {after}")
     print("Prometheus: rw_leaving ends at its stale marker (within the 5 m lookback)")
 
+    # --- Prometheus with native histograms: the histograms field ---
+    q = urllib.parse.quote(f'rw_native_seconds{{job="{JOB}"}}[10m]')
+    res = json.loads(get(f"http://127.0.0.1:{nh_port}/api/v1/query?query={q}&time={time.time():.3f}"))["data"]["result"]
+    if len(res) != 1 or "histograms" not in res[0]:
+        fail(f"Prometheus (native histograms): rw_native_seconds is {res}")
+    natives = {round(float(ts) * 1000): h for ts, h in res[0]["histograms"]}
+    checked = 0
+    for tick, body in bodies.items():
+        h = natives.get(tick_ts[repr(float(tick))])
+        if h is None:
+            fail(f"Prometheus (native histograms): no rw_native_seconds at tick {tick}")
+        classic = {rw_receiver.labels_of_text_series(k).get("le"): float(v) for k, v in body.items()
+                   if k.startswith("rw_native_seconds_bucket")}
+        if float(h["count"]) != float(body["rw_native_seconds_count"]) or float(h["sum"]) != float(body["rw_native_seconds_sum"]):
+            fail(f"tick {tick}: native count/sum {h['count']}/{h['sum']} against the classic "
+                 f"{body['rw_native_seconds_count']}/{body['rw_native_seconds_sum']}")
+        for le, cumulative in classic.items():
+            if le == "+Inf":
+                continue
+            # zero bucket (boundary type 3, around 0) and every native bucket up to le
+            below = sum(float(c) for _, lo, up, c in h.get("buckets", []) if float(up) <= float(le))
+            if below != cumulative:
+                fail(f"tick {tick}: le={le}: native buckets hold {below}, the classic bucket {cumulative}")
+        checked += 1
+    print(f"Prometheus (native histograms): rw_native_seconds at {checked} ticks, every bucket, count and sum "
+          "equal to the classic view bpfex served")
+
     # --- VictoriaMetrics: /api/v1/export gives raw samples ---
-    get(f"http://127.0.0.1:{vm_port}/internal/force_flush")
     vm = {}
+    last_ts = tick_ts[repr(float(max(bodies, key=float)))]
+    last_keys = {key_of(rw_receiver.labels_of_text_series(k)) for k in last_body}
+
     def vm_export():
+        get(f"http://127.0.0.1:{vm_port}/internal/force_flush")
         text = get(f"http://127.0.0.1:{vm_port}/api/v1/export?match[]=" + urllib.parse.quote(f'{{job="{JOB}"}}'))
         vm.clear()
         for line in text.splitlines():
@@ -279,7 +327,7 @@ remote_write:
             m = {a: b for a, b in r["metric"].items() if a not in ("job", "instance")}
             vm.setdefault(key_of(m), {}).update(
                 {ts: v for ts, v in zip(r["timestamps"], r["values"]) if v is not None})  # null: a stale marker
-        return not (served - set(vm))
+        return not (served - set(vm)) and all(last_ts in vm.get(k, {}) for k in last_keys)
     deadline = time.time() + 30
     while not vm_export():
         if time.time() > deadline:

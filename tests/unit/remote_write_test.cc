@@ -131,6 +131,82 @@ TEST(RemoteWriteEncode, LabelsSortedExternalAddedEmptyLeftOutEscapesUndone) {
   EXPECT_EQ(raw, b.bytes());
 }
 
+// A native histogram from the protobuf exposition to prompb.Histogram:
+// count, sum, schema, zero bucket, spans and deltas, field by field.
+TEST(RemoteWriteEncode, NativeHistogramsCarryOverFromTheExposition) {
+  metrics::Registry reg;
+  std::vector<double> bounds;
+  for (int k = 0; k < 8; ++k) bounds.push_back(std::ldexp(1.0, k));
+  auto* f = reg.family({.name = "lat_seconds", .help = "h", .type = metrics::MetricType::kHistogram,
+                        .label_names = {"op"}, .buckets = bounds, .histogram = metrics::HistogramKind::kBoth})
+                .value();
+  const std::vector<double> slots = {1, 0, 2, 3, 0, 0, 0, 1};  // slot k: (2^(k-1), 2^k]
+  ASSERT_TRUE(f->setLog2({"read"}, slots, 42.5, 4).ok());
+  auto* classic = reg.family({.name = "c_seconds", .help = "h", .type = metrics::MetricType::kHistogram,
+                              .buckets = {1, 2}}).value();
+  ASSERT_TRUE(classic->observe({}, 1).ok());
+  metrics::Buffer stream;
+  f->renderProtobuf(stream);
+  classic->renderProtobuf(stream);
+  std::vector<std::pair<std::string, std::string>> got;
+  EXPECT_EQ(forEachNativeHistogram(stream.view(), [&](std::string_view s, std::string_view h) { got.emplace_back(s, h); }), 0u);
+  ASSERT_EQ(got.size(), 1u);  // the classic-only family is not native
+  EXPECT_EQ(got[0].first, std::string("lat_seconds\0op\0read\0", 20));
+  WriteRequestBuilder b({});
+  ASSERT_TRUE(b.addHistogram(got[0].first, got[0].second, 1234, false));
+  ASSERT_TRUE(b.addHistogram(got[0].first, got[0].second, 2345, true));
+  // WriteRequest.timeseries[0].histograms[0]
+  std::vector<Field> ts = fields(fields(b.bytes())[0].bytes);
+  std::string_view hist;
+  std::vector<std::pair<std::string, std::string>> labels;
+  for (const Field& x : ts) {
+    if (x.num == 4) hist = x.bytes;
+    if (x.num == 1) {
+      auto l = fields(x.bytes);
+      labels.emplace_back(l[0].bytes, l[1].bytes);
+    }
+  }
+  EXPECT_EQ(labels, (std::vector<std::pair<std::string, std::string>>{{"__name__", "lat_seconds"}, {"op", "read"}}));
+  uint64_t count = 0, zero = 0, ts_ms = 0;
+  double sum = 0;
+  int64_t schema = -99;
+  std::vector<std::pair<int64_t, uint64_t>> spans;
+  std::vector<int64_t> deltas;
+  auto unzig = [](uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); };
+  for (const Field& x : fields(hist)) {
+    if (x.num == 1) count = x.v;
+    if (x.num == 3) sum = std::bit_cast<double>(x.v);
+    if (x.num == 4) schema = unzig(x.v);
+    if (x.num == 6) zero = x.v;
+    if (x.num == 11) {
+      auto sp = fields(x.bytes);
+      spans.emplace_back(unzig(sp[0].v), sp[1].v);
+    }
+    if (x.num == 12) deltas.push_back(unzig(x.v));
+    if (x.num == 15) ts_ms = x.v;
+  }
+  metrics::Buffer text;
+  f->render(metrics::Format::kText004, text);
+  EXPECT_NE(text.view().find("lat_seconds_count{op=\"read\"} " + std::to_string(count) + "\n"), std::string_view::npos)
+      << text.view();  // the native count is the classic one
+  EXPECT_EQ(sum, 42.5);
+  EXPECT_EQ(schema, 0);
+  EXPECT_EQ(zero, 4u);
+  EXPECT_EQ(ts_ms, 1234u);
+  ASSERT_FALSE(spans.empty());
+  int64_t total = 0, running = 0;
+  for (int64_t d : deltas) total += (running += d);
+  EXPECT_EQ(static_cast<uint64_t>(total) + zero, count);
+  // The stale marker: the sum is the staleness NaN, nothing else but the timestamp.
+  std::string_view stale;
+  for (const Field& x : fields(fields(b.bytes())[1].bytes))
+    if (x.num == 4) stale = x.bytes;
+  auto sf = fields(stale);
+  ASSERT_EQ(sf.size(), 2u);
+  EXPECT_EQ(sf[0].num, 3u);
+  EXPECT_EQ(sf[0].v, kStaleNaNBits);
+}
+
 TEST(RemoteWriteEncode, SeriesHashSpreadsOneFamilyOverShards) {
   std::vector<int> per(8);
   for (int i = 0; i < 8000; ++i) ++per[seriesHash("flow_bytes_total{iface=\"eth0\",port=\"" + std::to_string(i) + "\"}") % 8];
