@@ -4,7 +4,10 @@
 Per series count N, with a pinned N-entry BPF hash re-exported by
 `bpf.export` (bench/e2e_peer fills it) and one VictoriaMetrics single node
 as the receiver of everything:
+  alone      bpfex collecting, nobody scraping, nothing sent (the baseline);
   bpfex      bpfex with remote_write to the receiver;
+  bpfex-spool  the same with the spool (a write-ahead log on disk, as the
+             agents keep theirs);
   agent      bpfex without it, scraped every tick by the Prometheus agent
              (prometheus --enable-feature=agent), which forwards;
   vmagent    the same with Debian's vmagent.
@@ -80,8 +83,10 @@ def phase(name, a, work, pin_dir, pin, vm_port):
     n = a.series
     port = free_port()
     rw = ""
-    if name == "bpfex":
+    if name in ("bpfex", "bpfex-spool"):
         rw = f"remote_write:\n  - url: http://127.0.0.1:{vm_port}/api/v1/write\n    name: vm\n"
+    if name == "bpfex-spool":  # a write-ahead log on disk, as the agents keep theirs
+        rw = f"state_dir: {work}/state\n" + rw + "    spool: {max_bytes: 4294967296}\n"
     cfg = f"{work}/{name}.yaml"
     with open(cfg, "w") as f:
         f.write(f"""listen: 127.0.0.1:{port}
@@ -119,7 +124,8 @@ bpf:
             procs.append(agent)
         # Warm-up: the receiver takes this phase's samples steadily.
         r0 = vm_rows(vm_port)
-        wait_for("samples at the receiver", lambda: vm_rows(vm_port) > r0 + n, 300, every=1)
+        if name != "alone":
+            wait_for("samples at the receiver", lambda: vm_rows(vm_port) > r0 + n, 300, every=1)
         time.sleep(a.warmup)
         c0 = {p.pid: cpu_seconds(p.pid) for p in procs}
         rows0, t0 = vm_rows(vm_port), time.time()
@@ -134,12 +140,12 @@ bpf:
         if agent:
             out["agent_cpu_per_tick"] = round((c1[agent.pid] - c0[agent.pid]) / ticks, 4)
             out["agent_peak_rss_mib"] = round(peak_rss_mib(agent.pid), 1)
-        if name == "bpfex":
+        if name.startswith("bpfex"):
             for line in get(f"http://127.0.0.1:{port}/metrics").splitlines():
                 if line.startswith("bpfex_remote_write_samples_dropped_total") or \
                         line.startswith("bpfex_remote_write_samples_failed_total"):
-                    out.setdefault("bpfex_lost", 0)
-                    out["bpfex_lost"] += float(line.split()[-1])
+                    if float(line.split()[-1]) > 0:
+                        out.setdefault("bpfex_lost", {})[line.rpartition(" ")[0]] = float(line.split()[-1])
         return out
     finally:
         for p in reversed(procs):
@@ -153,7 +159,7 @@ def main():
     ap.add_argument("--series", type=int, default=100000)
     ap.add_argument("--window", type=float, default=60)
     ap.add_argument("--warmup", type=float, default=15)
-    ap.add_argument("--phases", default="bpfex,agent,vmagent")
+    ap.add_argument("--phases", default="alone,bpfex,bpfex-spool,agent,vmagent")
     ap.add_argument("--out")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bpfex-rwbench-")

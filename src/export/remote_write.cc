@@ -256,6 +256,9 @@ void RemoteWriter::runRound(std::vector<Tick>& round, bool final_stale) {
         parts[h % n].push_back({series.data(), static_cast<uint32_t>(series.size()), staleNaN(), ts_ms});
     });
   };
+  size_t expect = 0;
+  for (const Tick& t : round) expect += t.samples;
+  for (auto& part : parts) part.reserve(expect / n + expect / (8 * n) + 16);
   for (Tick& t : round) {
     if (!t.text && spool_) {
       auto text = spool_->read(t.loc);
@@ -268,6 +271,7 @@ void RemoteWriter::runRound(std::vector<Tick>& round, bool final_stale) {
     }
     if (!t.text) continue;
     hashes.clear();
+    hashes.reserve(t.samples + 64);
     keep.push_back(t.text);
     forEachTextSample(t.text->view(), [&](std::string_view series, double v) {
       const uint64_t h = seriesHash(series);

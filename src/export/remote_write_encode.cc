@@ -161,26 +161,7 @@ size_t forEachNativeHistogram(std::string_view stream,
 double staleNaN() { return std::bit_cast<double>(kStaleNaNBits); }
 bool isStaleNaN(double v) { return std::bit_cast<uint64_t>(v) == kStaleNaNBits; }
 
-size_t forEachTextSample(std::string_view body, const std::function<void(std::string_view, double)>& fn) {
-  size_t bad = 0, pos = 0;
-  while (pos < body.size()) {
-    size_t nl = body.find('\n', pos);
-    if (nl == std::string_view::npos) nl = body.size();
-    const std::string_view line = body.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (line.empty() || line.front() == '#') continue;
-    // The value follows the last space; a label value may hold spaces, but
-    // the value and an optional timestamp cannot (bpfex writes none).
-    const size_t sp = line.rfind(' ');
-    double v = 0;
-    if (sp == std::string_view::npos || sp == 0 || !parseValue(line.substr(sp + 1), v)) {
-      ++bad;
-      continue;
-    }
-    fn(line.substr(0, sp), v);
-  }
-  return bad;
-}
+bool parseSampleValue(std::string_view s, double& v) { return parseValue(s, v); }
 
 uint64_t seriesHash(std::string_view s) {
   // FNV-1a over 8-byte words, then a final mix: fast, and spreads the
@@ -203,47 +184,73 @@ WriteRequestBuilder::WriteRequestBuilder(LabelPairs external_labels) : external_
   std::sort(external_.begin(), external_.end());
 }
 
+// Splits `name{a="x",b="y"}` into labels_ (views into `series`) in one pass;
+// false on a backslash (the caller then unescapes) or a malformed text.
+bool WriteRequestBuilder::splitPlain(std::string_view series) {
+  const char* p = series.data();
+  const char* end = p + series.size();
+  const char* brace = static_cast<const char*>(std::memchr(p, '{', series.size()));
+  if (brace == p) return false;
+  labels_.emplace_back("__name__", std::string_view(p, brace == nullptr ? series.size() : static_cast<size_t>(brace - p)));
+  if (brace == nullptr) return true;
+  if (end[-1] != '}') return false;
+  const char* q = brace + 1;
+  --end;  // the closing brace
+  while (q < end) {
+    const char* name = q;
+    while (q < end && *q != '=') ++q;
+    if (q + 1 >= end || q[1] != '"') return false;
+    const std::string_view n(name, static_cast<size_t>(q - name));
+    q += 2;
+    const char* value = q;
+    while (q < end && *q != '"') {
+      if (*q == '\\') return false;
+      ++q;
+    }
+    if (q >= end) return false;
+    labels_.emplace_back(n, std::string_view(value, static_cast<size_t>(q - value)));
+    ++q;  // the closing quote
+    if (q < end && *q == ',') ++q;
+  }
+  return true;
+}
+
 bool WriteRequestBuilder::add(std::string_view series, double value, int64_t timestamp_ms) {
   labels_.clear();
-  unescaped_.clear();
-  const size_t brace = series.find('{');
-  const std::string_view name = series.substr(0, brace);
-  if (name.empty()) return false;
-  labels_.emplace_back("__name__", name);
-  if (brace != std::string_view::npos) {
-    if (series.back() != '}') return false;
-    const std::string_view text = series.substr(brace + 1, series.size() - brace - 2);
-    if (text.find('\\') == std::string_view::npos) {
-      // The common case: no escapes, values are views into the body.
-      size_t i = 0;
-      while (i < text.size()) {
-        const size_t eq = text.find("=\"", i);
-        if (eq == std::string_view::npos) return false;
-        const size_t q = text.find('"', eq + 2);
-        if (q == std::string_view::npos) return false;
-        labels_.emplace_back(text.substr(i, eq - i), text.substr(eq + 2, q - eq - 2));
-        i = q + 1;
-        if (i < text.size() && text[i] == ',') ++i;
-      }
-    } else {
-      metrics::forEachEscapedLabel(text, [&](std::string_view n, std::string_view v) {
-        unescaped_.emplace_back(n);
-        unescaped_.emplace_back(v);
-      });
-      for (size_t k = 0; k + 1 < unescaped_.size(); k += 2) labels_.emplace_back(unescaped_[k], unescaped_[k + 1]);
-    }
+  if (!splitPlain(series)) {
+    // Escapes in a value (rare): unescaped into strings of our own.
+    labels_.clear();
+    unescaped_.clear();
+    const size_t brace = series.find('{');
+    if (brace == 0 || brace == std::string_view::npos || series.back() != '}') return false;
+    unescaped_.emplace_back(series.substr(0, brace));
+    metrics::forEachEscapedLabel(series.substr(brace + 1, series.size() - brace - 2),
+                                 [&](std::string_view n, std::string_view v) {
+                                   unescaped_.emplace_back(n);
+                                   unescaped_.emplace_back(v);
+                                 });
+    labels_.emplace_back("__name__", unescaped_[0]);
+    for (size_t k = 1; k + 1 < unescaped_.size(); k += 2) labels_.emplace_back(unescaped_[k], unescaped_[k + 1]);
   }
   addExternalAndSort();
-  encodeLabels();
-  std::string& sample = sample_;
-  sample.clear();
-  wire::doubleField(sample, sp::kValue, value);
+  // TimeSeries { labels..., samples { value, timestamp } }, written in place.
+  const size_t sample_len = 9 + (timestamp_ms != 0 ? 1 + wire::varintSize(static_cast<uint64_t>(timestamp_ms)) : 0);
+  const size_t ts_len = labelsSize() + 1 + wire::varintSize(sample_len) + sample_len;
+  const size_t at = out_.size();
+  out_.resize(at + 1 + wire::varintSize(ts_len) + ts_len);
+  char* p = out_.data() + at;
+  *p++ = static_cast<char>((wr::kTimeseries << 3) | wire::kLen);
+  p = wire::putVarint(p, ts_len);
+  p = putLabels(p);
+  *p++ = static_cast<char>((ts::kSamples << 3) | wire::kLen);
+  p = wire::putVarint(p, sample_len);
+  *p++ = static_cast<char>((sp::kValue << 3) | wire::kFixed64);
+  std::memcpy(p, &value, 8);  // little-endian IEEE 754, as the wire format is
+  p += 8;
   if (timestamp_ms != 0) {
-    wire::tag(sample, sp::kTimestamp, wire::kVarint);
-    wire::varint(sample, static_cast<uint64_t>(timestamp_ms));  // int64: two's complement varint
+    *p++ = static_cast<char>((sp::kTimestamp << 3) | wire::kVarint);
+    p = wire::putVarint(p, static_cast<uint64_t>(timestamp_ms));  // int64: two's complement varint
   }
-  wire::bytesField(ts_, ts::kSamples, sample);
-  wire::bytesField(out_, wr::kTimeseries, ts_);
   ++samples_;
   return true;
 }
@@ -255,19 +262,38 @@ void WriteRequestBuilder::addExternalAndSort() {
     for (size_t k = 0; k < own && !has; ++k) has = labels_[k].first == n;
     if (!has) labels_.emplace_back(n, v);
   }
-  std::sort(labels_.begin(), labels_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  auto byName = [](const auto& a, const auto& b) { return a.first < b.first; };
+  if (!std::is_sorted(labels_.begin(), labels_.end(), byName)) std::sort(labels_.begin(), labels_.end(), byName);
 }
 
-void WriteRequestBuilder::encodeLabels() {
-  ts_.clear();
-  for (const auto& [n, v] : labels_) {
-    if (v.empty()) continue;  // empty is absent (and the spec forbids it)
-    const size_t len = 1 + wire::varintSize(n.size()) + n.size() + 1 + wire::varintSize(v.size()) + v.size();
-    wire::tag(ts_, ts::kLabels, wire::kLen);
-    wire::varint(ts_, len);
-    wire::bytesField(ts_, lb::kName, n);
-    wire::bytesField(ts_, lb::kValue, v);
+// The size of labels_ as TimeSeries.labels entries (empty values left out:
+// empty is absent, and the spec forbids it).
+size_t WriteRequestBuilder::labelsSize() const {
+  size_t n = 0;
+  for (const auto& [name, v] : labels_) {
+    if (v.empty()) continue;
+    const size_t len = 2 + wire::varintSize(name.size()) + name.size() + wire::varintSize(v.size()) + v.size();
+    n += 1 + wire::varintSize(len) + len;
   }
+  return n;
+}
+
+char* WriteRequestBuilder::putLabels(char* p) const {
+  for (const auto& [name, v] : labels_) {
+    if (v.empty()) continue;
+    const size_t len = 2 + wire::varintSize(name.size()) + name.size() + wire::varintSize(v.size()) + v.size();
+    *p++ = static_cast<char>((ts::kLabels << 3) | wire::kLen);
+    p = wire::putVarint(p, len);
+    *p++ = static_cast<char>((lb::kName << 3) | wire::kLen);
+    p = wire::putVarint(p, name.size());
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    *p++ = static_cast<char>((lb::kValue << 3) | wire::kLen);
+    p = wire::putVarint(p, v.size());
+    std::memcpy(p, v.data(), v.size());
+    p += v.size();
+  }
+  return p;
 }
 
 bool WriteRequestBuilder::addHistogram(std::string_view series, std::string_view histogram, int64_t timestamp_ms,
@@ -285,7 +311,8 @@ bool WriteRequestBuilder::addHistogram(std::string_view series, std::string_view
     i = b + 1;
   }
   addExternalAndSort();
-  encodeLabels();
+  ts_.assign(labelsSize(), '\0');
+  putLabels(ts_.data());
   std::string& h = sample_;
   h.clear();
   if (stale) {  // a stale marker: only the sum says it

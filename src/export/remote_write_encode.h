@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
@@ -32,7 +33,35 @@ bool isStaleNaN(double v);
 // order: `series` is the line up to the value (`name` or `name{a="x",...}`,
 // escaped as the exposition writes it). Comment and blank lines are skipped.
 // Returns the lines it could not read (none, from bpfex's own renderer).
-size_t forEachTextSample(std::string_view body, const std::function<void(std::string_view series, double value)>& fn);
+template <typename Fn>  // fn(std::string_view series, double value)
+size_t forEachTextSample(std::string_view body, Fn&& fn);
+
+// A sample value as the text formats write it ("+Inf", "NaN", digits).
+bool parseSampleValue(std::string_view s, double& v);
+
+template <typename Fn>
+size_t forEachTextSample(std::string_view body, Fn&& fn) {
+  size_t bad = 0;
+  const char* p = body.data();
+  const char* end = p + body.size();
+  while (p < end) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+    if (nl == nullptr) nl = end;
+    const std::string_view line(p, static_cast<size_t>(nl - p));
+    p = nl + 1;
+    if (line.empty() || line.front() == '#') continue;
+    // The value follows the last space; a label value may hold spaces, but
+    // the value and an optional timestamp cannot (bpfex writes none).
+    const size_t sp = line.rfind(' ');
+    double v = 0;
+    if (sp == std::string_view::npos || sp == 0 || !parseSampleValue(line.substr(sp + 1), v)) {
+      ++bad;
+      continue;
+    }
+    fn(line.substr(0, sp), v);
+  }
+  return bad;
+}
 
 // A 64-bit hash of a series' text: what shards and the stale-marker diff key on.
 uint64_t seriesHash(std::string_view series);
@@ -71,8 +100,10 @@ class WriteRequestBuilder {
  private:
   LabelPairs external_;
   std::string out_, ts_, sample_;
+  bool splitPlain(std::string_view series);
   void addExternalAndSort();
-  void encodeLabels();  // labels_ into ts_
+  size_t labelsSize() const;
+  char* putLabels(char* p) const;
   std::vector<std::pair<std::string_view, std::string_view>> labels_;
   std::vector<std::string> unescaped_;
   size_t samples_ = 0;
