@@ -32,7 +32,10 @@ IDP_PORT=18080 GW_PORT=19091
 pids=()
 
 cleanup() {
-  trap - EXIT INT TERM
+  # A second Ctrl-C (the terminal signals the whole group, timeout(1) passes
+  # its own on) must not cut the cleanup short and leave the namespaces.
+  trap '' INT TERM
+  trap - EXIT
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   vpn_net_down "$NS_A" "$NS_B"

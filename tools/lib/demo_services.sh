@@ -15,7 +15,10 @@ SVC=127.0.0.1:18081
 pids=()
 
 cleanup() {
-  trap - EXIT INT TERM
+  # A second Ctrl-C (the terminal signals the whole group, timeout(1) passes
+  # its own on) must not cut the cleanup short and leave the namespaces.
+  trap '' INT TERM
+  trap - EXIT
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   ip netns del "$NS" 2>/dev/null || true
