@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <map>
 
 namespace bpfex::daemon {
@@ -328,6 +329,62 @@ TEST(Config, IncludeAddsAPackagesRulesAndObjects) {
       << err("", "include: [missing.yaml]\n");
   EXPECT_NE(err("rules: [a\n").find("bad.yaml:"), std::string::npos);  // its own parse errors name it
   std::filesystem::remove_all(dir);
+}
+
+// remote_write and external_labels (docs/remote-write.md).
+TEST(RemoteWriteConfig, PrometheusShapeParses) {
+  Config cfg;
+  setenv("BPFEX_TEST_RW_NODE", "node-7", 1);
+  ASSERT_TRUE(loadConfigText(R"(external_labels: {node: "${BPFEX_TEST_RW_NODE}", dc: "x-${BPFEX_TEST_RW_NODE}"}
+remote_write:
+  - url: https://mimir.example:443/api/v1/push
+    name: mimir
+    remote_timeout: 10s
+    headers: {X-Scope-OrgID: team-a}
+    tls_config: {insecure_skip_verify: true, server_name: mimir.internal}
+    queue_config: {capacity: 500, max_shards: 4, min_shards: 2, max_samples_per_send: 100,
+                   batch_send_deadline: 2s, min_backoff: 100ms, max_backoff: 10s, retry_on_http_429: false}
+  - url: http://127.0.0.1:8428/api/v1/write
+)", "bpfex.yaml", cfg).ok());
+  ASSERT_EQ(cfg.remote_write.size(), 2u);
+  const auto& m = cfg.remote_write[0];
+  EXPECT_EQ(m.name, "mimir");
+  EXPECT_EQ(m.remote_timeout_seconds, 10);
+  EXPECT_EQ(m.headers, std::vector<std::string>{"X-Scope-OrgID: team-a"});
+  EXPECT_TRUE(m.client.insecure_skip_verify);
+  EXPECT_EQ(m.client.server_name, "mimir.internal");
+  EXPECT_EQ(m.queue.capacity, 500u);
+  EXPECT_EQ(m.queue.min_shards, 2u);
+  EXPECT_EQ(m.queue.max_backoff, 10);
+  EXPECT_FALSE(m.queue.retry_on_http_429);
+  EXPECT_EQ(cfg.remote_write[1].name, "127.0.0.1:8428");  // the default name
+  EXPECT_EQ(cfg.external_labels.at("node"), "node-7");
+  EXPECT_EQ(cfg.external_labels.at("dc"), "x-node-7");
+}
+
+TEST(RemoteWriteConfig, MistakesNameTheirLineAndField) {
+  EXPECT_EQ(loadError("remote_write:\n  - url: http://a/w\n    queue_config: {max_shard: 3}\n"),
+            "bpfex.yaml:3:20: remote_write[0].queue_config.max_shard: unknown setting (capacity, min_shards, "
+            "max_shards, max_samples_per_send, batch_send_deadline, min_backoff, max_backoff, retry_on_http_429)");
+  EXPECT_EQ(loadError("remote_write:\n  - name: x\n"), "bpfex.yaml:2:5: remote_write[0].url: required");
+  EXPECT_EQ(loadError("remote_write:\n  - url: ftp://a/w\n"),
+            "bpfex.yaml:2:10: remote_write[0].url: \"ftp://a/w\" must start with http:// or https://");
+  EXPECT_EQ(loadError("remote_write:\n  - url: http://a/w\n    headers: {Content-Type: text/plain}\n"),
+            "bpfex.yaml:3:15: remote_write[0].headers.Content-Type: is set by bpfex (the protocol or the credentials)");
+  EXPECT_EQ(loadError("remote_write:\n  - url: http://a/w\n    remote_timeout: 0s\n"),
+            "bpfex.yaml:3:21: remote_write[0].remote_timeout: 0s is out of range [100ms, 600s]");
+  EXPECT_EQ(loadError("remote_write:\n  - url: http://a/w\n  - url: http://a/v\n"),
+            "bpfex.yaml:3:5: remote_write[1].name: \"a\" names another endpoint too; give each a name of its own");
+  EXPECT_NE(loadError("remote_write:\n  - url: http://a/w\n    basic_auth: {username: u, password_file: /nonexistent/pw}\n")
+                .find("bpfex.yaml:3:46: remote_write[0].basic_auth.password_file: /nonexistent/pw: "),
+            std::string::npos);
+  EXPECT_EQ(loadError("remote_write:\n  - url: http://a/w\n    authorization: {type: Basic, credentials_file: /etc/hostname}\n"),
+            "bpfex.yaml:3:20: remote_write[0].authorization.type: only Bearer is supported");
+  EXPECT_EQ(loadError("external_labels: {node: \"${BPFEX_TEST_SURELY_UNSET}\"}\n"),
+            "bpfex.yaml:1:25: external_labels.node: the environment variable BPFEX_TEST_SURELY_UNSET is not set");
+  EXPECT_EQ(loadError("external_labels: {__name__: x}\n"),
+            "bpfex.yaml:1:19: external_labels.__name__: \"__name__\" is not a valid label name");
+  EXPECT_EQ(loadError("remote_write: {url: http://a/w}\n"), "bpfex.yaml:1:15: remote_write: expected a list of endpoints");
 }
 
 }  // namespace
